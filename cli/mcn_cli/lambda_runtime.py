@@ -1,0 +1,248 @@
+"""A local Lambda runtime: the template's real handlers, run in-process, no Docker.
+
+Each function is loaded from its CodeUri + Handler and invoked with exactly the
+environment template.yaml gives it (plus the AWS_* variables that point every SDK
+at the embedded AWS). `LambdaInvokeServer` serves the real Lambda Invoke HTTP API,
+so producers such as the gateway talk to it with an unmodified boto3 client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+from urllib.parse import unquote
+
+from mcn_cli.template import PROJECT_ROOT, ResolvedTemplate
+
+
+class FunctionError(RuntimeError):
+    """The handler raised: Lambda reports this as an Unhandled function error."""
+
+    def __init__(self, function: str, error_type: str, message: str, stack: list[str]) -> None:
+        super().__init__(f"{function}: {error_type}: {message}")
+        self.payload = {"errorType": error_type, "errorMessage": message, "stackTrace": stack}
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers (and Powertools) read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    invoked_function_arn: str
+    aws_request_id: str
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    memory_mb: int
+    timeout_s: int
+    _module: ModuleType | None = None
+
+    def entry_point(self) -> Callable[[Any, Any], Any]:
+        module_name, _, attribute = self.handler.rpartition(".")
+        if self._module is None:
+            path = self.code_dir / (module_name.replace(".", "/") + ".py")
+            # A unique module name per function and stack: several `app.py` live side by side.
+            unique = f"mcn_local_{self.name.replace('-', '_')}_{module_name.replace('.', '_')}"
+            spec = importlib.util.spec_from_file_location(unique, path)
+            if spec is None or spec.loader is None:
+                raise FileNotFoundError(f"{self.logical_id}: handler module {path} not found")
+            module = importlib.util.module_from_spec(spec)
+            with _environment(self.environment):
+                spec.loader.exec_module(module)
+            self._module = module
+        return getattr(self._module, attribute)
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+class LocalLambdaRuntime:
+    """Runs the template's functions. Invocations are serialised: the environment is process-wide."""
+
+    def __init__(self, resolved: ResolvedTemplate, aws_environment: dict[str, str]) -> None:
+        self._lock = threading.RLock()
+        self.functions: dict[str, LocalFunction] = {}
+        for logical_id, resource in resolved.resources_of_type("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            name = resolved.physical_name(logical_id)
+            self.functions[name] = LocalFunction(
+                logical_id=logical_id,
+                name=name,
+                arn=resolved.arn(logical_id),
+                code_dir=PROJECT_ROOT / str(resolved.resolve(props["CodeUri"])),
+                handler=str(resolved.resolve(props["Handler"])),
+                environment={
+                    **aws_environment,
+                    **resolved.function_environment(logical_id),
+                    "AWS_LAMBDA_FUNCTION_NAME": name,
+                },
+                memory_mb=int(resolved.function_property(logical_id, "MemorySize", 128)),
+                timeout_s=int(resolved.function_property(logical_id, "Timeout", 3)),
+            )
+        self.invocations: list[tuple[str, float]] = []
+        # What each function printed (JSON logs, EMF metrics): the local CloudWatch Logs.
+        self.logs: dict[str, list[str]] = {function.logical_id: [] for function in self.functions.values()}
+        self.log_sink: TextIO | None = None
+
+    def lookup(self, name_or_arn: str) -> LocalFunction:
+        name = name_or_arn.split(":function:")[-1].split(":")[0]
+        for function in self.functions.values():
+            if name in (function.name, function.logical_id):
+                return function
+        raise KeyError(f"no function {name_or_arn} in the template")
+
+    def invoke(self, name_or_arn: str, payload: Any) -> Any:
+        function = self.lookup(name_or_arn)
+        context = LambdaContext(
+            function_name=function.name,
+            memory_limit_in_mb=function.memory_mb,
+            timeout_seconds=function.timeout_s,
+            invoked_function_arn=function.arn,
+            aws_request_id=str(uuid.uuid4()),
+        )
+        output = io.StringIO()
+        with self._lock, _environment(function.environment), contextlib.redirect_stdout(output):
+            started = time.perf_counter()
+            try:
+                handler = function.entry_point()
+                # A JSON round trip, as the real service does: handlers never see Python objects.
+                result = handler(json.loads(json.dumps(payload)), context)
+                return json.loads(json.dumps(result))
+            except Exception as exc:
+                raise FunctionError(
+                    function.name, type(exc).__name__, str(exc), traceback.format_exception(exc)
+                ) from exc
+            finally:
+                self.invocations.append((function.logical_id, time.perf_counter() - started))
+                self._keep_logs(function.logical_id, output.getvalue())
+
+    def _keep_logs(self, logical_id: str, text: str) -> None:
+        lines = text.splitlines()
+        self.logs[logical_id].extend(lines)
+        if self.log_sink is not None:
+            for line in lines:
+                self.log_sink.write(f"{logical_id} {line}\n")
+            self.log_sink.flush()
+
+
+class _InvokeHandler(BaseHTTPRequestHandler):
+    runtime: LocalLambdaRuntime
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Amz-Executed-Version", "$LATEST")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        parts = self.path.split("?")[0].strip("/").split("/")
+        # /2015-03-31/functions/{name}/invocations
+        if len(parts) != 4 or parts[1] != "functions" or parts[3] != "invocations":
+            self._reply(404, {"Type": "User", "message": f"unknown path {self.path}"})
+            return
+        name = unquote(parts[2])
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            payload = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._reply(
+                400,
+                {"Type": "User", "message": "Could not parse request body into json"},
+                {"X-Amzn-ErrorType": "InvalidRequestContentException"},
+            )
+            return
+        try:
+            self.runtime.lookup(name)
+        except KeyError:
+            self._reply(
+                404,
+                {"Type": "User", "message": f"Function not found: {name}"},
+                {"X-Amzn-ErrorType": "ResourceNotFoundException"},
+            )
+            return
+        if self.headers.get("X-Amz-Invocation-Type") == "Event":
+            threading.Thread(target=self._invoke_quietly, args=(name, payload), daemon=True).start()
+            self._reply(202, {})
+            return
+        try:
+            self._reply(200, self.runtime.invoke(name, payload))
+        except FunctionError as exc:
+            self._reply(200, exc.payload, {"X-Amz-Function-Error": "Unhandled"})
+
+    def _invoke_quietly(self, name: str, payload: Any) -> None:
+        # An async invoke's error is the function's own log, as in Lambda.
+        with contextlib.suppress(FunctionError):
+            self.runtime.invoke(name, payload)
+
+
+class LambdaInvokeServer:
+    """Serves `POST /2015-03-31/functions/{name}/invocations` on 127.0.0.1."""
+
+    def __init__(self, runtime: LocalLambdaRuntime, port: int = 0) -> None:
+        handler = type("BoundInvokeHandler", (_InvokeHandler,), {"runtime": runtime})
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

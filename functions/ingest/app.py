@@ -1,0 +1,54 @@
+"""ingest: missed-call events (one, or a batch from the gateway) -> one DynamoDB item per call attempt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mcn_core.dal.calls import DynamoCallStore
+from mcn_core.logic.ingest import StoreUnavailableError, ingest_batch
+from mcn_core.models.envelope import EnvelopeError, unpack_events
+from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
+from mcn_core.observability import count, logger, metrics
+from mcn_core.settings import ingest_settings
+
+
+@lru_cache(maxsize=1)
+def _store() -> DynamoCallStore:
+    settings = ingest_settings()
+    return DynamoCallStore(settings.missed_calls_table, settings.subscribers_table)
+
+
+def _report(batch: BatchResult) -> None:
+    for outcome, total in batch.counts.items():
+        count(f"MissedCalls{outcome.capitalize()}", total)
+    for result in batch.results:
+        if result.outcome is Outcome.REJECTED:
+            logger.warning("event rejected", index=result.index, call_ref=result.call_ref, reason=result.reason)
+        elif result.outcome is Outcome.SUPPRESSED:
+            logger.info("event suppressed by policy", call_ref=result.call_ref, reason=result.reason)
+    logger.info("batch ingested", counts=batch.counts)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict:
+    try:
+        raw_events = unpack_events(event)
+    except EnvelopeError as exc:
+        count("MissedCallsRejected")
+        logger.warning("payload rejected", reason=str(exc))
+        return BatchResult(results=[EventResult(index=0, outcome=Outcome.REJECTED, reason=str(exc))]).response()
+
+    try:
+        batch = ingest_batch(raw_events, settings=ingest_settings(), store=_store(), now=datetime.now(UTC))
+    except StoreUnavailableError as exc:
+        _report(exc.partial)
+        count("MissedCallsStoreErrors")
+        logger.exception("store unavailable; the batch must be resent")
+        raise
+    _report(batch)
+    return batch.response()

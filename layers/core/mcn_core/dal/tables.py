@@ -1,0 +1,60 @@
+"""PynamoDB models for the tables template.yaml declares. Table names come from the environment.
+
+The models are bound to a physical table name at run time (`bind`), because the
+name is chosen by CloudFormation and handed to each function through its environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TypeVar
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.attributes import TTLAttribute as _TTLAttribute
+from pynamodb.models import Model
+
+
+class MissedCallRecord(Model):
+    """One item per call attempt; key = subscriber + the call's own reference (idempotent puts)."""
+
+    class Meta:
+        table_name = "unbound-missed-calls"
+
+    subscriber = UnicodeAttribute(hash_key=True)
+    call_ref = UnicodeAttribute(range_key=True)
+    caller = UnicodeAttribute(null=True)
+    presentation = UnicodeAttribute()
+    call_time = UTCDateTimeAttribute()
+    reason = UnicodeAttribute()
+    msc = UnicodeAttribute()
+    expires_at = _TTLAttribute()
+    received_at = UTCDateTimeAttribute()
+    withheld_number = UnicodeAttribute(null=True)
+
+
+class SubscriberRecord(Model):
+    """Subscriber preferences and policy, keyed by E.164 MSISDN."""
+
+    class Meta:
+        table_name = "unbound-subscribers"
+
+    msisdn = UnicodeAttribute(hash_key=True)
+    opted_out = BooleanAttribute(default=False)
+    blocked_callers = UnicodeSetAttribute(null=True)
+    language = UnicodeAttribute(null=True)
+    time_zone = UnicodeAttribute(null=True)
+
+
+_Record = TypeVar("_Record", bound=Model)
+
+
+@lru_cache(maxsize=32)
+def bind(model: type[_Record], table_name: str) -> type[_Record]:
+    """A subclass of `model` bound to `table_name` (one class per table, so connections are cached)."""
+    meta = type("Meta", (), {"table_name": table_name})
+    return type(model.__name__, (model,), {"Meta": meta})  # type: ignore[return-value]

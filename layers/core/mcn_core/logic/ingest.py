@@ -1,0 +1,149 @@
+"""Ingest: validate, normalise, apply subscriber policy, store each call attempt once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.parser import parse
+from pydantic import ValidationError
+
+from mcn_core.models.calls import StoredCall, SubscriberPolicy
+from mcn_core.models.events import MissedCallEvent, Presentation
+from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
+from mcn_core.numbers import InvalidNumberError, to_e164
+from mcn_core.settings import IngestSettings
+
+# Clocks of MSCs drift; a call "from the future" beyond this is a producer bug, not a call.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class CallStore(Protocol):
+    def subscriber_policies(self, msisdns: Iterable[str]) -> dict[str, SubscriberPolicy]: ...
+
+    def put_call_once(self, call: StoredCall) -> bool: ...
+
+
+class StoreUnavailableError(RuntimeError):
+    """Some events could not be stored for a transient reason; the producer must resend the batch.
+
+    Raised only after every other event was processed, so a resend finds those as duplicates.
+    """
+
+    def __init__(self, message: str, partial: BatchResult) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+@dataclass(frozen=True)
+class _Rejection(Exception):
+    reason: str
+
+
+def _validate(raw: Any) -> MissedCallEvent:
+    if not isinstance(raw, dict):
+        raise _Rejection(f"invalid event: expected a JSON object, got {type(raw).__name__}")
+    try:
+        return parse(event=raw, model=MissedCallEvent)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors())
+        raise _Rejection(f"invalid event: {problems}") from None
+
+
+def _normalise(event: MissedCallEvent, settings: IngestSettings, now: datetime) -> StoredCall:
+    try:
+        subscriber = to_e164(event.subscriber, settings.default_region)
+    except InvalidNumberError as exc:
+        raise _Rejection(f"invalid subscriber number: {exc}") from None
+
+    caller: str | None = None
+    withheld_number: str | None = None
+    presentation = event.presentation
+    if presentation is Presentation.ALLOWED:
+        if event.caller is None:
+            presentation = Presentation.UNAVAILABLE  # nothing to show: treat as a private number
+        else:
+            try:
+                caller = to_e164(event.caller, settings.default_region)
+            except InvalidNumberError as exc:
+                raise _Rejection(f"invalid caller number: {exc}") from None
+    elif settings.store_withheld_number and event.caller:
+        withheld_number = event.caller
+
+    call_time = event.call_time
+    expires_at = call_time + timedelta(hours=settings.retention_hours)
+    if expires_at <= now:
+        raise _Rejection(f"call older than the retention period ({settings.retention_hours} h)")
+    if call_time > now + MAX_CLOCK_SKEW:
+        raise _Rejection("call_time is in the future")
+
+    return StoredCall(
+        subscriber=subscriber,
+        call_ref=event.call_ref,
+        caller=caller,
+        presentation=presentation,
+        call_time=call_time,
+        reason=event.reason,
+        msc=event.msc,
+        expires_at=expires_at,
+        received_at=now,
+        withheld_number=withheld_number,
+    )
+
+
+def _policy_reason(call: StoredCall, policy: SubscriberPolicy | None) -> str | None:
+    if policy is None:
+        return None
+    if policy.opted_out:
+        return "subscriber opted out"
+    if call.caller is not None and call.caller in policy.blocked_callers:
+        return "caller blocked by subscriber"
+    return None
+
+
+def ingest_batch(
+    raw_events: list[Any],
+    *,
+    settings: IngestSettings,
+    store: CallStore,
+    now: datetime,
+) -> BatchResult:
+    """Process every event independently; one bad event never affects the others."""
+    results: dict[int, EventResult] = {}
+    valid: list[tuple[int, StoredCall]] = []
+    for index, raw in enumerate(raw_events):
+        call_ref = raw.get("call_ref") if isinstance(raw, dict) else None
+        call_ref = call_ref if isinstance(call_ref, str) else None
+        try:
+            event = _validate(raw)
+            valid.append((index, _normalise(event, settings, now)))
+        except _Rejection as rejection:
+            results[index] = EventResult(
+                index=index, call_ref=call_ref, outcome=Outcome.REJECTED, reason=rejection.reason
+            )
+
+    policies = store.subscriber_policies(call.subscriber for _, call in valid) if valid else {}
+
+    transient_failures: list[int] = []
+    for index, call in valid:
+        reason = _policy_reason(call, policies.get(call.subscriber))
+        if reason is not None:
+            results[index] = EventResult(index=index, call_ref=call.call_ref, outcome=Outcome.SUPPRESSED, reason=reason)
+            continue
+        try:
+            stored = store.put_call_once(call)
+        except Exception:
+            transient_failures.append(index)
+            continue
+        outcome = Outcome.ACCEPTED if stored else Outcome.DUPLICATE
+        results[index] = EventResult(index=index, call_ref=call.call_ref, outcome=outcome)
+
+    batch = BatchResult(results=[results[i] for i in sorted(results)])
+    if transient_failures:
+        raise StoreUnavailableError(
+            f"{len(transient_failures)} of {len(raw_events)} events could not be stored; resend the batch",
+            partial=batch,
+        )
+    return batch

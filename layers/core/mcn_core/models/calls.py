@@ -1,0 +1,37 @@
+"""The stored shape of a missed call, as the domain sees it (independent of DynamoDB)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from mcn_core.models.events import ForwardingReason, Presentation
+
+
+class StoredCall(BaseModel):
+    """One call attempt waiting to be notified. `caller` is None when withheld (CLIR/unavailable)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subscriber: str  # E.164
+    call_ref: str
+    caller: str | None  # E.164, or None: never reveal a withheld caller to later steps
+    presentation: Presentation
+    call_time: datetime
+    reason: ForwardingReason
+    msc: str
+    expires_at: datetime
+    received_at: datetime
+    # Only when the deployment's lawful-retention flag is on; no later step reads it.
+    withheld_number: str | None = None
+
+
+class SubscriberPolicy(BaseModel):
+    """What ingest needs to know about a subscriber: may we store calls to them, from whom."""
+
+    model_config = ConfigDict(frozen=True)
+
+    msisdn: str
+    opted_out: bool = False
+    blocked_callers: frozenset[str] = frozenset()

@@ -1,0 +1,34 @@
+"""Per-event outcomes of a batch, the response contract with the gateway."""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # already stored: a re-delivery, not an error
+    SUPPRESSED = "suppressed"  # valid, but subscriber policy says not to store it
+    REJECTED = "rejected"  # bad input: final, the producer must not resend it
+
+
+class EventResult(BaseModel):
+    index: int
+    call_ref: str | None = None
+    outcome: Outcome
+    reason: str | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[EventResult]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        tally = Counter(result.outcome.value for result in self.results)
+        return {outcome.value: tally.get(outcome.value, 0) for outcome in Outcome}
+
+    def response(self) -> dict:
+        return {"results": [r.model_dump(mode="json") for r in self.results], "counts": self.counts}

@@ -1,0 +1,41 @@
+"""Phone numbers: E.164 normalisation and masking for logs (numbers are personal data)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import phonenumbers
+
+
+class InvalidNumberError(ValueError):
+    """A number that cannot be a real subscriber number in E.164."""
+
+
+@lru_cache(maxsize=65536)
+def to_e164(raw: str, default_region: str) -> str:
+    """Normalise a number as received (national or international) to E.164.
+
+    Cached because a batch repeats the same subscriber and callers many times and
+    phonenumbers' parse is the dominant CPU cost of ingest.
+    """
+    candidate = raw.strip()
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        parsed = phonenumbers.parse(candidate, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidNumberError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumberError("not a valid number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask(number: str | None) -> str:
+    """Keep the country-code hint and the last 3 digits: enough to correlate, not to identify."""
+    if not number:
+        return "-"
+    digits = number.lstrip("+")
+    if len(digits) <= 5:
+        return "***"
+    prefix = "+" if number.startswith("+") else ""
+    return f"{prefix}{digits[:2]}{'*' * (len(digits) - 5)}{digits[-3:]}"

@@ -1,0 +1,34 @@
+"""Logger and metrics shared by every function (Powertools: JSON logs, EMF metrics).
+
+Service name, namespace and level come from POWERTOOLS_* variables set in template.yaml.
+Phone numbers are masked before they reach a log call (`mcn_core.numbers.mask`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+
+class _CurrentStdout:
+    """Writes to whatever sys.stdout is now (Lambda: CloudWatch), not the one seen at import.
+
+    Lets a local runtime collect each invocation's logs like CloudWatch would.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(stream=_CurrentStdout())
+metrics = Metrics()
+
+
+def count(name: str, value: int = 1) -> None:
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -1,0 +1,45 @@
+"""The commands the README promises, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcn_cli.template import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+MCN = str(Path(sys.executable).with_name("mcn"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([MCN, *args], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+
+
+def test_mcn_invoke_prints_the_handler_response() -> None:
+    result = run("invoke", "ingest", "events/ingest/duplicate.json")
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout)
+    assert [r["outcome"] for r in response["results"]] == ["accepted", "duplicate"]
+
+
+def test_mcn_invoke_unknown_function_is_a_clear_error() -> None:
+    result = run("invoke", "nosuch", "events/ingest/single.json")
+    assert result.returncode != 0
+    assert "unknown function 'nosuch'" in result.stderr
+
+
+def test_mcn_invoke_missing_file_is_a_clear_error() -> None:
+    result = run("invoke", "ingest", "events/ingest/missing.json")
+    assert result.returncode != 0
+    assert "event file not found" in result.stderr
+
+
+def test_demo_runs_the_story_and_exits_zero() -> None:
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    assert "missed calls stored, one item per call attempt" in result.stdout
+    assert "duplicate" in result.stdout
