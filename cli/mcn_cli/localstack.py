@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,33 +139,38 @@ class LocalStack:
 
     # ------------------------------------------------------------------ deploy
     def deploy(self) -> None:
-        """Create every resource of the template that the embedded AWS holds."""
-        for logical_id, resource in self.resolved.resources_of_type("AWS::DynamoDB::Table").items():
-            self._create_table(logical_id, self.resolved.resolve(resource.get("Properties", {})))
+        deploy_template(self.resolved, self.client)
 
-    def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
-        dynamodb = self.client("dynamodb")
-        name = self.resolved.physical_name(logical_id)
-        request = {key: props[key] for key in _TABLE_KEYS if key in props}
-        if request.get("BillingMode") == "PAY_PER_REQUEST":
-            for index in request.get("GlobalSecondaryIndexes", []):
-                index.pop("ProvisionedThroughput", None)
-        sse = props.get("SSESpecification")
-        if sse:
-            request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))}
-        dynamodb.create_table(TableName=name, **request)
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            dynamodb.update_time_to_live(
-                TableName=name,
-                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
-            )
-        pitr = props.get("PointInTimeRecoverySpecification")
-        if pitr and pitr.get("PointInTimeRecoveryEnabled"):
-            dynamodb.update_continuous_backups(
-                TableName=name,
-                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-            )
+
+def deploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) -> None:
+    """Create every resource of the template that the embedded AWS holds, through `client(service)`."""
+    for logical_id, resource in resolved.resources_of_type("AWS::DynamoDB::Table").items():
+        _create_table(
+            client("dynamodb"), resolved.physical_name(logical_id), resolved.resolve(resource.get("Properties", {}))
+        )
+
+
+def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:
+    request = {key: props[key] for key in _TABLE_KEYS if key in props}
+    if request.get("BillingMode") == "PAY_PER_REQUEST":
+        for index in request.get("GlobalSecondaryIndexes", []):
+            index.pop("ProvisionedThroughput", None)
+    sse = props.get("SSESpecification")
+    if sse:
+        request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled"))}
+    dynamodb.create_table(TableName=name, **request)
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+        )
+    pitr = props.get("PointInTimeRecoverySpecification")
+    if pitr and pitr.get("PointInTimeRecoveryEnabled"):
+        dynamodb.update_continuous_backups(
+            TableName=name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
 
 
 def apply_env(env: dict[str, str]) -> None:

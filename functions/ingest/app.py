@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from mcn_core.dal.calls import DynamoCallStore
 from mcn_core.logic.ingest import StoreUnavailableError, ingest_batch
 from mcn_core.models.envelope import EnvelopeError, unpack_events
 from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
 from mcn_core.observability import count, logger, metrics
 from mcn_core.settings import ingest_settings
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from mcn_core.dal.calls import DynamoCallStore
+
 
 @lru_cache(maxsize=1)
 def _store() -> DynamoCallStore:
+    # Imported on first use: the DynamoDB client stack is most of a cold start, and a
+    # batch whose events are all rejected never needs it.
+    from mcn_core.dal.calls import DynamoCallStore
+
     settings = ingest_settings()
     return DynamoCallStore(settings.missed_calls_table, settings.subscribers_table)
 
