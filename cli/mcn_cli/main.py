@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mcn_cli import demo
+from mcn_cli import demo, sms
 
 
 def _function_logical_id(stack_functions: list[str], name: str) -> str:
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invoke.set_defaults(func=_cmd_invoke)
 
+    sms.register(commands)
     demo.register(commands)
     return parser
 
