@@ -1,0 +1,231 @@
+"""The gateway assembled: associations -> signalling processor -> spool -> forwarder, plus HTTP.
+
+In-process use (tests, demo):
+
+    with GatewayThread(config) as gateway:
+        port = gateway.association_port("msc")      # server associations bound to port 0 get a real port
+        ...
+        gateway.metrics.value("mcn_gateway_events_total", {"kind": "missed_call"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+from mcn_core.models.events import AttachEvent, MissedCallEvent
+
+from .association import AssociationManager
+from .config import GatewayConfig
+from .forwarder import Forwarder, Target, make_target
+from .httpserver import HttpServer
+from .metrics import Metrics
+from .processor import KIND_ATTACH, KIND_MISSED_CALL, Event, SignallingProcessor
+from .protocol.m3ua import ProtocolData
+from .spool import Spool
+
+log = logging.getLogger("mcn_gateway")
+
+_SCHEMAS = {KIND_MISSED_CALL: MissedCallEvent, KIND_ATTACH: AttachEvent}
+
+
+def build_targets(config: GatewayConfig) -> dict[str, Target]:
+    forwarding = config.forwarding
+    return {
+        KIND_MISSED_CALL: make_target(
+            forwarding.ingest_target, forwarding.region, forwarding.endpoint_url, forwarding.invoke_timeout_s
+        ),
+        KIND_ATTACH: make_target(
+            forwarding.attach_target, forwarding.region, forwarding.endpoint_url, forwarding.invoke_timeout_s
+        ),
+    }
+
+
+class EventSink:
+    """Validates events against the published schema, spools them, wakes the forwarder."""
+
+    def __init__(self, spool: Spool, forwarder: Forwarder | None, metrics: Metrics) -> None:
+        self.spool = spool
+        self.forwarder = forwarder
+        self.metrics = metrics
+
+    def accept(self, events: Iterable[Event]) -> int:
+        valid = []
+        for event in events:
+            try:
+                _SCHEMAS[event.kind].model_validate(event.body)
+            except ValidationError as exc:
+                self.metrics.decode_errors.labels("event-schema").inc()
+                log.error("%s event does not match the schema, not spooled: %s", event.kind, exc.errors()[:2])
+                continue
+            valid.append((event.kind, event.body))
+        self.spool.append(valid)
+        if self.forwarder is not None:
+            for kind in {kind for kind, _ in valid}:
+                self.forwarder.notify(kind)
+        return len(valid)
+
+
+class SignallingWorker:
+    """Handles DATA on one thread with group commit.
+
+    pycrate objects are reused between messages, so signalling is handled on a single thread;
+    that also keeps the event loop (heartbeats, other associations) free during spool fsyncs.
+    Messages queued while the previous group was committing are handled together and their
+    events committed in one transaction (one fsync); answers go out only after that commit.
+    """
+
+    MAX_GROUP = 256
+
+    def __init__(self, processor: SignallingProcessor, sink: EventSink) -> None:
+        self.processor = processor
+        self.sink = sink
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="signalling", daemon=True)
+        self._thread.start()
+
+    def submit(self, data: ProtocolData, timestamp: float) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.put((data, timestamp, future, loop))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    self._queue.put(None)
+                    break
+                group.append(following)
+            results: list[list[ProtocolData] | BaseException] = []
+            events: list[Event] = []
+            for data, timestamp, _future, _loop in group:
+                outcome = self.processor.handle(data, timestamp)  # never raises on bad input
+                events.extend(outcome.events)
+                results.append(outcome.replies)
+            try:
+                self.sink.accept(events)  # committed to disk before any answer goes out
+            except Exception as exc:  # disk full, spool unreadable: no answer, the peer retransmits
+                log.exception("spool write failed: %s", exc)
+                results = [exc] * len(group)
+            for (_data, _timestamp, future, loop), result in zip(group, results, strict=True):
+                loop.call_soon_threadsafe(_resolve, future, result)
+
+
+def _resolve(future: asyncio.Future, result: object) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+class Gateway:
+    def __init__(
+        self, config: GatewayConfig, metrics: Metrics | None = None, targets: dict[str, Target] | None = None
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.spool = Spool(config.forwarding.spool_path)
+        self.forwarder = Forwarder(
+            self.spool,
+            targets if targets is not None else build_targets(config),
+            self.metrics,
+            batch_size=config.forwarding.batch_size,
+            batch_max_wait_s=config.forwarding.batch_max_wait_s,
+            retry_initial_s=config.forwarding.retry_initial_s,
+            retry_max_s=config.forwarding.retry_max_s,
+        )
+        self.sink = EventSink(self.spool, self.forwarder, self.metrics)
+        self.processor = SignallingProcessor(config.signalling, config.firewall, self.metrics)
+        self._worker = SignallingWorker(self.processor, self.sink)
+        self.associations = AssociationManager(config.associations, self._worker.submit, self.metrics)
+        self.http = HttpServer(config.http.host, config.http.port, self.metrics.render, self.health)
+
+    def health(self) -> tuple[bool, dict]:
+        try:
+            depth = self.spool.depth()
+            healthy = True
+        except Exception as exc:  # the spool is the one thing we cannot run without
+            depth, healthy = -1, False
+            log.error("spool unreadable: %s", exc)
+        return healthy, {
+            "status": "ok" if healthy else "spool unavailable",
+            "associations": self.associations.states(),
+            "spool_depth": depth,
+        }
+
+    async def start(self) -> None:
+        self.forwarder.start()
+        await self.associations.start()
+        await self.http.start()
+        log.info("gateway up: associations %s, http on :%s", self.associations.bound_ports, self.http.port)
+
+    async def stop(self) -> None:
+        await self.http.stop()
+        await self.associations.stop()
+        self.forwarder.stop()
+        self._worker.stop()
+        self.spool.close()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+class GatewayThread:
+    """Runs a Gateway on its own event loop thread (tests, `mcn demo`)."""
+
+    def __init__(self, config: GatewayConfig, targets: dict[str, Target] | None = None) -> None:
+        self.gateway = Gateway(config, targets=targets)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="gateway-loop", daemon=True)
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.gateway.metrics
+
+    def association_port(self, name: str) -> int:
+        return self.gateway.associations.bound_ports[name]
+
+    @property
+    def http_port(self) -> int:
+        return self.gateway.http.port
+
+    def start(self) -> GatewayThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.gateway.start(), self._loop).result(timeout=30)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> GatewayThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,164 @@
+"""Gateway configuration: a TOML/JSON/YAML file plus environment overrides, validated with pydantic.
+
+Environment overrides use `MCN_GATEWAY__SECTION__KEY=value` (double underscores
+separate levels, values are parsed as JSON when they parse, else taken as strings),
+e.g. `MCN_GATEWAY__FORWARDING__ENDPOINT_URL=http://127.0.0.1:4000`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "MCN_GATEWAY__"
+ENV_CONFIG_FILE = "MCN_GATEWAY_CONFIG"
+
+PointCode = Annotated[int, Field(ge=0, le=0xFFFFFF)]
+Digits = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+
+
+class ConfigError(ValueError):
+    """Invalid configuration, with a message an operator can act on."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AssociationConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+    role: Literal["client", "server"] = Field(
+        description="client: the gateway connects to an SG/STP as an ASP; server: it accepts MSC/HLR connections"
+    )
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 2905
+    transport: Literal["auto", "sctp", "tcp"] = Field(
+        "auto", description="auto: SCTP when the kernel has it, TCP otherwise"
+    )
+    routing_contexts: list[Annotated[int, Field(ge=0, le=0xFFFFFFFF)]] = []
+    traffic_mode: Literal["override", "loadshare", "broadcast"] = "loadshare"
+    asp_id: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] | None = None
+    heartbeat_interval_s: Annotated[float, Field(gt=0)] | None = None
+    reconnect_initial_s: Annotated[float, Field(gt=0)] = 0.5
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+
+
+class SignallingConfig(_Strict):
+    point_code: PointCode = Field(description="The gateway's own signalling point code")
+    platform_gt: Digits = Field(description="The platform's global title (service-centre address)")
+    msc_names: dict[str, str] = Field(
+        default_factory=dict, description="OPC (as a string) -> MSC name used in events; default 'pc:<opc>'"
+    )
+    clir_policy: Literal["withhold", "drop"] = Field(
+        "withhold", description="withhold: count the call as from a private number; drop: no event at all"
+    )
+    ready_for_sm: bool = False
+    release_cause: Annotated[int, Field(ge=1, le=127)] = 20
+
+
+class FirewallConfig(_Strict):
+    allowed_opcodes: list[int] = [64, 49]
+    allowed_calling_gt_prefixes: list[Digits] = Field(
+        default_factory=list, description="Empty: any calling GT (not recommended in production)"
+    )
+    allowed_opcs: list[PointCode] = Field(default_factory=list, description="Empty: any originating point code")
+
+
+class ForwardingConfig(_Strict):
+    ingest_target: str = Field(description="lambda:<function name> or file:<path>")
+    attach_target: str = Field(description="lambda:<function name> or file:<path>")
+    endpoint_url: str | None = None
+    region: str = "eu-west-1"
+    batch_size: Annotated[int, Field(ge=1, le=500)] = 50
+    batch_max_wait_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    spool_path: str = "mcn-gateway-spool.sqlite3"
+    retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
+    retry_max_s: Annotated[float, Field(gt=0)] = 30.0
+    invoke_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("ingest_target", "attach_target")
+    @classmethod
+    def _target_scheme(cls, value: str) -> str:
+        scheme, _, rest = value.partition(":")
+        if scheme not in ("lambda", "file") or not rest:
+            raise ValueError("must be 'lambda:<function name or ARN>' or 'file:<path>'")
+        return value
+
+
+class HttpConfig(_Strict):
+    host: str = "0.0.0.0"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9102
+
+
+class GatewayConfig(_Strict):
+    signalling: SignallingConfig
+    associations: list[AssociationConfig] = []
+    firewall: FirewallConfig = FirewallConfig()
+    forwarding: ForwardingConfig
+    http: HttpConfig = HttpConfig()
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> GatewayConfig:
+        names = [a.name for a in self.associations]
+        if len(names) != len(set(names)):
+            raise ValueError("association names must be unique")
+        return self
+
+
+def _read_file(path: Path) -> dict:
+    text = path.read_text()
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
+    if path.suffix == ".json":
+        return json.loads(text)
+    if path.suffix in (".yaml", ".yml"):
+        import yaml  # optional: only for YAML configs
+
+        return yaml.safe_load(text) or {}
+    raise ConfigError(f"{path}: unsupported config format (use .toml, .json or .yaml)")
+
+
+def _apply_env(data: dict, environ: dict[str, str]) -> dict:
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {part} is not a section")
+        node[path[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> GatewayConfig:
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get(ENV_CONFIG_FILE)
+    data: dict = {}
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {file}")
+        try:
+            data = _read_file(file)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{file}: not valid: {exc}") from exc
+    data = _apply_env(data, environ)
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("invalid gateway configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,226 @@
+"""Batches spooled events to their targets: AWS Lambda (RequestResponse) or a JSON-lines file.
+
+This is the only module that knows about AWS. A batch leaves the spool only when the
+target acknowledged it (Lambda returned without FunctionError, or the file was
+fsynced). Per-event 'rejected' outcomes are final: logged and counted, not retried.
+Transport errors and FunctionError keep the batch spooled and retry with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from .metrics import Metrics
+from .privacy import mask_number
+from .spool import Spool, SpooledEvent
+
+log = logging.getLogger("mcn_gateway.forwarder")
+
+
+class TransientForwardError(Exception):
+    """The batch was not acknowledged; it stays spooled and is retried."""
+
+
+class Target(Protocol):
+    name: str
+
+    def send(self, events: list[dict]) -> list[dict]:
+        """Deliver a batch; return per-event results ({index, outcome, reason}) or raise TransientForwardError."""
+
+
+class FileTarget:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = f"file:{self.path.name}"
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def send(self, events: list[dict]) -> list[dict]:
+        try:
+            with self.path.open("a", encoding="utf-8") as out:
+                for event in events:
+                    out.write(json.dumps(event, sort_keys=True) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise TransientForwardError(f"{self.path}: {exc}") from exc
+        return [{"index": i, "outcome": "accepted", "reason": None} for i in range(len(events))]
+
+
+class LambdaTarget:
+    def __init__(self, client: object, function_name: str) -> None:
+        self.client = client
+        self.function_name = function_name
+        self.name = f"lambda:{function_name.rsplit(':', 1)[-1]}"
+
+    def send(self, events: list[dict]) -> list[dict]:
+        try:
+            response = self.client.invoke(
+                FunctionName=self.function_name,
+                InvocationType="RequestResponse",
+                Payload=json.dumps({"events": events}).encode(),
+            )
+            payload = response["Payload"].read()
+        except Exception as exc:  # botocore raises many transport exception types
+            raise TransientForwardError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        if response.get("FunctionError"):
+            raise TransientForwardError(f"{self.name}: FunctionError {response['FunctionError']}: {payload[:200]!r}")
+        try:
+            document = json.loads(payload or b"{}")
+        except json.JSONDecodeError:
+            document = {}
+        results = document.get("results") if isinstance(document, dict) else None
+        if not isinstance(results, list):
+            return [{"index": i, "outcome": "accepted", "reason": None} for i in range(len(events))]
+        return results
+
+
+def make_lambda_client(region: str, endpoint_url: str | None, timeout_s: float) -> object:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "lambda",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        config=Config(
+            connect_timeout=min(timeout_s, 5.0),
+            read_timeout=timeout_s,
+            retries={"max_attempts": 1, "mode": "standard"},  # the spool is the retry mechanism
+        ),
+    )
+
+
+def make_target(spec: str, region: str, endpoint_url: str | None, timeout_s: float) -> Target:
+    scheme, _, rest = spec.partition(":")
+    if scheme == "file":
+        return FileTarget(rest)
+    return LambdaTarget(make_lambda_client(region, endpoint_url, timeout_s), rest)
+
+
+class Forwarder:
+    """One worker thread per event kind: size- and time-bounded batches, in spool order."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        targets: dict[str, Target],
+        metrics: Metrics,
+        batch_size: int = 50,
+        batch_max_wait_s: float = 0.5,
+        retry_initial_s: float = 0.5,
+        retry_max_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spool = spool
+        self.targets = targets
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.batch_max_wait_s = batch_max_wait_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self._clock = clock
+        self._wakeups = {kind: threading.Event() for kind in targets}
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.last_success: dict[str, float] = {}
+        for kind in targets:
+            self.metrics.spool_depth.labels(kind).set(spool.depth(kind))
+
+    def start(self) -> None:
+        for kind in self.targets:
+            thread = threading.Thread(target=self._run, args=(kind,), name=f"forward-{kind}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        for event in self._wakeups.values():
+            event.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def notify(self, kind: str) -> None:
+        """Called after events of `kind` were spooled."""
+        self.metrics.spool_depth.labels(kind).set(self.spool.depth(kind))
+        wakeup = self._wakeups.get(kind)
+        if wakeup is not None:
+            wakeup.set()
+
+    def _run(self, kind: str) -> None:
+        wakeup = self._wakeups[kind]
+        backoff = self.retry_initial_s
+        while not self._stopping.is_set():
+            batch = self.spool.peek(kind, self.batch_size)
+            if not batch:
+                wakeup.wait(1.0)
+                wakeup.clear()
+                continue
+            if len(batch) < self.batch_size:
+                # time bound: give the batch up to batch_max_wait_s to fill
+                deadline = self._clock() + self.batch_max_wait_s
+                while len(batch) < self.batch_size and not self._stopping.is_set():
+                    remaining = deadline - self._clock()
+                    if remaining <= 0:
+                        break
+                    wakeup.wait(remaining)
+                    wakeup.clear()
+                    batch = self.spool.peek(kind, self.batch_size)
+            if self.forward_once(kind, batch):
+                backoff = self.retry_initial_s
+            else:
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.retry_max_s)
+
+    def forward_once(self, kind: str, batch: list[SpooledEvent]) -> bool:
+        target = self.targets[kind]
+        started = time.perf_counter()
+        try:
+            results = target.send([item.body for item in batch])
+        except TransientForwardError as exc:
+            self.metrics.forward_failures.labels(target.name).inc()
+            log.warning("forwarding %d %s events failed, kept in the spool: %s", len(batch), kind, exc)
+            return False
+        self.metrics.forward_latency.labels(target.name).observe(time.perf_counter() - started)
+        for result in results:
+            outcome = str(result.get("outcome", "accepted"))
+            self.metrics.forward_outcomes.labels(target.name, outcome).inc()
+            if outcome == "rejected":
+                index = result.get("index")
+                body = batch[index].body if isinstance(index, int) and 0 <= index < len(batch) else {}
+                log.error(
+                    "%s event rejected by %s (final): %s (subscriber %s, ref %s)",
+                    kind,
+                    target.name,
+                    result.get("reason"),
+                    mask_number(body.get("subscriber")),
+                    result.get("call_ref") or body.get("call_ref") or body.get("event_ref"),
+                )
+        self.spool.remove([item.id for item in batch])
+        self.metrics.spool_depth.labels(kind).set(self.spool.depth(kind))
+        self.last_success[kind] = time.time()
+        return True
+
+    def drain(self, timeout_s: float) -> bool:
+        """Forward synchronously until the spool is empty or the timeout passes (replay, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        backoff = self.retry_initial_s
+        while time.monotonic() < deadline:
+            pending = False
+            for kind in self.targets:
+                batch = self.spool.peek(kind, self.batch_size)
+                if batch:
+                    pending = True
+                    if not self.forward_once(kind, batch):
+                        time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                        backoff = min(backoff * 2, self.retry_max_s)
+            if not pending:
+                return True
+        return self.spool.depth() == 0

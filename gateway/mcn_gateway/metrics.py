@@ -1,0 +1,69 @@
+"""Prometheus metrics. One registry per Gateway instance so tests can run several side by side."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ASSOCIATION_STATES = {"down": 0, "connecting": 0, "up": 1, "active": 2}
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages = Counter(
+            "mcn_gateway_messages",
+            "Signalling messages received, by protocol and type",
+            ["protocol", "type"],
+            registry=r,
+        )
+        self.decode_errors = Counter(
+            "mcn_gateway_decode_errors", "Messages that failed to decode, by layer", ["layer"], registry=r
+        )
+        self.firewall_rejects = Counter(
+            "mcn_gateway_firewall_rejects", "Messages rejected by the SS7 firewall, by reason", ["reason"], registry=r
+        )
+        self.events = Counter("mcn_gateway_events", "Events produced, by kind", ["kind"], registry=r)
+        self.events_suppressed = Counter(
+            "mcn_gateway_events_suppressed",
+            "Calls not turned into events (policy), by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.replies = Counter("mcn_gateway_replies", "Answers sent back, by type", ["type"], registry=r)
+        self.spool_depth = Gauge("mcn_gateway_spool_depth", "Events waiting in the spool", ["kind"], registry=r)
+        self.forward_latency = Histogram(
+            "mcn_gateway_forward_latency_seconds",
+            "Time to forward one batch",
+            ["target"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.forward_failures = Counter(
+            "mcn_gateway_forward_failures", "Batches that failed to forward (retried)", ["target"], registry=r
+        )
+        self.forward_outcomes = Counter(
+            "mcn_gateway_forward_outcomes",
+            "Per-event outcomes reported by the target",
+            ["target", "outcome"],
+            registry=r,
+        )
+        self.association_state = Gauge(
+            "mcn_gateway_association_state",
+            "M3UA association state (0 down, 1 ASP up, 2 ASP active)",
+            ["association"],
+            registry=r,
+        )
+        self.association_errors = Counter(
+            "mcn_gateway_association_errors",
+            "M3UA ERR sent or received, by direction and code",
+            ["association", "direction", "code"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Current value of a sample (tests, the demo)."""
+        return self.registry.get_sample_value(name, labels or {}) or 0.0

@@ -1,0 +1,318 @@
+"""What the gateway does with each MTP3 user message: decode, filter, map to events, answer.
+
+Pure logic: it takes a decoded M3UA Protocol Data and returns the events to spool and
+the Protocol Data answers to send. It knows nothing of sockets or of AWS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .config import FirewallConfig, SignallingConfig
+from .metrics import Metrics
+from .privacy import mask_number
+from .protocol import DecodeError
+from .protocol import isup as isup_codec
+from .protocol import sccp as sccp_codec
+from .protocol import tcap as tcap_codec
+from .protocol.m3ua import SI_ISUP, SI_SCCP, ProtocolData
+
+log = logging.getLogger("mcn_gateway.signalling")
+
+KIND_MISSED_CALL = "missed_call"
+KIND_ATTACH = "attach"
+
+_ISUP_NAMES = {0x01: "IAM", 0x06: "ACM", 0x09: "ANM", 0x0C: "REL", 0x10: "RLC", 0x2C: "CPG", 0x12: "RSC"}
+_PRESENTATION = {
+    isup_codec.PRESENTATION_ALLOWED: "allowed",
+    isup_codec.PRESENTATION_RESTRICTED: "restricted",
+    isup_codec.PRESENTATION_UNAVAILABLE: "unavailable",
+}
+_ATTACH_SOURCES = {
+    tcap_codec.OP_ALERT_SERVICE_CENTRE: "alertServiceCentre",
+    tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT: "alertServiceCentre",
+    tcap_codec.OP_READY_FOR_SM: "readyForSM",
+    tcap_codec.OP_UPDATE_LOCATION: "updateLocation",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str  # KIND_MISSED_CALL or KIND_ATTACH
+    body: dict
+
+
+@dataclass(slots=True)
+class Outcome:
+    events: list[Event] = field(default_factory=list)
+    replies: list[ProtocolData] = field(default_factory=list)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def _reply(received: ProtocolData, data: bytes) -> ProtocolData:
+    return ProtocolData(
+        opc=received.dpc,
+        dpc=received.opc,
+        si=received.si,
+        ni=received.ni,
+        mp=received.mp,
+        sls=received.sls,
+        data=data,
+    )
+
+
+class SignallingProcessor:
+    """Maps ISUP and MAP signalling to events. `passive=True` decodes without answering (replay/tap)."""
+
+    def __init__(
+        self,
+        signalling: SignallingConfig,
+        firewall: FirewallConfig,
+        metrics: Metrics,
+        passive: bool = False,
+        transactions: tcap_codec.TransactionRegistry | None = None,
+    ) -> None:
+        self.signalling = signalling
+        self.firewall = firewall
+        self.metrics = metrics
+        self.passive = passive
+        self.transactions = transactions or tcap_codec.TransactionRegistry()
+        self._isup = isup_codec.IsupDecoder()
+        self._sccp = sccp_codec.SccpDecoder()
+        self._tcap = tcap_codec.TcapDecoder()
+        self._segments = sccp_codec.SegmentReassembler()
+        self._counter_children: dict[tuple[int, tuple[str, ...]], object] = {}
+        self._handled_opcodes = {tcap_codec.OP_ALERT_SERVICE_CENTRE, tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT}
+        if signalling.ready_for_sm:
+            self._handled_opcodes.add(tcap_codec.OP_READY_FOR_SM)
+        if passive:
+            self._handled_opcodes.add(tcap_codec.OP_UPDATE_LOCATION)
+
+    def _inc(self, counter: object, *labels: str) -> None:
+        # labels() costs a lock and a dict build per call; the label sets here are few and fixed
+        key = (id(counter), labels)
+        child = self._counter_children.get(key)
+        if child is None:
+            child = self._counter_children[key] = counter.labels(*labels)
+        child.inc()
+
+    def handle(self, data: ProtocolData, timestamp: float) -> Outcome:
+        """Never raises on bad input: decode errors are counted and logged."""
+        outcome = Outcome()
+        try:
+            if data.si == SI_ISUP:
+                self._isup_message(data, timestamp, outcome)
+            elif data.si == SI_SCCP:
+                self._sccp_message(data, timestamp, outcome)
+            else:
+                self._inc(self.metrics.messages, "mtp3", f"si{data.si}")
+        except DecodeError as exc:
+            self._inc(self.metrics.decode_errors, exc.layer)
+            log.warning("undecodable message from opc %s: %s", data.opc, exc)
+        except Exception as exc:  # a library bug on odd input must not take the association down
+            self._inc(self.metrics.decode_errors, "internal")
+            log.exception("unexpected error handling a message from opc %s: %s", data.opc, type(exc).__name__)
+        return outcome
+
+    # --- ISUP ------------------------------------------------------------------------------------------
+
+    def _isup_message(self, data: ProtocolData, timestamp: float, outcome: Outcome) -> None:
+        cic, message_type = self._isup.peek(data.data)
+        self._inc(self.metrics.messages, "isup", _ISUP_NAMES.get(message_type, f"type{message_type:#04x}"))
+        if message_type == isup_codec.MSG_IAM:
+            self._iam(data, timestamp, outcome)
+        elif message_type == isup_codec.MSG_RLC:
+            log.debug("RLC for cic %s from opc %s: circuit idle", cic, data.opc)
+        elif message_type == isup_codec.MSG_REL and not self.passive:
+            # the exchange cleared first (e.g. caller hung up): confirm with RLC
+            outcome.replies.append(_reply(data, isup_codec.encode_rlc(cic)))
+            self._inc(self.metrics.replies, "RLC")
+
+    def _iam(self, data: ProtocolData, timestamp: float, outcome: Outcome) -> None:
+        iam = self._isup.decode_iam(data.data, complete=False)
+        if not self.passive:
+            # the platform never answers a forwarded call: release it, subscriber absent
+            outcome.replies.append(_reply(data, isup_codec.encode_rel(iam.cic, self.signalling.release_cause)))
+            self._inc(self.metrics.replies, "REL")
+        if self.firewall.allowed_opcs and data.opc not in self.firewall.allowed_opcs:
+            self._inc(self.metrics.firewall_rejects, "opc")
+            log.warning("IAM from a point code not allowed (opc %s): released, no event", data.opc)
+            return
+        subscriber = iam.subscriber
+        if subscriber is None:
+            raise DecodeError("isup", "IAM without a called / redirecting number")
+        presentation = _PRESENTATION.get(iam.calling_presentation, "unavailable")
+        caller = iam.calling.as_event_number() if iam.calling and presentation == "allowed" else None
+        if presentation == "restricted" and self.signalling.clir_policy == "drop":
+            self._inc(self.metrics.events_suppressed, "clir")
+            log.info("withheld call to %s dropped (clir_policy=drop)", mask_number(subscriber.digits))
+            return
+        epoch_ms = round(timestamp * 1000)
+        body = {
+            "call_ref": f"{data.opc}-{iam.cic}-{epoch_ms}",
+            "subscriber": subscriber.as_event_number(),
+            "caller": caller,
+            "presentation": presentation,
+            "call_time": _iso(timestamp),
+            "reason": iam.forwarding_reason,
+            "msc": self.signalling.msc_names.get(str(data.opc), f"pc:{data.opc}"),
+        }
+        outcome.events.append(Event(KIND_MISSED_CALL, body))
+        self._inc(self.metrics.events, KIND_MISSED_CALL)
+        log.info(
+            "missed call to %s from %s (%s, cic %s)",
+            mask_number(body["subscriber"]),
+            mask_number(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
+            body["reason"],
+            iam.cic,
+        )
+
+    # --- SCCP / TCAP / MAP -----------------------------------------------------------------------------
+
+    def _sccp_message(self, data: ProtocolData, timestamp: float, outcome: Outcome) -> None:
+        unitdata = self._sccp.decode(data.data)
+        if isinstance(unitdata, int):
+            self._inc(self.metrics.messages, "sccp", f"type{unitdata:#04x}")
+            return
+        self._inc(
+            self.metrics.messages,
+            "sccp",
+            {9: "UDT", 0x0A: "UDTS", 0x11: "XUDT", 0x12: "XUDTS", 0x13: "LUDT"}[unitdata.message_type],
+        )
+        if unitdata.return_cause is not None:
+            # one of our answers came back undeliverable: nothing to retry for a TCAP End / REL
+            log.warning("SCCP returned a message to %s (cause %s)", unitdata.called.describe(), unitdata.return_cause)
+            return
+        if unitdata.management:
+            self._inc(self.metrics.messages, "sccp", "SCMG")
+            return  # SCCP management (SSA/SSP/SST) carries no TCAP
+        if unitdata.segmented:
+            data_reassembled = self._segments.add(unitdata, timestamp)
+            if data_reassembled is None:
+                self._inc(self.metrics.messages, "sccp", "segment")
+                return
+            unitdata = dataclasses.replace(unitdata, data=data_reassembled, segmented=False, segmentation=None)
+        message = self._tcap.decode(unitdata.data)
+        self._inc(self.metrics.messages, "tcap", message.name)
+        if message.kind == tcap_codec.TCAP_BEGIN:
+            self._begin(data, unitdata, message, timestamp, outcome)
+        elif message.kind in (tcap_codec.TCAP_CONTINUE, tcap_codec.TCAP_END, tcap_codec.TCAP_ABORT):
+            handler = self.transactions.handler_for(message.dtid)
+            if handler is not None:
+                for reply in handler(message):
+                    outcome.replies.append(self._sccp_reply(data, unitdata, reply))
+            elif message.kind == tcap_codec.TCAP_CONTINUE and not self.passive:
+                abort = tcap_codec.encode_p_abort(message.otid, tcap_codec.P_ABORT_UNRECOGNIZED_TRANSACTION_ID)
+                outcome.replies.append(self._sccp_reply(data, unitdata, abort))
+                self._inc(self.metrics.replies, "TCAP-Abort")
+
+    def _sccp_reply(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata, tcap: bytes) -> ProtocolData:
+        udt = sccp_codec.encode_udt(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class)
+        return _reply(data, udt)
+
+    def _origin_allowed(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata) -> str | None:
+        """None when allowed, else the reject reason."""
+        if self.firewall.allowed_opcs and data.opc not in self.firewall.allowed_opcs:
+            return "opc"
+        prefixes = self.firewall.allowed_calling_gt_prefixes
+        if prefixes:
+            gt = unitdata.calling.global_title
+            if not gt or not any(gt.startswith(prefix) for prefix in prefixes):
+                return "calling_gt"
+        return None
+
+    def _begin(
+        self,
+        data: ProtocolData,
+        unitdata: sccp_codec.SccpUnitdata,
+        message: tcap_codec.TcapMessage,
+        timestamp: float,
+        outcome: Outcome,
+    ) -> None:
+        invokes = message.invokes()
+        for invoke in invokes:
+            # unknown opcodes share one label: a peer must not be able to grow the metric set at will
+            name = tcap_codec.MAP_OPERATION_NAMES.get(invoke.opcode or -1, "other")
+            self._inc(self.metrics.messages, "map", name)
+        if self.passive:
+            for invoke in invokes:
+                if invoke.opcode in self._handled_opcodes:
+                    self._attach(unitdata, message, invoke, timestamp, outcome)
+            return
+        reason = self._origin_allowed(data, unitdata)
+        if reason is not None:
+            self._inc(self.metrics.firewall_rejects, reason)
+            log.warning("TCAP Begin from %s refused by the firewall (%s): aborted", unitdata.calling.describe(), reason)
+            abort = tcap_codec.encode_p_abort(message.otid, tcap_codec.P_ABORT_RESOURCE_LIMITATION)
+            outcome.replies.append(self._sccp_reply(data, unitdata, abort))
+            self._inc(self.metrics.replies, "TCAP-Abort")
+            return
+        if not invokes:
+            return
+        invoke = invokes[0]
+        if invoke.opcode not in self._handled_opcodes or invoke.opcode not in self.firewall.allowed_opcodes:
+            self._inc(self.metrics.firewall_rejects, "opcode")
+            log.warning("MAP opcode %s from %s not allowed: rejected", invoke.opcode, unitdata.calling.describe())
+            reject = tcap_codec.encode_end_reject(
+                message.otid,
+                invoke.invoke_id,
+                message.application_context,
+                tcap_codec.INVOKE_PROBLEM_UNRECOGNIZED_OPERATION,
+            )
+            outcome.replies.append(self._sccp_reply(data, unitdata, reject))
+            self._inc(self.metrics.replies, "TCAP-End-Reject")
+            return
+        try:
+            self._attach(unitdata, message, invoke, timestamp, outcome)
+        except DecodeError:
+            reject = tcap_codec.encode_end_reject(
+                message.otid,
+                invoke.invoke_id,
+                message.application_context,
+                tcap_codec.INVOKE_PROBLEM_MISTYPED_PARAMETER,
+            )
+            outcome.replies.append(self._sccp_reply(data, unitdata, reject))
+            self._inc(self.metrics.replies, "TCAP-End-Reject")
+            raise
+        # v1 alertServiceCentreWithoutResult has no result: a bare End closes the dialogue
+        invoke_id = None if invoke.opcode == tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT else invoke.invoke_id
+        end = tcap_codec.encode_end_result(message.otid, invoke_id, message.application_context)
+        outcome.replies.append(self._sccp_reply(data, unitdata, end))
+        self._inc(self.metrics.replies, "TCAP-End")
+
+    def _attach(
+        self,
+        unitdata: sccp_codec.SccpUnitdata,
+        message: tcap_codec.TcapMessage,
+        invoke: tcap_codec.Component,
+        timestamp: float,
+        outcome: Outcome,
+    ) -> None:
+        if invoke.parameter is None:
+            raise DecodeError("map", f"opcode {invoke.opcode} without an argument")
+        argument = tcap_codec.decode_argument(invoke.opcode, invoke.parameter)
+        if invoke.opcode in (tcap_codec.OP_ALERT_SERVICE_CENTRE, tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT):
+            digits, international = tcap_codec.decode_address_string(argument["msisdn"])
+            subscriber = ("+" + digits) if international else digits
+        else:
+            # readyForSM / updateLocation identify the subscriber by IMSI only
+            subscriber = tcap_codec.decode_tbcd(argument["imsi"])
+        if not subscriber.strip("+"):
+            raise DecodeError("map", "empty subscriber address")
+        origin = unitdata.calling.describe()
+        body = {
+            "subscriber": subscriber,
+            "attach_time": _iso(timestamp),
+            "source": _ATTACH_SOURCES[invoke.opcode],
+            "hlr": origin[:64],
+            "event_ref": f"{(message.otid or b'').hex()}@{origin}"[:128],
+        }
+        outcome.events.append(Event(KIND_ATTACH, body))
+        self._inc(self.metrics.events, KIND_ATTACH)
+        log.info("attach of %s (%s from %s)", mask_number(subscriber), body["source"], origin)

@@ -1,0 +1,17 @@
+"""Fixtures: a gateway running in-process on loopback TCP, forwarding to JSON-lines files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcn_gateway.app import GatewayThread
+from mcn_gateway.testing.local import loopback_config
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[GatewayThread]:
+    with GatewayThread(loopback_config(tmp_path)) as running:
+        yield running

@@ -1,0 +1,35 @@
+"""The console script: config check, passive replay forwarding through the spool to a file target."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mcn_gateway.cli import main
+from mcn_gateway.testing.local import loopback_config, read_jsonl
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "gateway.json"
+    path.write_text(loopback_config(tmp_path).model_dump_json())
+    return path
+
+
+def test_check_config_reports_errors_with_exit_code_2(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("MCN_GATEWAY__FORWARDING__INGEST_TARGET", "nowhere")
+    assert main(["--config", str(_config(tmp_path)), "check-config"]) == 2
+    assert "forwarding.ingest_target" in capsys.readouterr().err
+
+
+def test_replay_forwards_the_capture_events(tmp_path: Path, isup_capture: Path, capsys):
+    assert main(["--config", str(_config(tmp_path)), "replay", str(isup_capture)]) == 0
+    [event] = read_jsonl(tmp_path / "missed_calls.jsonl")
+    assert event["caller"] == "4996810319"
+    assert event["subscriber"] == "908420011"
+    assert "1 events" in capsys.readouterr().err
+
+
+def test_replay_print_mode_needs_no_config(isup_capture: Path, capsys):
+    assert main(["replay", "--print", str(isup_capture)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["kind"] == "missed_call"
