@@ -26,7 +26,11 @@ def measure(statement: str, env: dict[str, str], cwd: Path) -> float:
     for _ in range(REPEATS):
         out = subprocess.run(
             [sys.executable, "-c", TIMER.format(stmt=statement)],
-            capture_output=True, text=True, env=env, cwd=cwd, check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            check=True,
         ).stdout
         samples.append(float(out))
     return statistics.median(samples)

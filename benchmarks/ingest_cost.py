@@ -70,8 +70,12 @@ def main() -> None:
         for event in raw:
             client.put_item(
                 TableName=table,
-                Item={"subscriber": {"S": event["subscriber"]}, "call_ref": {"S": event["call_ref"]},
-                      "caller": {"S": event["caller"]}, "call_time": {"S": event["call_time"]}},
+                Item={
+                    "subscriber": {"S": event["subscriber"]},
+                    "call_ref": {"S": event["call_ref"]},
+                    "caller": {"S": event["caller"]},
+                    "call_time": {"S": event["call_time"]},
+                },
                 ConditionExpression="attribute_not_exists(call_ref)",
             )
         baseline = (time.process_time() - started) / BATCH

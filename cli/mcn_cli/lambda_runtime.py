@@ -2,8 +2,8 @@
 
 Each function is loaded from its CodeUri + Handler and invoked with exactly the
 environment template.yaml gives it (plus the AWS_* variables that point every SDK
-at the embedded AWS). `LambdaInvokeServer` serves the real Lambda Invoke HTTP API,
-so producers such as the gateway talk to it with an unmodified boto3 client.
+at the embedded AWS). `http_invoke` answers the Lambda Invoke HTTP API (served by
+`aws_server.EmbeddedAwsServer`), so producers such as the gateway use an unmodified boto3 client.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
-from urllib.parse import unquote
 
 from mcn_cli.template import PROJECT_ROOT, ResolvedTemplate
 
@@ -159,6 +157,29 @@ class LocalLambdaRuntime:
                 self.invocations.append((function.logical_id, time.perf_counter() - started))
                 self._keep_logs(function.logical_id, output.getvalue())
 
+    def http_invoke(self, name_or_arn: str, payload: Any, asynchronous: bool) -> tuple[int, Any, dict[str, str]]:
+        """Status, body and headers as the Lambda Invoke API answers them."""
+        try:
+            self.lookup(name_or_arn)
+        except KeyError:
+            return (
+                404,
+                {"Type": "User", "message": f"Function not found: {name_or_arn}"},
+                {"X-Amzn-ErrorType": "ResourceNotFoundException"},
+            )
+        if asynchronous:
+            threading.Thread(target=self._invoke_quietly, args=(name_or_arn, payload), daemon=True).start()
+            return 202, {}, {}
+        try:
+            return 200, self.invoke(name_or_arn, payload), {}
+        except FunctionError as exc:
+            return 200, exc.payload, {"X-Amz-Function-Error": "Unhandled"}
+
+    def _invoke_quietly(self, name: str, payload: Any) -> None:
+        # An async invoke's error is the function's own log, as in Lambda.
+        with contextlib.suppress(FunctionError):
+            self.invoke(name, payload)
+
     def _keep_logs(self, logical_id: str, text: str) -> None:
         lines = text.splitlines()
         self.logs[logical_id].extend(lines)
@@ -166,83 +187,3 @@ class LocalLambdaRuntime:
             for line in lines:
                 self.log_sink.write(f"{logical_id} {line}\n")
             self.log_sink.flush()
-
-
-class _InvokeHandler(BaseHTTPRequestHandler):
-    runtime: LocalLambdaRuntime
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Amz-Executed-Version", "$LATEST")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        parts = self.path.split("?")[0].strip("/").split("/")
-        # /2015-03-31/functions/{name}/invocations
-        if len(parts) != 4 or parts[1] != "functions" or parts[3] != "invocations":
-            self._reply(404, {"Type": "User", "message": f"unknown path {self.path}"})
-            return
-        name = unquote(parts[2])
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b"{}"
-        try:
-            payload = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
-            self._reply(
-                400,
-                {"Type": "User", "message": "Could not parse request body into json"},
-                {"X-Amzn-ErrorType": "InvalidRequestContentException"},
-            )
-            return
-        try:
-            self.runtime.lookup(name)
-        except KeyError:
-            self._reply(
-                404,
-                {"Type": "User", "message": f"Function not found: {name}"},
-                {"X-Amzn-ErrorType": "ResourceNotFoundException"},
-            )
-            return
-        if self.headers.get("X-Amz-Invocation-Type") == "Event":
-            threading.Thread(target=self._invoke_quietly, args=(name, payload), daemon=True).start()
-            self._reply(202, {})
-            return
-        try:
-            self._reply(200, self.runtime.invoke(name, payload))
-        except FunctionError as exc:
-            self._reply(200, exc.payload, {"X-Amz-Function-Error": "Unhandled"})
-
-    def _invoke_quietly(self, name: str, payload: Any) -> None:
-        # An async invoke's error is the function's own log, as in Lambda.
-        with contextlib.suppress(FunctionError):
-            self.runtime.invoke(name, payload)
-
-
-class LambdaInvokeServer:
-    """Serves `POST /2015-03-31/functions/{name}/invocations` on 127.0.0.1."""
-
-    def __init__(self, runtime: LocalLambdaRuntime, port: int = 0) -> None:
-        handler = type("BoundInvokeHandler", (_InvokeHandler,), {"runtime": runtime})
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()

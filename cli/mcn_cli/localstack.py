@@ -4,15 +4,17 @@ template's functions served by the local Lambda runtime. Used by tests, `mcn inv
 
 from __future__ import annotations
 
-import logging
+import json
 import os
+import secrets
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcn_cli.lambda_runtime import LambdaInvokeServer, LocalLambdaRuntime
-from mcn_cli.template import TEMPLATE_PATH, ResolvedTemplate, load_template
+from mcn_cli.aws_server import EmbeddedAwsServer
+from mcn_cli.lambda_runtime import LocalLambdaRuntime
+from mcn_cli.template import PROJECT_ROOT, TEMPLATE_PATH, ResolvedTemplate, load_template
 
 _TABLE_KEYS = (
     "AttributeDefinitions",
@@ -35,7 +37,8 @@ class LocalStack:
     """`with LocalStack() as stack:` the template deployed on an embedded AWS.
 
     - `stack.aws_endpoint`: moto server URL; `stack.env`: AWS_* variables for any SDK client.
-    - `stack.lambda_endpoint`: the Lambda Invoke API serving the template's real handlers.
+    - `stack.lambda_endpoint`: the Lambda Invoke API serving the template's real handlers
+      (the same server: moto for every other API, the local runtime for the template's functions).
     - `stack.resource_name("MissedCallsTable")`, `stack.function_name("IngestFunction")`.
     - `stack.invoke("IngestFunction", payload)`: in-process invoke, as Lambda would.
     """
@@ -47,7 +50,6 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         template_path: Path = TEMPLATE_PATH,
         aws_port: int = 0,
-        lambda_port: int = 0,
         region: str = "eu-west-1",
     ) -> None:
         # moto keeps state per process: a unique stack name keeps parallel stacks apart.
@@ -57,9 +59,7 @@ class LocalStack:
             load_template(template_path), self.stack_name, region=region, parameter_overrides=parameters or {}
         )
         self._aws_port = aws_port
-        self._lambda_port = lambda_port
-        self._moto: Any = None
-        self._invoke_server: LambdaInvokeServer | None = None
+        self._server: EmbeddedAwsServer | None = None
         self.runtime: LocalLambdaRuntime | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -71,26 +71,30 @@ class LocalStack:
         self.stop()
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from moto.core.config import default_user_config
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._aws_port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.aws_endpoint = f"http://{host}:{port}"
-        self.deploy()
+        # moto's Step Functions engine runs the ASL (instead of returning canned data).
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        self.runtime = None
+        self._server = EmbeddedAwsServer(self._aws_port, self._lambda_invoke)
+        self._server.start()
+        self.aws_endpoint = self._server.endpoint
+        # Task states call Lambda through the server's own endpoint (moto reads MOTO_PORT).
+        os.environ["MOTO_PORT"] = str(self._server.port)
         self.runtime = LocalLambdaRuntime(self.resolved, self.env)
-        self._invoke_server = LambdaInvokeServer(self.runtime, self._lambda_port)
-        self._invoke_server.start()
-        self.lambda_endpoint = self._invoke_server.endpoint
+        deploy_template(self.resolved, self.client)
+        # Lambda Invoke API on the same endpoint: requests for the template's functions go to the runtime.
+        self.lambda_endpoint = self.aws_endpoint
+
+    def _lambda_invoke(self, function: str, payload: Any, asynchronous: bool) -> tuple[int, Any, dict[str, str]]:
+        if self.runtime is None:
+            return 503, {"message": "stack starting"}, {}
+        return self.runtime.http_invoke(function, payload, asynchronous)
 
     def stop(self) -> None:
-        if self._invoke_server:
-            self._invoke_server.stop()
-            self._invoke_server = None
-        if self._moto:
-            self._moto.stop()
-            self._moto = None
+        if self._server:
+            self._server.stop()
+            self._server = None
 
     # ------------------------------------------------------------------ clients
     @property
@@ -145,9 +149,50 @@ class LocalStack:
 def deploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) -> None:
     """Create every resource of the template that the embedded AWS holds, through `client(service)`."""
     for logical_id, resource in resolved.resources_of_type("AWS::DynamoDB::Table").items():
-        _create_table(
-            client("dynamodb"), resolved.physical_name(logical_id), resolved.resolve(resource.get("Properties", {}))
+        props = resolved.resolve(resource.get("Properties", {}))
+        _create_table(client("dynamodb"), resolved.physical_name(logical_id), props)
+    for logical_id, resource in resolved.resources_of_type("AWS::SSM::Parameter").items():
+        props = resolved.resolve(resource["Properties"])
+        client("ssm").put_parameter(
+            Name=resolved.physical_name(logical_id), Value=props["Value"], Type=props.get("Type", "String")
         )
+    for logical_id, resource in resolved.resources_of_type("AWS::SecretsManager::Secret").items():
+        props = resolved.resolve(resource.get("Properties", {}))
+        client("secretsmanager").create_secret(
+            Name=resolved.physical_name(logical_id), SecretString=_secret_string(props)
+        )
+    # A machine named in another's DefinitionSubstitutions is created first.
+    machines = resolved.resources_of_type("AWS::Serverless::StateMachine")
+    for logical_id in sorted(machines, key=lambda name: len(_definition_refs(resolved, machines[name]))):
+        props = machines[logical_id]["Properties"]
+        definition = (PROJECT_ROOT / str(props["DefinitionUri"])).read_text()
+        for key, value in resolved.resolve(props.get("DefinitionSubstitutions", {})).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        client("stepfunctions").create_state_machine(
+            name=resolved.physical_name(logical_id),
+            definition=definition,
+            roleArn=f"arn:aws:iam::{resolved.account_id}:role/{resolved.physical_name(logical_id)}-role",
+            type=str(resolved.resolve(props.get("Type", "STANDARD"))),
+        )
+
+
+def _definition_refs(resolved: ResolvedTemplate, machine: dict[str, Any]) -> list[str]:
+    substitutions = json.dumps(machine["Properties"].get("DefinitionSubstitutions", {}))
+    return [name for name in resolved.resources_of_type("AWS::Serverless::StateMachine") if name in substitutions]
+
+
+def _secret_string(props: dict[str, Any]) -> str:
+    """What CloudFormation would generate: the template's JSON plus a random password."""
+    if "SecretString" in props:
+        return str(props["SecretString"])
+    generate = props.get("GenerateSecretString", {})
+    length = int(generate.get("PasswordLength", 16))
+    password = secrets.token_hex(length)[:length]
+    if "GenerateStringKey" not in generate:
+        return password
+    document = json.loads(generate.get("SecretStringTemplate", "{}"))
+    document[generate["GenerateStringKey"]] = password
+    return json.dumps(document)
 
 
 def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:

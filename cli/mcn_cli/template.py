@@ -94,13 +94,16 @@ class ResolvedTemplate:
         return f"{prefix.format('local')}:{logical_id}/{name}"
 
     def ref(self, logical_id: str) -> str:
-        """What CloudFormation's Ref returns for a resource of this type."""
+        """What CloudFormation's Ref returns for a resource of this type.
+
+        A secret's Ref is its ARN in AWS, which ends in a random suffix the embedded AWS picks;
+        locally it is the secret's name, which every Secrets Manager call accepts as SecretId.
+        """
         resource_type = self.resources[logical_id]["Type"]
         if resource_type in {
             "AWS::Serverless::StateMachine",
             "AWS::StepFunctions::StateMachine",
             "AWS::Serverless::LayerVersion",
-            "AWS::SecretsManager::Secret",
         }:
             return self.arn(logical_id)
         return self.physical_name(logical_id)

@@ -26,7 +26,21 @@ class IngestSettings(BaseModel):
         return value.upper()
 
 
+class NotifySettings(BaseModel):
+    missed_calls_table: str = Field(min_length=3)
+    subscribers_table: str = Field(min_length=3)
+    fees_table: str = Field(min_length=3)
+    default_region: str = Field(default="GB", min_length=2, max_length=2)
+    notify_config_parameter: str = Field(min_length=1)
+    config_cache_seconds: int = Field(default=300, ge=0)
+    state_machine_arn: str | None = None
+
+
 _ENV_NAMES = {
+    "fees_table": "FEES_TABLE",
+    "notify_config_parameter": "NOTIFY_CONFIG_PARAMETER",
+    "config_cache_seconds": "CONFIG_CACHE_SECONDS",
+    "state_machine_arn": "NOTIFY_STATE_MACHINE_ARN",
     "missed_calls_table": "MISSED_CALLS_TABLE",
     "subscribers_table": "SUBSCRIBERS_TABLE",
     "retention_hours": "RETENTION_HOURS",
@@ -51,3 +65,7 @@ def _from_env(model: type[_Settings]) -> _Settings:
 
 def ingest_settings() -> IngestSettings:
     return _from_env(IngestSettings)
+
+
+def notify_settings() -> NotifySettings:
+    return _from_env(NotifySettings)

@@ -11,6 +11,8 @@ from typing import TypeVar
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
@@ -48,6 +50,37 @@ class SubscriberRecord(Model):
     blocked_callers = UnicodeSetAttribute(null=True)
     language = UnicodeAttribute(null=True)
     time_zone = UnicodeAttribute(null=True)
+    quiet_hours = UnicodeAttribute(null=True)
+    notify_me = BooleanAttribute(null=True)
+    # At most one notice in flight per subscriber: the owner's notification id, and until when.
+    notify_lock = UnicodeAttribute(null=True)
+    notify_lock_until = UTCDateTimeAttribute(null=True)
+
+
+class FeeRecord(Model):
+    """One record per notice: what finance bills. Money in integer minor units."""
+
+    class Meta:
+        table_name = "unbound-fees"
+
+    notification_id = UnicodeAttribute(hash_key=True)
+    subscriber = UnicodeAttribute()
+    period = UnicodeAttribute()
+    period_shard = UnicodeAttribute()
+    created_at = UnicodeAttribute()  # ISO 8601 UTC, the by-period index's sort key
+    calls_listed = NumberAttribute()
+    callers_listed = NumberAttribute()
+    messages = NumberAttribute()
+    segments = NumberAttribute()
+    fee_minor = NumberAttribute()
+    currency = UnicodeAttribute()
+    tariff_id = UnicodeAttribute()
+    charge_on = UnicodeAttribute()
+    promotion_id = UnicodeAttribute(null=True)
+    smsc_message_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    status = UnicodeAttribute()  # submitted | delivered | failed | expired
+    failure_reason = UnicodeAttribute(null=True)
+    notified_callers = UnicodeSetAttribute(null=True)  # NotifyMe: at most once per caller per notice
 
 
 _Record = TypeVar("_Record", bound=Model)

@@ -1,0 +1,48 @@
+"""Compose task: the subscriber's pending calls -> the exact SMS text(s), segments and fee."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from mcn_core.logic.compose import compose_notice
+from mcn_core.models.notice import NotifyRequest
+from mcn_core.numbers import mask
+from mcn_core.observability import count, logger, metrics
+from mcn_core.wiring import notify_config, notify_store
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# A deferred notice keeps its subscriber's lock until a little after it resumes.
+DEFER_LOCK_MARGIN = timedelta(hours=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
+    request = NotifyRequest.model_validate(event)
+    logger.append_keys(notification_id=request.notification_id, subscriber=mask(request.subscriber))
+    store = notify_store()
+    config = notify_config()
+    now = datetime.now(UTC)
+    notice = compose_notice(
+        notification_id=request.notification_id,
+        profile=store.profile(request.subscriber),
+        calls=store.pending_calls(request.subscriber),
+        config=config,
+        now=now,
+    )
+    if notice.action == "defer" and notice.send_at is not None:
+        store.extend_lock(request.subscriber, request.notification_id, notice.send_at + DEFER_LOCK_MARGIN)
+    count(f"Notice{notice.action.title()}")
+    logger.info(
+        "notice composed",
+        action=notice.action,
+        send_at=notice.send_at.isoformat() if notice.send_at else None,
+        calls=notice.calls_listed,
+        messages=len(notice.messages),
+        segments=notice.segments,
+        encodings=[m.encoding for m in notice.messages],
+    )
+    return notice.model_dump(mode="json")

@@ -1,0 +1,68 @@
+"""Quiet hours: hand a notice to the Standard "quiet hours" machine, and resume it afterwards.
+
+Two small tasks instead of the states:startExecution integration: the notify machine runs as
+Express (cheap, but at most 5 minutes), so a wait of hours lives in a Standard machine that
+only deferred notices use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from mcn_core.numbers import mask
+from mcn_core.observability import count, logger, metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class DeferredNotice(BaseModel):
+    notification_id: str = Field(min_length=1)
+    subscriber: str = Field(min_length=2)
+    send_at: str = Field(min_length=10)
+    resume_state_machine_arn: str = Field(min_length=10)
+    deferring_execution: str | None = None
+
+
+@lru_cache(maxsize=1)
+def _states() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
+    notice = DeferredNotice.model_validate(event)
+    arn = os.environ["QUIET_HOURS_STATE_MACHINE_ARN"]
+    # Named by the deferring execution: a retried Defer task cannot start a second wait, while a
+    # notice resumed a little early (clocks) and deferred again gets its own, short, wait.
+    origin = hashlib.sha256((notice.deferring_execution or notice.send_at).encode()).hexdigest()[:12]
+    name = f"{notice.notification_id}-q{origin}"
+    try:
+        _states().start_execution(stateMachineArn=arn, name=name, input=notice.model_dump_json())
+    except _states().exceptions.ExecutionAlreadyExists:
+        logger.info("already deferred", notification_id=notice.notification_id)
+    count("NoticeDeferred")
+    logger.info(
+        "deferred", notification_id=notice.notification_id, subscriber=mask(notice.subscriber), send_at=notice.send_at
+    )
+    return {"deferred_until": notice.send_at}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:
+    notice = DeferredNotice.model_validate(event)
+    request = {"notification_id": notice.notification_id, "subscriber": notice.subscriber, "resumed": True}
+    response = _states().start_execution(stateMachineArn=notice.resume_state_machine_arn, input=json.dumps(request))
+    count("NoticeResumed")
+    logger.info("resumed after quiet hours", notification_id=notice.notification_id)
+    return {"execution_arn": response["executionArn"]}

@@ -1,0 +1,46 @@
+"""Record task: one fee record and the removal of exactly the listed calls, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mcn_core.dal.notify import period_shard
+from mcn_core.logic.record import calls_to_clear, fee_values
+from mcn_core.models.notice import Notice, SendProgress
+from mcn_core.observability import count, logger, metrics
+from mcn_core.wiring import notify_store
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
+    notice = Notice.model_validate(event)
+    progress = SendProgress.model_validate(event.get("send") or {"status": "done"})
+    logger.append_keys(notification_id=notice.notification_id)
+    store = notify_store()
+    now = datetime.now(UTC)
+    values = fee_values(
+        notice, progress, now, period_shard(notice.period or now.strftime("%Y-%m"), notice.notification_id)
+    )
+    recorded = store.record_notice(
+        store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
+    )
+    if recorded:
+        count("FeeRecorded")
+        count("FeeMinorUnits", values["fee_minor"])
+    else:
+        count("FeeAlreadyRecorded")  # a retried or re-driven Record: nothing charged twice
+    existing = store.fee(notice.notification_id) if not recorded else None
+    logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], first_time=recorded)
+    return {
+        "notification_id": notice.notification_id,
+        "status": existing.status if existing else values["status"],
+        "fee_minor": int(existing.fee_minor) if existing else values["fee_minor"],
+        "currency": values["currency"],
+        "smsc_message_ids": values["smsc_message_ids"],
+        "recorded_now": recorded,
+    }

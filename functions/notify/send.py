@@ -1,0 +1,32 @@
+"""Send task: the composed SMS through the pooled SMPP layer; progress carried between attempts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mcn_core.logic.send import send_notice
+from mcn_core.models.notice import Notice, SendProgress
+from mcn_core.observability import count, logger, metrics
+from mcn_core.sms import PooledSmsSender
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
+    notice = Notice.model_validate(event)
+    previous = SendProgress.model_validate(event["send"]) if event.get("send") else None
+    logger.append_keys(notification_id=notice.notification_id)
+    progress = send_notice(notice, previous, PooledSmsSender())
+    for message in progress.messages:
+        count(f"Sms{message.outcome.title()}")
+    logger.info(
+        "send attempt",
+        attempt=progress.attempt,
+        status=progress.status,
+        outcomes=[m.outcome for m in progress.messages],
+        reasons=[m.reason for m in progress.messages if m.reason],
+    )
+    return progress.model_dump(mode="json")

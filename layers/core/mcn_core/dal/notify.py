@@ -1,0 +1,181 @@
+"""Data access for attach and the notify flow: pending calls, profiles, the in-flight lock, fees."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from mcn_core.dal.tables import FeeRecord, MissedCallRecord, SubscriberRecord, bind
+from mcn_core.models.calls import StoredCall
+from mcn_core.models.events import ForwardingReason, Presentation
+from mcn_core.models.notice import SubscriberProfile
+
+PERIOD_SHARDS = 16
+_TRANSACTION_LIMIT = 100  # DynamoDB's item limit per transaction
+
+
+def period_shard(period: str, notification_id: str) -> str:
+    """Spread a month's fees over shards of the by-period index (no hot partition)."""
+    digest = hashlib.sha256(notification_id.encode()).digest()
+    return f"{period}#{digest[0] % PERIOD_SHARDS:02d}"
+
+
+class NotifyStore:
+    def __init__(self, missed_calls_table: str, subscribers_table: str, fees_table: str) -> None:
+        self._calls = bind(MissedCallRecord, missed_calls_table)
+        self._subscribers = bind(SubscriberRecord, subscribers_table)
+        self._fees = bind(FeeRecord, fees_table)
+
+    # ------------------------------------------------------------------ calls
+    def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
+        """One Query, keys and expiry only: the cost of an attach for a subscriber with nothing waiting."""
+        query = self._calls.query(subscriber, attributes_to_get=["call_ref", "expires_at"])
+        return any(record.expires_at > now for record in query)
+
+    def pending_calls(self, subscriber: str) -> list[StoredCall]:
+        return [
+            StoredCall(
+                subscriber=r.subscriber,
+                call_ref=r.call_ref,
+                caller=r.caller,
+                presentation=Presentation(r.presentation),
+                call_time=r.call_time,
+                reason=ForwardingReason(r.reason),
+                msc=r.msc,
+                expires_at=r.expires_at,
+                received_at=r.received_at,
+            )
+            for r in self._calls.query(subscriber, consistent_read=True)
+        ]
+
+    # ------------------------------------------------------------------ subscribers
+    def profile(self, msisdn: str) -> SubscriberProfile:
+        try:
+            record = self._subscribers.get(msisdn)
+        except self._subscribers.DoesNotExist:
+            return SubscriberProfile(msisdn=msisdn)
+        return SubscriberProfile(
+            msisdn=msisdn,
+            language=record.language,
+            time_zone=record.time_zone,
+            quiet_hours=record.quiet_hours,
+            opted_out=bool(record.opted_out),
+            notify_me=bool(record.notify_me),
+        )
+
+    def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]:
+        wanted = sorted(set(msisdns))
+        return {r.msisdn for r in self._subscribers.batch_get(wanted) if r.notify_me} if wanted else set()
+
+    # ------------------------------------------------------------------ in-flight lock
+    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
+        """Take the subscriber's notify lock unless a live one is held. False: a notice is in flight."""
+        record = self._subscribers(subscriber)
+        model = self._subscribers
+        try:
+            record.update(
+                actions=[model.notify_lock.set(notification_id), model.notify_lock_until.set(until)],
+                condition=model.notify_lock.does_not_exist() | (model.notify_lock_until < now),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def extend_lock(self, subscriber: str, notification_id: str, until: datetime) -> bool:
+        model = self._subscribers
+        try:
+            model(subscriber).update(
+                actions=[model.notify_lock_until.set(until)], condition=model.notify_lock == notification_id
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_lock(self, subscriber: str, notification_id: str) -> bool:
+        """Release only our own lock (a newer notice may own it after an expiry)."""
+        model = self._subscribers
+        try:
+            model(subscriber).update(
+                actions=[model.notify_lock.remove(), model.notify_lock_until.remove()],
+                condition=model.notify_lock == notification_id,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # ------------------------------------------------------------------ fees
+    def record_notice(self, fee: FeeRecord, *, clear_calls: list[str], release_lock: bool) -> bool:
+        """Fee record + removal of exactly the listed calls + lock release, in one transaction.
+
+        Returns False when this notice was recorded before (a retried or re-driven step):
+        nothing is charged twice. Calls beyond one transaction's capacity are deleted after
+        it, idempotently, so a retry finishes the job.
+        """
+        fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
+        record = fee_model(
+            fee.notification_id, **{k: v for k, v in fee.attribute_values.items() if k != "notification_id"}
+        )
+        room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0)
+        in_transaction, after = clear_calls[:room], clear_calls[room:]
+        recorded = True
+        try:
+            with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:
+                transaction.save(record, condition=fee_model.notification_id.does_not_exist())
+                for call_ref in in_transaction:
+                    transaction.delete(calls_model(fee.subscriber, call_ref))
+                if release_lock:
+                    transaction.update(
+                        subs_model(fee.subscriber),
+                        actions=[subs_model.notify_lock.remove(), subs_model.notify_lock_until.remove()],
+                        condition=subs_model.notify_lock == fee.notification_id,
+                    )
+        except TransactWriteError as exc:
+            reasons = {r.code for r in (exc.cancellation_reasons or []) if r is not None}
+            if "ConditionalCheckFailed" not in reasons:
+                raise
+            if self.fee(fee.notification_id) is not None:
+                recorded = False  # recorded before: finish what that attempt may have left undone
+            elif release_lock:
+                # Only the lock's condition can have failed: it is no longer ours (expired, taken).
+                return self.record_notice(fee, clear_calls=clear_calls, release_lock=False)
+            else:
+                raise
+        for call_ref in after if recorded else clear_calls:
+            calls_model(fee.subscriber, call_ref).delete()
+        if not recorded and release_lock:
+            self.release_lock(fee.subscriber, fee.notification_id)
+        return recorded
+
+    def fee(self, notification_id: str) -> FeeRecord | None:
+        try:
+            return self._fees.get(notification_id, consistent_read=True)
+        except self._fees.DoesNotExist:
+            return None
+
+    def new_fee(self, **values: object) -> FeeRecord:
+        return self._fees(**values)
+
+    def mark_notified_once(self, notification_id: str, caller: str) -> bool:
+        """NotifyMe at most once per caller per notice: the mark is taken before the SMS is sent."""
+        model = self._fees
+        try:
+            model(notification_id).update(
+                actions=[model.notified_callers.add({caller})],
+                condition=model.notification_id.exists() & ~model.notified_callers.contains(caller),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

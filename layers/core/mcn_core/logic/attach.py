@@ -1,0 +1,93 @@
+"""Attach: a subscriber is reachable again. Start at most one notice per subscriber at a time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from mcn_core.models.events import AttachEvent
+from mcn_core.numbers import InvalidNumberError, to_e164
+
+# An Express execution lives at most 5 minutes; a lock older than this is a lost execution.
+# A deferred notice (quiet hours) extends its own lock until it resumes.
+LOCK_LIFETIME = timedelta(minutes=30)
+
+
+class AttachOutcome(StrEnum):
+    STARTED = "started"
+    NO_PENDING = "no_pending"  # nothing waiting: one read, nothing else
+    IN_FLIGHT = "in_flight"  # a notice is already running for this subscriber (repeated alert, race)
+    REJECTED = "rejected"
+
+
+class AttachResult(BaseModel):
+    index: int
+    event_ref: str | None = None
+    outcome: AttachOutcome
+    notification_id: str | None = None
+    reason: str | None = None
+
+
+class AttachStore(Protocol):
+    def has_pending_calls(self, subscriber: str, now: datetime) -> bool: ...
+
+    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool: ...
+
+    def release_lock(self, subscriber: str, notification_id: str) -> bool: ...
+
+
+class NoticeStarter(Protocol):
+    def start(self, notification_id: str, request: dict[str, Any]) -> None: ...
+
+
+def new_notification_id(now: datetime) -> str:
+    """Time-ordered and unique: also the execution name, so one id follows a notice everywhere."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:16]}"
+
+
+def handle_attach(
+    raw: Any, index: int, *, default_region: str, store: AttachStore, starter: NoticeStarter, now: datetime
+) -> AttachResult:
+    event_ref = raw.get("event_ref") if isinstance(raw, dict) and isinstance(raw.get("event_ref"), str) else None
+    if not isinstance(raw, dict):
+        return AttachResult(index=index, outcome=AttachOutcome.REJECTED, reason="invalid event: expected a JSON object")
+    try:
+        event = AttachEvent.model_validate(raw)
+        subscriber = to_e164(event.subscriber, default_region)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        return AttachResult(
+            index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=f"invalid event: {problems}"
+        )
+    except InvalidNumberError as exc:
+        return AttachResult(
+            index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=f"invalid subscriber number: {exc}"
+        )
+
+    if not store.has_pending_calls(subscriber, now):
+        return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.NO_PENDING)
+    notification_id = new_notification_id(now)
+    if not store.acquire_lock(subscriber, notification_id, now + LOCK_LIFETIME, now):
+        return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.IN_FLIGHT)
+    request = {
+        "notification_id": notification_id,
+        "subscriber": subscriber,
+        "attach_time": event.attach_time.isoformat(),
+        "attach_source": event.source.value,
+    }
+    try:
+        starter.start(notification_id, request)
+    except Exception:
+        store.release_lock(subscriber, notification_id)  # let the producer's retry start it
+        raise
+    return AttachResult(
+        index=index, event_ref=event_ref, outcome=AttachOutcome.STARTED, notification_id=notification_id
+    )
+
+
+def tally(results: list[AttachResult]) -> dict[str, int]:
+    return {outcome.value: sum(1 for r in results if r.outcome is outcome) for outcome in AttachOutcome}

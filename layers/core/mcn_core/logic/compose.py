@@ -1,0 +1,236 @@
+"""Compose: pending calls -> the SMS text(s) the subscriber receives, exactly, with segments and fee.
+
+Pure: takes the calls, the subscriber's profile, the operator's config and the time, and
+returns a Notice. Segment counts come from the SMPP layer's exact GSM 03.38 `segments()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mcn_core.models.calls import StoredCall
+from mcn_core.models.config import MessageTemplates, NotifyConfig, QuietHours
+from mcn_core.models.notice import Notice, OutgoingSms, SubscriberProfile
+from mcn_smpp.gsm0338 import segments
+
+
+@dataclass(frozen=True)
+class CallerGroup:
+    caller: str | None  # None: withheld (private number)
+    calls: tuple[StoredCall, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.calls)
+
+    @property
+    def first(self) -> datetime:
+        return min(call.call_time for call in self.calls)
+
+    @property
+    def last(self) -> datetime:
+        return max(call.call_time for call in self.calls)
+
+
+def subscriber_zone(profile: SubscriberProfile, config: NotifyConfig) -> ZoneInfo:
+    try:
+        return ZoneInfo(profile.time_zone or config.default_time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(config.default_time_zone)
+
+
+def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime | None:
+    """End of the quiet window (UTC) if `now` falls inside it, else None."""
+    if quiet is None or quiet.start == quiet.end:
+        return None
+    local = now.astimezone(zone)
+    start = local.replace(hour=quiet.start.hour, minute=quiet.start.minute, second=quiet.start.second, microsecond=0)
+    end = local.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=quiet.end.second, microsecond=0)
+    if quiet.start < quiet.end:  # same-day window, e.g. 13:00-15:00
+        inside = start <= local < end
+    else:  # crosses midnight, e.g. 22:00-07:00
+        inside = local >= start or local < end
+        if local >= start:
+            end = end + timedelta(days=1)
+    if not inside:
+        return None
+    # Wall-clock arithmetic across a DST change: normalise through UTC.
+    return end.replace(tzinfo=zone).astimezone(UTC)
+
+
+def group_by_caller(calls: Iterable[StoredCall]) -> list[CallerGroup]:
+    """One group per caller (withheld callers together), most recent caller first."""
+    buckets: dict[str | None, list[StoredCall]] = {}
+    for call in calls:
+        buckets.setdefault(call.caller, []).append(call)
+    groups = [CallerGroup(caller, tuple(sorted(items, key=lambda c: c.call_time))) for caller, items in buckets.items()]
+    return sorted(groups, key=lambda g: (g.last, g.caller or ""), reverse=True)
+
+
+class _Renderer:
+    def __init__(self, templates: MessageTemplates, zone: ZoneInfo, now: datetime) -> None:
+        self.templates = templates
+        self.zone = zone
+        self.today = now.astimezone(zone).date()
+
+    def when(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone)
+        pattern = self.templates.time_format if local.date() == self.today else self.templates.date_time_format
+        return local.strftime(pattern)
+
+    def caller(self, group: CallerGroup) -> str:
+        return group.caller if group.caller is not None else self.templates.private_caller
+
+    def line(self, group: CallerGroup) -> str:
+        if group.count == 1:
+            return self.templates.line_single.format(caller=self.caller(group), time=self.when(group.last))
+        return self.templates.line_multi.format(
+            caller=self.caller(group),
+            count=group.count,
+            first_time=self.when(group.first),
+            last_time=self.when(group.last),
+        )
+
+
+def _fits(text: str, budget: int, shift: str | None) -> bool:
+    return segments(text, national_shift=shift).count <= budget
+
+
+def _pack_lines(lines: list[str], header: str, config: NotifyConfig, shift: str | None) -> tuple[list[list[str]], int]:
+    """Lines into messages: at most N callers and the segment budget each; returns (messages, lines left out)."""
+    messages: list[list[str]] = []
+    current: list[str] = []
+    for position, line in enumerate(lines):
+        candidate = [*current, line]
+        full = len(current) >= config.max_callers_per_message
+        if current and (full or not _fits("\n".join([header, *candidate]), config.max_segments_per_message, shift)):
+            messages.append(current)
+            if len(messages) == config.max_messages_per_notice:
+                return messages, len(lines) - position
+            current = [line]
+        else:
+            current = candidate
+    if current:
+        messages.append(current)
+    return messages, 0
+
+
+def compose_notice(
+    *,
+    notification_id: str,
+    profile: SubscriberProfile,
+    calls: Iterable[StoredCall],
+    config: NotifyConfig,
+    now: datetime,
+    ignore_quiet_hours: bool = False,
+) -> Notice:
+    base = {"notification_id": notification_id, "subscriber": profile.msisdn}
+    pending = [call for call in calls if call.expires_at > now]
+    if config.withheld_callers == "omit":
+        pending = [call for call in pending if call.caller is not None]
+    if not pending or profile.opted_out:
+        return Notice(**base, action="nothing")
+
+    zone = subscriber_zone(profile, config)
+    quiet_text = profile.quiet_hours or config.default_quiet_hours
+    quiet = QuietHours.parse(quiet_text) if quiet_text else None
+    if not ignore_quiet_hours:
+        resume_at = quiet_until(now, zone, quiet)
+        if resume_at is not None:
+            return Notice(**base, action="defer", send_at=resume_at)
+
+    language, templates = config.templates_for(profile.language)
+    shift = config.national_shift.get(language)
+    render = _Renderer(templates, zone, now)
+    groups = group_by_caller(pending)
+
+    texts: list[tuple[str, str, bool]] = []  # (text, source, source_is_number)
+    if config.sender_mode == "caller":
+        for group in groups[: config.max_messages_per_notice]:
+            if group.caller is None:
+                continue
+            text = templates.on_behalf.format(
+                count=group.count,
+                time=render.when(group.last),
+                first_time=render.when(group.first),
+                last_time=render.when(group.last),
+            )
+            texts.append((text, group.caller, True))
+        rest = [g for g in groups if g.caller is None] + [
+            g for g in groups[config.max_messages_per_notice :] if g.caller
+        ]
+        groups = rest
+
+    if groups:
+        header = templates.header.format(total_calls=sum(g.count for g in groups), total_callers=len(groups))
+        budget_messages = max(1, config.max_messages_per_notice - len(texts))
+        packed, left_out = _pack_lines(
+            [render.line(g) for g in groups],
+            header,
+            config.model_copy(update={"max_messages_per_notice": budget_messages}),
+            shift,
+        )
+        if left_out:
+            # Never truncate silently: the last message says how many callers are not shown.
+            last = packed[-1]
+            while True:
+                more = templates.more.format(more=left_out)
+                candidate = "\n".join([header, *last, more])
+                if _fits(candidate, config.max_segments_per_message, shift) or len(last) == 1:
+                    break
+                last.pop()
+                left_out += 1
+            packed[-1] = [*last, more]
+        for number, lines in enumerate(packed, start=1):
+            head = header if number == 1 else templates.header_continued.format(part=number, parts=len(packed))
+            texts.append(("\n".join([head, *lines]), config.service_sender, False))
+
+    promotion_id = None
+    promotion = next((p for p in config.promotions if p.active(now) and language in p.texts), None)
+    if promotion is not None and texts:
+        text, source, is_number = texts[-1]
+        with_promo = f"{text}\n{promotion.texts[language]}"
+        # Only while it fits: a promotion never costs the operator an extra segment.
+        if segments(with_promo, national_shift=shift).count == segments(text, national_shift=shift).count:
+            texts[-1] = (with_promo, source, is_number)
+            promotion_id = promotion.id
+
+    messages = []
+    for index, (text, source, is_number) in enumerate(texts):
+        plan = segments(text, national_shift=shift)
+        messages.append(
+            OutgoingSms(
+                index=index,
+                destination=profile.msisdn,
+                source=source,
+                source_is_number=is_number,
+                text=text,
+                encoding=plan.encoding,
+                segments=plan.count,
+                national_shift=shift if plan.encoding != "ucs2" else None,
+            )
+        )
+    tariff = config.tariff
+    callers = {call.caller for call in pending}
+    return Notice(
+        **base,
+        action="send",
+        language=language,
+        messages=messages,
+        call_refs=sorted(call.call_ref for call in pending),
+        calls_listed=len(pending),
+        callers_listed=len(callers),
+        segments=sum(m.segments for m in messages),
+        fee_minor=tariff.fee_minor_per_notice + tariff.fee_minor_per_extra_message * max(0, len(messages) - 1),
+        currency=tariff.currency,
+        tariff_id=tariff.id,
+        charge_on=tariff.charge_on,
+        promotion_id=promotion_id,
+        period=now.astimezone(UTC).strftime("%Y-%m"),
+        notify_me_candidates=sorted(c for c in callers if c is not None) if config.notify_me_enabled else [],
+        keep_calls_on_failure=config.keep_calls_on_failure,
+        send_max_attempts=config.send_max_attempts,
+    )

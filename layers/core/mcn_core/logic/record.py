@@ -1,0 +1,49 @@
+"""Record: the notice's fee record, and which calls it clears. Exactly one per notice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mcn_core.models.notice import Notice, SendProgress
+
+
+def notice_status(progress: SendProgress) -> tuple[str, str | None]:
+    """submitted when the SMSC accepted the notice (every message), else failed with the first reason."""
+    if progress.messages and all(m.outcome == "accepted" for m in progress.messages):
+        return "submitted", None
+    failed = next((m for m in progress.messages if m.outcome != "accepted"), None)
+    if failed is not None and any(m.outcome == "accepted" for m in progress.messages):
+        # Part of the list reached the subscriber: it counts as sent, the rest is noted.
+        return "submitted", f"message {failed.index}: {failed.reason}"
+    return "failed", failed.reason if failed else "nothing sent"
+
+
+def fee_values(notice: Notice, progress: SendProgress, now: datetime, period_shard: str) -> dict[str, Any]:
+    status, reason = notice_status(progress)
+    return {
+        "notification_id": notice.notification_id,
+        "subscriber": notice.subscriber,
+        "period": notice.period or now.astimezone(UTC).strftime("%Y-%m"),
+        "period_shard": period_shard,
+        "created_at": now.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "calls_listed": notice.calls_listed,
+        "callers_listed": notice.callers_listed,
+        "messages": len(notice.messages),
+        "segments": notice.segments,
+        # A failed notice is recorded (finance sees it) but charges nothing.
+        "fee_minor": notice.fee_minor if status == "submitted" else 0,
+        "currency": notice.currency or "XXX",
+        "tariff_id": notice.tariff_id or "none",
+        "charge_on": notice.charge_on,
+        "promotion_id": notice.promotion_id,
+        "smsc_message_ids": progress.message_ids,
+        "status": status,
+        "failure_reason": reason,
+    }
+
+
+def calls_to_clear(notice: Notice, status: str) -> list[str]:
+    if status == "failed" and notice.keep_calls_on_failure:
+        return []  # they wait for the next attach
+    return list(notice.call_refs)

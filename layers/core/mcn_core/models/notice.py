@@ -1,0 +1,94 @@
+"""The notify flow's shapes: subscriber profile in, composed notice and fee record out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SubscriberProfile(BaseModel):
+    """What compose needs to know about the subscriber being notified."""
+
+    model_config = ConfigDict(frozen=True)
+
+    msisdn: str
+    language: str | None = None
+    time_zone: str | None = None
+    quiet_hours: str | None = None
+    opted_out: bool = False
+    notify_me: bool = False
+
+
+class OutgoingSms(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    destination: str
+    source: str
+    # A caller's own number as sender ("missed call on behalf"): sent with TON/NPI international.
+    source_is_number: bool = False
+    text: str
+    encoding: str
+    segments: int
+    national_shift: Literal["turkish"] | None = None
+
+
+class Notice(BaseModel):
+    """Compose's output: what to send, which calls it lists, what it costs."""
+
+    notification_id: str
+    subscriber: str
+    action: Literal["send", "nothing", "defer"]
+    send_at: datetime | None = None
+    language: str | None = None
+    messages: list[OutgoingSms] = Field(default_factory=list)
+    call_refs: list[str] = Field(default_factory=list)
+    calls_listed: int = 0
+    callers_listed: int = 0
+    segments: int = 0
+    fee_minor: int = 0
+    currency: str | None = None
+    tariff_id: str | None = None
+    charge_on: Literal["submit", "delivery"] = "submit"
+    promotion_id: str | None = None
+    period: str | None = None
+    notify_me_candidates: list[str] = Field(default_factory=list)
+    keep_calls_on_failure: bool = True
+    send_max_attempts: int = 5
+
+
+class NotifyRequest(BaseModel):
+    """What attach hands the state machine (and the quiet-hours wait hands back)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    notification_id: str = Field(min_length=1)
+    subscriber: str = Field(min_length=2)
+    attach_time: datetime | None = None
+    attach_source: str | None = None
+    resumed: bool = False
+
+
+class MessageProgress(BaseModel):
+    index: int
+    outcome: Literal["pending", "accepted", "retryable", "permanent"] = "pending"
+    reference: int | None = None
+    part_total: int | None = None
+    accepted_parts: dict[int, str] = Field(default_factory=dict)  # part number -> SMSC message id
+    command_status: int | None = None
+    reason: str | None = None
+
+
+class SendProgress(BaseModel):
+    """The Send step's state, carried by the state machine between attempts (no duplicate parts)."""
+
+    status: Literal["done", "retry"] = "retry"
+    attempt: int = 0
+    retry_after_s: int = 0
+    messages: list[MessageProgress] = Field(default_factory=list)
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [mid for m in self.messages for _, mid in sorted(m.accepted_parts.items())]

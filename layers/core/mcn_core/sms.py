@@ -1,0 +1,36 @@
+"""Adapter from the domain's SmsSender to the SMPP layer's process-wide pool (binds stay warm)."""
+
+from __future__ import annotations
+
+from mcn_core.logic.send import MessageOutcome, PartOutcome
+from mcn_core.models.notice import OutgoingSms
+
+
+class PooledSmsSender:
+    def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
+        from mcn_smpp import SmppConfig, get_pool
+
+        # Config read each time (cheap): the pool is rebuilt only if the environment changed.
+        result = get_pool(SmppConfig.from_env()).send(
+            sms.destination,
+            sms.text,
+            # A caller's own number keeps its '+': the layer sends it with TON/NPI international/E.164.
+            source=sms.source,
+            national_shift=sms.national_shift,
+            reference=reference,
+            part_numbers=part_numbers,
+        )
+        return MessageOutcome(
+            reference=result.reference,
+            parts=tuple(
+                PartOutcome(
+                    part_number=p.part_number,
+                    part_total=p.part_total,
+                    outcome=p.outcome.value,
+                    message_id=p.message_id,
+                    command_status=p.command_status,
+                    reason=p.reason,
+                )
+                for p in result.parts
+            ),
+        )

@@ -1,0 +1,35 @@
+"""Builds the adapters a handler needs from its environment, once per warm container.
+
+Cached per configuration (not once per process), so a process that hosts several stacks,
+like the local runtime, never mixes their tables.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from mcn_core.settings import NotifySettings, notify_settings
+
+if TYPE_CHECKING:
+    from mcn_core.dal.notify import NotifyStore
+    from mcn_core.models.config import NotifyConfig
+
+
+@lru_cache(maxsize=8)
+def _store(missed_calls: str, subscribers: str, fees: str) -> NotifyStore:
+    from mcn_core.dal.notify import NotifyStore
+
+    return NotifyStore(missed_calls, subscribers, fees)
+
+
+def notify_store(settings: NotifySettings | None = None) -> NotifyStore:
+    settings = settings or notify_settings()
+    return _store(settings.missed_calls_table, settings.subscribers_table, settings.fees_table)
+
+
+def notify_config(settings: NotifySettings | None = None) -> NotifyConfig:
+    from mcn_core.dal.config import load_notify_config
+
+    settings = settings or notify_settings()
+    return load_notify_config(settings.notify_config_parameter, settings.config_cache_seconds)
