@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mcn_cli import demo, sms
+from mcn_cli import config_cmd, demo, fees, local_cmd, sms, subscribers
 
 
 def _function_logical_id(stack_functions: list[str], name: str) -> str:
@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.set_defaults(func=_cmd_invoke)
 
     sms.register(commands)
+    local_cmd.register(commands)
+    fees.register(commands)
+    subscribers.register(commands)
+    config_cmd.register(commands)
     demo.register(commands)
     return parser
 

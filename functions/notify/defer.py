@@ -62,7 +62,15 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
 def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     notice = DeferredNotice.model_validate(event)
     request = {"notification_id": notice.notification_id, "subscriber": notice.subscriber, "resumed": True}
-    response = _states().start_execution(stateMachineArn=notice.resume_state_machine_arn, input=json.dumps(request))
+    # Named after this wait's own execution: a retried Resume does not start the notice twice.
+    name = f"{notice.deferring_execution or notice.notification_id}-resume"[-80:]
+    try:
+        response = _states().start_execution(
+            stateMachineArn=notice.resume_state_machine_arn, name=name, input=json.dumps(request)
+        )
+    except _states().exceptions.ExecutionAlreadyExists:
+        logger.info("already resumed", notification_id=notice.notification_id)
+        return {"execution_name": name, "already_resumed": True}
     count("NoticeResumed")
     logger.info("resumed after quiet hours", notification_id=notice.notification_id)
     return {"execution_arn": response["executionArn"]}

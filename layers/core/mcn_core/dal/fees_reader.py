@@ -1,0 +1,95 @@
+"""Reading a period's fee records for finance: the `by-period` index, shard by shard, page by page.
+
+A period's records are spread over PERIOD_SHARDS index partitions ("2026-11#00".."2026-11#15")
+so that millions of writes a month never land on one hot partition. Reading them back is one
+Query per shard, followed through LastEvaluatedKey (PynamoDB's result iterator); everything
+here is a generator, so a period is never held in memory.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import Any
+
+from pynamodb.attributes import UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from mcn_core.dal.notify import PERIOD_SHARDS
+from mcn_core.dal.tables import FeeRecord, bind
+from mcn_core.logic.finance import FeeRow, validate_period
+
+BY_PERIOD_INDEX = "by-period"
+DEFAULT_PAGE_SIZE = 500
+
+
+class _ByPeriodIndex(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = BY_PERIOD_INDEX
+        projection = AllProjection()
+
+    period_shard = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+_indexed_models: dict[str, type[FeeRecord]] = {}
+
+
+def _indexed_model(table_name: str) -> type[FeeRecord]:
+    """The bound fee model with the by-period index attached (the lead's model declares no index)."""
+    if table_name not in _indexed_models:
+        base = bind(FeeRecord, table_name)
+        meta = type("Meta", (), {"table_name": table_name})
+        _indexed_models[table_name] = type("FeeRecord", (base,), {"Meta": meta, "by_period": _ByPeriodIndex()})
+    return _indexed_models[table_name]
+
+
+def period_shards(period: str) -> list[str]:
+    return [f"{validate_period(period)}#{shard:02d}" for shard in range(PERIOD_SHARDS)]
+
+
+def to_row(record: FeeRecord) -> FeeRow:
+    return FeeRow(
+        notification_id=record.notification_id,
+        subscriber=record.subscriber,
+        period=record.period,
+        created_at=record.created_at,
+        calls_listed=record.calls_listed,
+        callers_listed=record.callers_listed,
+        messages=record.messages,
+        segments=record.segments,
+        fee_minor=record.fee_minor,
+        currency=record.currency,
+        tariff_id=record.tariff_id,
+        charge_on=record.charge_on,
+        status=record.status,
+        promotion_id=record.promotion_id,
+        failure_reason=record.failure_reason,
+    )
+
+
+class FeesReader:
+    def __init__(self, fees_table: str, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        self._model = _indexed_model(fees_table)
+        self._page_size = page_size
+
+    def shard_rows(self, shard: str) -> Iterator[FeeRow]:
+        """One shard in created_at order; the iterator fetches the next page when the last is used up."""
+        index = self._model.by_period  # type: ignore[attr-defined]
+        for record in index.query(shard, page_size=self._page_size):
+            yield to_row(record)
+
+    def period_rows(self, period: str) -> Iterator[FeeRow]:
+        """Every fee of the period, shard after shard (the cheapest order: one open query at a time)."""
+        for shard in period_shards(period):
+            yield from self.shard_rows(shard)
+
+    def period_rows_in_time_order(self, period: str) -> Iterator[FeeRow]:
+        """Every fee of the period in created_at order: a k-way merge of the shards' sorted queries.
+
+        Holds at most one page per shard.
+        """
+        return heapq.merge(
+            *(self.shard_rows(shard) for shard in period_shards(period)),
+            key=lambda row: (row.created_at, row.notification_id),
+        )
