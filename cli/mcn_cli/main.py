@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mcn_cli import config_cmd, demo, fees, local_cmd, sms, subscribers
+from mcn_cli import config_cmd, demo, fees, local_cmd, preview, sms, subscribers
 
 
 def _function_logical_id(stack_functions: list[str], name: str) -> str:
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     fees.register(commands)
     subscribers.register(commands)
     config_cmd.register(commands)
+    preview.register(commands)
     demo.register(commands)
     return parser
 

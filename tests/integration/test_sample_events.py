@@ -1,30 +1,71 @@
-"""Every file in events/ is a valid input for its function and is exercised here."""
+"""Every file in events/ is a valid input for its function and runs through it here.
+
+Folders name the function (events/ingest -> IngestFunction); in events/notify/ the file name
+names the state machine's task (compose.json -> ComposeFunction). Samples that reference a
+deployed resource use the stack name "mcn-dev" (samconfig.toml's default stack).
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from mcn_cli.events import load_event, rebase_times
 from mcn_cli.localstack import LocalStack
+from mcn_cli.smsc import LocalSmsc
 from mcn_cli.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
-EVENT_FILES = sorted((PROJECT_ROOT / "events").rglob("*.json"))
-FUNCTION_OF_FOLDER = {"ingest": "IngestFunction"}
+EVENTS = PROJECT_ROOT / "events"
+EVENT_FILES = sorted(EVENTS.rglob("*.json"))
+FUNCTION_OF_FOLDER = {"ingest": "IngestFunction", "attach": "AttachFunction", "receipts": "ReceiptsFunction"}
+FUNCTION_OF_NOTIFY_STEP = {
+    "compose": "ComposeFunction",
+    "send": "SendFunction",
+    "record": "RecordFunction",
+    "notify_me": "NotifyMeFunction",
+    "release": "ReleaseFunction",
+    "defer": "DeferFunction",
+    "resume": "ResumeFunction",
+}
 
 
-def test_every_event_folder_maps_to_a_template_function(stack: LocalStack) -> None:
-    functions = stack.resolved.resources_of_type("AWS::Serverless::Function")
-    folders = {path.relative_to(PROJECT_ROOT / "events").parts[0] for path in EVENT_FILES}
-    assert folders <= set(FUNCTION_OF_FOLDER)
-    assert set(FUNCTION_OF_FOLDER.values()) <= set(functions)
+def function_for(path: Path) -> str:
+    folder = path.relative_to(EVENTS).parts[0]
+    if folder == "notify":
+        return FUNCTION_OF_NOTIFY_STEP[path.stem]
+    return FUNCTION_OF_FOLDER[folder]
 
 
-@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: str(p.relative_to(PROJECT_ROOT / "events")))
-def test_sample_event_runs_through_its_function(stack: LocalStack, path) -> None:
-    folder = path.relative_to(PROJECT_ROOT / "events").parts[0]
-    response = stack.invoke(FUNCTION_OF_FOLDER[folder], rebase_times(load_event(path)))
-    assert response["results"], response
-    expected_rejections = path.stem == "malformed"
-    rejected = [r for r in response["results"] if r["outcome"] == "rejected"]
-    assert bool(rejected) == expected_rejections, response
+@pytest.fixture(scope="module")
+def sample_stack() -> Iterator[LocalStack]:
+    with LocalSmsc(system_id="mcn", password="secret1") as smsc:
+        parameters = {"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port), "ConfigCacheSeconds": "0"}
+        with LocalStack(stack_name="mcn-dev", parameters=parameters) as stack:
+            stack.client("secretsmanager").put_secret_value(
+                SecretId=stack.resource_name("SmscCredentials"),
+                SecretString=json.dumps({"username": "mcn", "password": "secret1"}),
+            )
+            yield stack
+
+
+def test_every_sample_names_a_function_of_the_template() -> None:
+    from mcn_cli.template import ResolvedTemplate, load_template
+
+    functions = ResolvedTemplate(load_template(), "x").resources_of_type("AWS::Serverless::Function")
+    for path in EVENT_FILES:
+        assert function_for(path) in functions, path
+    # and every notify task has a sample
+    assert {p.stem for p in (EVENTS / "notify").glob("*.json")} == set(FUNCTION_OF_NOTIFY_STEP)
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: str(p.relative_to(EVENTS)))
+def test_sample_event_runs_through_its_function(sample_stack: LocalStack, path: Path) -> None:
+    response = sample_stack.invoke(function_for(path), rebase_times(load_event(path)))
+    assert isinstance(response, dict) and response, response
+    if "results" in response:  # batch functions: per-event outcomes
+        rejected = [r for r in response["results"] if r["outcome"] == "rejected"]
+        assert bool(rejected) == (path.stem == "malformed"), response

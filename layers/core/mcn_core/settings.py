@@ -30,6 +30,7 @@ class NotifySettings(BaseModel):
     missed_calls_table: str = Field(min_length=3)
     subscribers_table: str = Field(min_length=3)
     fees_table: str = Field(min_length=3)
+    message_ids_table: str | None = None
     default_region: str = Field(default="GB", min_length=2, max_length=2)
     notify_config_parameter: str = Field(min_length=1)
     config_cache_seconds: int = Field(default=300, ge=0)
@@ -38,6 +39,7 @@ class NotifySettings(BaseModel):
 
 _ENV_NAMES = {
     "fees_table": "FEES_TABLE",
+    "message_ids_table": "MESSAGE_IDS_TABLE",
     "notify_config_parameter": "NOTIFY_CONFIG_PARAMETER",
     "config_cache_seconds": "CONFIG_CACHE_SECONDS",
     "state_machine_arn": "NOTIFY_STATE_MACHINE_ARN",

@@ -17,15 +17,17 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=8)
-def _store(missed_calls: str, subscribers: str, fees: str) -> NotifyStore:
+def _store(missed_calls: str, subscribers: str, fees: str, message_ids: str | None) -> NotifyStore:
     from mcn_core.dal.notify import NotifyStore
 
-    return NotifyStore(missed_calls, subscribers, fees)
+    return NotifyStore(missed_calls, subscribers, fees, message_ids)
 
 
 def notify_store(settings: NotifySettings | None = None) -> NotifyStore:
     settings = settings or notify_settings()
-    return _store(settings.missed_calls_table, settings.subscribers_table, settings.fees_table)
+    return _store(
+        settings.missed_calls_table, settings.subscribers_table, settings.fees_table, settings.message_ids_table
+    )
 
 
 def notify_config(settings: NotifySettings | None = None) -> NotifyConfig:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from mcn_core.dal.tables import FeeRecord, MissedCallRecord, SubscriberRecord, bind
+from mcn_core.dal.tables import FeeRecord, MessageIdRecord, MissedCallRecord, SubscriberRecord, bind
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.events import ForwardingReason, Presentation
 from mcn_core.models.notice import SubscriberProfile
 
 PERIOD_SHARDS = 16
+MESSAGE_ID_RETENTION = timedelta(days=14)
 _TRANSACTION_LIMIT = 100  # DynamoDB's item limit per transaction
 
 
@@ -26,10 +27,13 @@ def period_shard(period: str, notification_id: str) -> str:
 
 
 class NotifyStore:
-    def __init__(self, missed_calls_table: str, subscribers_table: str, fees_table: str) -> None:
+    def __init__(
+        self, missed_calls_table: str, subscribers_table: str, fees_table: str, message_ids_table: str | None = None
+    ) -> None:
         self._calls = bind(MissedCallRecord, missed_calls_table)
         self._subscribers = bind(SubscriberRecord, subscribers_table)
         self._fees = bind(FeeRecord, fees_table)
+        self._message_ids = bind(MessageIdRecord, message_ids_table) if message_ids_table else None
 
     # ------------------------------------------------------------------ calls
     def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
@@ -126,12 +130,15 @@ class NotifyStore:
         record = fee_model(
             fee.notification_id, **{k: v for k, v in fee.attribute_values.items() if k != "notification_id"}
         )
-        room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0)
+        message_ids = list(fee.smsc_message_ids or []) if self._message_ids is not None else []
+        room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0) - len(message_ids)
         in_transaction, after = clear_calls[:room], clear_calls[room:]
         recorded = True
         try:
             with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:
                 transaction.save(record, condition=fee_model.notification_id.does_not_exist())
+                for message_id in message_ids:
+                    transaction.save(self._message_id_record(fee, message_id, len(message_ids)))
                 for call_ref in in_transaction:
                     transaction.delete(calls_model(fee.subscriber, call_ref))
                 if release_lock:
@@ -156,6 +163,14 @@ class NotifyStore:
         if not recorded and release_lock:
             self.release_lock(fee.subscriber, fee.notification_id)
         return recorded
+
+    def _message_id_record(self, fee: FeeRecord, message_id: str, part_count: int) -> MessageIdRecord:
+        assert self._message_ids is not None
+        # Receipts can arrive days later (SMSC validity period); keep the index a little longer.
+        expires_at = datetime.fromisoformat(fee.created_at) + MESSAGE_ID_RETENTION
+        return self._message_ids(
+            message_id, notification_id=fee.notification_id, part_count=part_count, expires_at=expires_at
+        )
 
     def fee(self, notification_id: str) -> FeeRecord | None:
         try:

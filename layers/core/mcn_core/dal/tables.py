@@ -91,3 +91,15 @@ def bind(model: type[_Record], table_name: str) -> type[_Record]:
     """A subclass of `model` bound to `table_name` (one class per table, so connections are cached)."""
     meta = type("Meta", (), {"table_name": table_name})
     return type(model.__name__, (model,), {"Meta": meta})  # type: ignore[return-value]
+
+
+class MessageIdRecord(Model):
+    """SMSC message id of one submitted part -> its notice (receipts look up here)."""
+
+    class Meta:
+        table_name = "unbound-message-ids"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute()
+    part_count = NumberAttribute()  # how many parts the whole notice has: delivered when all are
+    expires_at = _TTLAttribute()

@@ -1,0 +1,95 @@
+"""`mcn preview --subscriber N`: exactly the SMS that would be sent now, with segments and encoding.
+
+Runs the Compose step's own logic against the target's tables and configuration (the embedded
+AWS of `mcn local up`, or a deployed stack), without sending, charging or locking anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+
+from mcn_cli.target import TargetError, add_target_arguments, aws_errors, resolve_target
+from mcn_core.numbers import InvalidNumberError, mask, to_e164
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from mcn_core.dal.notify import NotifyStore
+    from mcn_core.logic.compose import compose_notice
+    from mcn_core.models.config import NotifyConfig
+
+    try:
+        subscriber = to_e164(args.subscriber, args.region)
+    except InvalidNumberError as exc:
+        print(f"error: {args.subscriber!r}: {exc}", file=sys.stderr)
+        return 2
+    now = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    if now.tzinfo is None:
+        print("error: --at needs a UTC offset, e.g. 2026-11-29T21:30:00Z", file=sys.stderr)
+        return 2
+    try:
+        target = resolve_target(args)
+        store = NotifyStore(
+            target.output("MissedCallsTableName"), target.output("SubscribersTableName"), target.output("FeesTableName")
+        )
+        raw = target.client("ssm").get_parameter(Name=target.output("NotifyConfigParameterName"))
+        config = NotifyConfig.model_validate(json.loads(raw["Parameter"]["Value"]))
+        profile, calls = store.profile(subscriber), store.pending_calls(subscriber)
+    except TargetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        print(f"error: the operator configuration is invalid: {exc}", file=sys.stderr)
+        return 1
+    except aws_errors() as exc:
+        print(f"error: cannot read from the target: {exc}", file=sys.stderr)
+        return 1
+
+    notice = compose_notice(notification_id="preview", profile=profile, calls=calls, config=config, now=now)
+    deferred_until = notice.send_at if notice.action == "defer" else None
+    if deferred_until is not None:  # show what will go out when the quiet hours end
+        notice = compose_notice(
+            notification_id="preview", profile=profile, calls=calls, config=config, now=deferred_until
+        )
+    if args.json:
+        document = notice.model_dump(mode="json") | {"deferred_until": deferred_until and deferred_until.isoformat()}
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    print(f"subscriber {mask(subscriber)}: {len(calls)} pending call(s); language {notice.language or '-'}")
+    if deferred_until is not None:
+        print(f"quiet hours: the notice waits until {deferred_until.isoformat()}")
+    if notice.action == "nothing":
+        print("nothing would be sent (no pending calls, or the subscriber opted out)")
+        return 0
+    for sms in notice.messages:
+        shift = f", national shift {sms.national_shift}" if sms.national_shift else ""
+        print(
+            f"\n--- SMS {sms.index + 1}/{len(notice.messages)} from {sms.source}: {sms.segments} segment(s), "
+            f"{sms.encoding}{shift}, {len(sms.text)} characters"
+        )
+        print(sms.text)
+    print(
+        f"\nfee: {notice.fee_minor} minor units {notice.currency} (tariff {notice.tariff_id}); "
+        f"promotion: {notice.promotion_id or 'none'}; calls listed: {notice.calls_listed}"
+    )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    preview = commands.add_parser(
+        "preview",
+        help="the exact SMS a subscriber would get now (segments, encoding, fee); sends nothing",
+        description="Renders the notice with the Compose step's own code against the target's pending calls, "
+        "subscriber preferences and operator configuration. Nothing is sent, charged or locked. "
+        "The text shows callers' numbers as the subscriber would see them.",
+    )
+    preview.add_argument("--subscriber", required=True, metavar="NUMBER", help="national or international number")
+    preview.add_argument("--region", default="GB", help="country of national-format numbers (default GB)")
+    preview.add_argument("--at", metavar="ISO-TIME", help="render as at this time (default now), e.g. for quiet hours")
+    preview.add_argument("--json", action="store_true", help="print the composed notice as JSON")
+    add_target_arguments(preview, region_flag=False)
+    preview.set_defaults(func=run_preview)
