@@ -1,82 +1,195 @@
-"""`mcn demo` (what `make demo` runs): the main job on the embedded defaults.
+"""`mcn demo` (what `make demo` runs): the whole story on one machine, on the embedded defaults.
 
-Deploys template.yaml to the embedded AWS, feeds the sample missed calls to the real
-ingest handler and shows, readably, what happened to each and what is stored.
-The functions' own JSON logs and EMF metrics go to a file, so the story stays readable.
+Everything is real and local: moto's server with template.yaml deployed (the embedded AWS), an
+SMPP 3.4 SMSC on loopback (node-smpp), the SIGTRAN gateway on loopback fed with real M3UA/ISUP/
+TCAP/MAP bytes, and the notify state machine run by moto's Step Functions engine from the ASL
+that deploys. The functions' JSON logs and EMF metrics go to a file, so the story stays readable.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from mcn_cli.events import load_event, rebase_times
 from mcn_cli.template import PROJECT_ROOT
 from mcn_core.numbers import mask
 
-EVENTS = PROJECT_ROOT / "events"
 LOG_DIR = PROJECT_ROOT / ".local" / "demo"
+SMSC_PASSWORD = "demo123"
 
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _show_outcomes(title: str, response: dict[str, Any]) -> None:
-    _say(f"  {title}: {response['counts']}")
-    for result in response["results"]:
-        reason = f"  ({result['reason']})" if result.get("reason") else ""
-        _say(f"    #{result['index']:<2} {result.get('call_ref') or '-':<34} {result['outcome']}{reason}")
+def _step(number: int, title: str) -> None:
+    _say(f"\n{number}. {title}")
 
 
-def _show_stored(stack: Any) -> int:
-    table = stack.resource_name("MissedCallsTable")
-    items = stack.client("dynamodb").scan(TableName=table)["Items"]
-    items.sort(key=lambda item: item["call_time"]["S"])
-    _say(f"\nStored in {table} ({len(items)} items; numbers masked):")
-    _say(f"  {'subscriber':<16} {'caller':<16} {'presentation':<12} {'reason':<14} {'call time (UTC)':<26} expires_at")
-    for item in items:
-        caller = mask(item["caller"]["S"]) if "caller" in item and "S" in item["caller"] else "withheld"
-        _say(
-            f"  {mask(item['subscriber']['S']):<16} {caller:<16} {item['presentation']['S']:<12} "
-            f"{item['reason']['S']:<14} {item['call_time']['S'][:26]:<26} {item['expires_at']['N']}"
-        )
-    return len(items)
+def _wait(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise RuntimeError(f"demo: timed out waiting for {what}")
+
+
+def _stored_calls(stack: Any, subscriber: str) -> list[dict[str, Any]]:
+    items = stack.client("dynamodb").query(
+        TableName=stack.resource_name("MissedCallsTable"),
+        KeyConditionExpression="subscriber = :s",
+        ExpressionAttributeValues={":s": {"S": subscriber}},
+    )["Items"]
+    return sorted(items, key=lambda item: item["call_time"]["S"])
+
+
+def _fees(stack: Any) -> list[dict[str, Any]]:
+    return stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from mcn_cli.localstack import LocalStack
+    from mcn_cli.localstack import LocalStack, apply_env
+    from mcn_cli.smsc import LocalSmsc
+    from mcn_gateway.app import GatewayThread
+    from mcn_gateway.protocol import m3ua
+    from mcn_gateway.testing import loopback_config
+    from mcn_gateway.testing.builders import SUBSCRIBER, scenario_messages
+    from mcn_gateway.testing.peer import ScriptedPeer
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / "functions.log"
-    _say("Missed Call Notice demo: embedded AWS (moto server) with template.yaml deployed\n")
-    with LocalStack() as stack, log_path.open("w") as function_logs:
+    subscriber = "+" + SUBSCRIBER
+    _say("Missed Call Notice: the whole story on this machine (no Docker, no AWS account)")
+    with (
+        LocalSmsc(system_id="mcn", password=SMSC_PASSWORD) as smsc,
+        LocalStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
+        log_path.open("w") as function_logs,
+        tempfile.TemporaryDirectory(prefix="mcn-demo-") as workdir,
+    ):
         assert stack.runtime is not None
         stack.runtime.log_sink = function_logs
-        _say(f"  AWS endpoint    {stack.aws_endpoint}")
-        _say(f"  Lambda endpoint {stack.lambda_endpoint}")
-        _say(f"  Tables          {', '.join(stack.resolved.resources_of_type('AWS::DynamoDB::Table'))}")
-        _say(f"  Function logs   {log_path.relative_to(PROJECT_ROOT)}\n")
-
-        # A subscriber who blocked one caller: policy is applied at ingest.
-        stack.client("dynamodb").put_item(
-            TableName=stack.resource_name("SubscribersTable"),
-            Item={"msisdn": {"S": "+447911123456"}, "blocked_callers": {"SS": ["+447912000333"]}},
+        stack.client("secretsmanager").put_secret_value(
+            SecretId=stack.resource_name("SmscCredentials"),
+            SecretString=json.dumps({"username": "mcn", "password": SMSC_PASSWORD}),
         )
-        _say("Subscriber +44*******456 has blocked caller +44*******333.\n")
-        _say("Ingest (events/ingest/*.json, timestamps moved to now):")
-        for name in ("batch", "clir", "duplicate", "malformed"):
-            event = rebase_times(load_event(EVENTS / "ingest" / f"{name}.json"))
-            response = stack.invoke("IngestFunction", event)
-            _show_outcomes(name, response)
-        _say("\nRe-delivery of the same batch (the gateway replays its spool): nothing is doubled")
-        response = stack.invoke("IngestFunction", rebase_times(load_event(EVENTS / "ingest" / "batch.json")))
-        _show_outcomes("batch again", response)
-        stored = _show_stored(stack)
-    _say(f"\nDone: {stored} missed calls stored, one item per call attempt.")
+        apply_env(stack.env)  # the gateway's Lambda client talks to the embedded AWS
+        config = loopback_config(
+            Path(workdir),
+            ingest_target=f"lambda:{stack.function_name('IngestFunction')}",
+            attach_target=f"lambda:{stack.function_name('AttachFunction')}",
+            endpoint_url=stack.lambda_endpoint,
+        )
+        with GatewayThread(config) as gateway:
+            port = gateway.association_port("msc")
+            _step(1, "Started")
+            _say(f"   embedded AWS (moto server)  {stack.aws_endpoint}  stack {stack.stack_name}")
+            _say(f"   SMSC (SMPP 3.4, node-smpp)   127.0.0.1:{smsc.port}")
+            _say(
+                f"   SIGTRAN gateway (M3UA/TCP)   127.0.0.1:{port}   metrics http://127.0.0.1:{gateway.http_port}/metrics"
+            )
+            _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)}")
+
+            iams, alerts = scenario_messages()
+            with ScriptedPeer.connect("127.0.0.1", port) as msc:
+                msc.bring_up()
+                _step(2, f"The MSC forwards {len(iams)} calls to {mask(subscriber)} (switched off: CFNRc) as ISUP IAM")
+                msc.send(b"".join(iams))
+                answers = [msc.expect(m3ua.TRANSFER_DATA) for _ in iams]
+                releases = sum(1 for a in answers if a.protocol_data and a.protocol_data.si == m3ua.SI_ISUP)
+                _say(f"   the gateway released every call: {releases} x ISUP REL (cause 20, subscriber absent)")
+                stored = _wait(
+                    lambda: len(_stored_calls(stack, subscriber)) >= len(iams) and _stored_calls(stack, subscriber),
+                    "the calls to be stored",
+                )
+                _step(3, f"Forwarded to ingest and stored in DynamoDB ({len(stored)} items, one per attempt; TTL)")
+                for item in stored:
+                    caller = mask(item["caller"]["S"]) if "S" in item.get("caller", {}) else "withheld (CLIR)"
+                    _say(
+                        f"   {item['call_time']['S'][:19]}Z  caller {caller:<18} {item['reason']['S']:<14} "
+                        f"expires_at {item['expires_at']['N']}"
+                    )
+
+                _step(4, "The subscriber attaches: the HLR sends MAP alertServiceCentre")
+                msc.send(b"".join(alerts))
+                msc.expect(m3ua.TRANSFER_DATA)
+                _say("   the gateway answered the TCAP dialogue (End + returnResultLast) and emitted an attach event")
+
+            sfn = stack.client("stepfunctions")
+            machine = stack.resource_name("NotifyStateMachine")
+            execution = _wait(
+                lambda: sfn.list_executions(stateMachineArn=machine)["executions"], "the notice to start"
+            )[0]
+            described = _wait(
+                lambda: (
+                    (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d
+                ),
+                "the notice to finish",
+            )
+            output = json.loads(described.get("output") or "{}")
+            _step(
+                5,
+                f"Notify execution {execution['name']} ({described['status']}, Express, statemachine/notify.asl.json)",
+            )
+            _say(
+                f"   compose: {output.get('calls_listed')} calls from {output.get('callers_listed')} callers -> "
+                f"{len(output.get('messages', []))} SMS; send: attempt {output.get('send', {}).get('attempt')}; "
+                f"record: {output.get('record', {}).get('status')}"
+            )
+
+            _step(6, "The SMS exactly as the SMSC received it (submit_sm over SMPP)")
+            for part in smsc.submits:
+                _say(
+                    f"   from {part.source_addr} (TON {part.source_addr_ton}) to {mask('+' + part.destination_addr)}  "
+                    f"data_coding {part.data_coding}  esm_class 0x{part.esm_class:02x}  message_id {part.message_id}"
+                )
+                for line in part.text.split("\n"):
+                    _say(f"   | {line}")
+
+            fees = _fees(stack)
+            _step(7, f"Fee records ({len(fees)}; one per notice)")
+            for fee in fees:
+                _say(
+                    f"   {fee['notification_id']['S']}  {mask(fee['subscriber']['S'])}  status {fee['status']['S']}  "
+                    f"fee {fee['fee_minor']['N']} {fee['currency']['S']} (tariff {fee['tariff_id']['S']})  "
+                    f"segments {fee['segments']['N']}  calls {fee['calls_listed']['N']}  "
+                    f"SMSC ids {[m['S'] for m in fee['smsc_message_ids']['L']]}"
+                )
+            left = _stored_calls(stack, subscriber)
+            _say(f"   missed calls left pending for {mask(subscriber)}: {len(left)}")
+
+            _step(8, f"Fee report for {datetime.now(UTC):%Y-%m} (mcn fees report --by day)")
+            _fee_report(stack, Path(workdir))
+            events = {
+                kind: gateway.metrics.value("mcn_gateway_events_total", {"kind": kind})
+                for kind in ("missed_call", "attach")
+            }
+            _say(f"\nGateway counters: missed calls {events['missed_call']:.0f}, attach {events['attach']:.0f}")
+    _say("\nDone: calls captured from SS7, one SMS listing them, one fee record. Every process stopped.")
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def _fee_report(stack: Any, workdir: Path) -> None:
+    from mcn_cli.local_cmd import state_document
+    from mcn_cli.main import build_parser
+    from mcn_cli.target import write_state
+
+    state = workdir / "stack.json"
+    write_state(state, state_document(stack))
+    args = build_parser().parse_args(
+        ["fees", "report", "--period", f"{datetime.now(UTC):%Y-%m}", "--by", "day", "--local-state", str(state)]
+    )
+    if args.func(args) != 0:
+        raise RuntimeError("demo: the fee report failed")
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo = commands.add_parser("demo", help="run the whole story on the embedded defaults (what `make demo` runs)")
     demo.set_defaults(func=run_demo)

@@ -41,5 +41,11 @@ def test_mcn_invoke_missing_file_is_a_clear_error() -> None:
 def test_demo_runs_the_story_and_exits_zero() -> None:
     result = run("demo")
     assert result.returncode == 0, result.stderr
-    assert "missed calls stored, one item per call attempt" in result.stdout
-    assert "duplicate" in result.stdout
+    out = result.stdout
+    assert "4 x ISUP REL (cause 20, subscriber absent)" in out
+    assert "stored in DynamoDB (4 items, one per attempt; TTL)" in out
+    assert "| You missed 4 call(s) while unreachable:" in out
+    assert "| Private number at " in out
+    assert "Fee records (1; one per notice)" in out and "status submitted  fee 10 GBP" in out
+    assert "reconciled: the rows add up to the fee records" in out
+    assert "missed calls left pending for +44*******456: 0" in out

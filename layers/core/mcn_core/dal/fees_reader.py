@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any
-
-from pynamodb.attributes import UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from mcn_core.dal.notify import PERIOD_SHARDS
 from mcn_core.dal.tables import FeeRecord, bind
@@ -21,27 +17,6 @@ from mcn_core.logic.finance import FeeRow, validate_period
 
 BY_PERIOD_INDEX = "by-period"
 DEFAULT_PAGE_SIZE = 500
-
-
-class _ByPeriodIndex(GlobalSecondaryIndex[Any]):
-    class Meta:
-        index_name = BY_PERIOD_INDEX
-        projection = AllProjection()
-
-    period_shard = UnicodeAttribute(hash_key=True)
-    created_at = UnicodeAttribute(range_key=True)
-
-
-_indexed_models: dict[str, type[FeeRecord]] = {}
-
-
-def _indexed_model(table_name: str) -> type[FeeRecord]:
-    """The bound fee model with the by-period index attached (the lead's model declares no index)."""
-    if table_name not in _indexed_models:
-        base = bind(FeeRecord, table_name)
-        meta = type("Meta", (), {"table_name": table_name})
-        _indexed_models[table_name] = type("FeeRecord", (base,), {"Meta": meta, "by_period": _ByPeriodIndex()})
-    return _indexed_models[table_name]
 
 
 def period_shards(period: str) -> list[str]:
@@ -70,12 +45,12 @@ def to_row(record: FeeRecord) -> FeeRow:
 
 class FeesReader:
     def __init__(self, fees_table: str, page_size: int = DEFAULT_PAGE_SIZE) -> None:
-        self._model = _indexed_model(fees_table)
+        self._model = bind(FeeRecord, fees_table)
         self._page_size = page_size
 
     def shard_rows(self, shard: str) -> Iterator[FeeRow]:
         """One shard in created_at order; the iterator fetches the next page when the last is used up."""
-        index = self._model.by_period  # type: ignore[attr-defined]
+        index = self._model.by_period
         for record in index.query(shard, page_size=self._page_size):
             yield to_row(record)
 

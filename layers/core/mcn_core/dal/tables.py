@@ -18,6 +18,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.attributes import TTLAttribute as _TTLAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 
@@ -57,6 +58,17 @@ class SubscriberRecord(Model):
     notify_lock_until = UTCDateTimeAttribute(null=True)
 
 
+class FeesByPeriod(GlobalSecondaryIndex["FeeRecord"]):
+    """A month's fees in 16 shards ("2026-11#00".."#15"): reports never hit one hot partition."""
+
+    class Meta:
+        index_name = "by-period"
+        projection = AllProjection()
+
+    period_shard = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class FeeRecord(Model):
     """One record per notice: what finance bills. Money in integer minor units."""
 
@@ -81,6 +93,7 @@ class FeeRecord(Model):
     status = UnicodeAttribute()  # submitted | delivered | failed | expired
     failure_reason = UnicodeAttribute(null=True)
     notified_callers = UnicodeSetAttribute(null=True)  # NotifyMe: at most once per caller per notice
+    by_period = FeesByPeriod()
 
 
 _Record = TypeVar("_Record", bound=Model)
