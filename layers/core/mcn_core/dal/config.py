@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from mcn_core.models.config import NotifyConfig
+from mcn_core.models.errors import describe_validation_error
 
 
 class ConfigInvalidError(RuntimeError):
@@ -18,5 +19,5 @@ def load_notify_config(parameter_name: str, max_age_seconds: int) -> NotifyConfi
     try:
         return NotifyConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation_error(exc, root="config")
         raise ConfigInvalidError(f"{parameter_name} is invalid: {problems}") from None

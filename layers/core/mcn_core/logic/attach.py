@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from mcn_core.models.errors import describe_validation_error
 from mcn_core.models.events import AttachEvent
 from mcn_core.numbers import InvalidNumberError, to_e164
 
@@ -59,7 +60,7 @@ def handle_attach(
         event = AttachEvent.model_validate(raw)
         subscriber = to_e164(event.subscriber, default_region)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation_error(exc)
         return AttachResult(
             index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=f"invalid event: {problems}"
         )

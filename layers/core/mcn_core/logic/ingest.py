@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
+from mcn_core.models.errors import describe_validation_error
 from mcn_core.models.events import MissedCallEvent, Presentation
 from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
 from mcn_core.numbers import InvalidNumberError, to_e164
@@ -48,7 +49,7 @@ def _validate(raw: Any) -> MissedCallEvent:
     try:
         return parse(event=raw, model=MissedCallEvent)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'event'}: {err['msg']}" for err in exc.errors())
+        problems = describe_validation_error(exc)
         raise _Rejection(f"invalid event: {problems}") from None
 
 
