@@ -25,8 +25,11 @@ from .config import GatewayConfig
 from .forwarder import Forwarder, Target, make_target
 from .httpserver import HttpServer
 from .metrics import Metrics
+from .mwd import MwdRegistrar
 from .processor import KIND_ATTACH, KIND_MISSED_CALL, Event, SignallingProcessor
 from .protocol.m3ua import ProtocolData
+from .protocol.tcap import TransactionRegistry
+from .registrations import MemoryRegistrationStore, make_store
 from .spool import Spool
 
 log = logging.getLogger("mcn_gateway")
@@ -47,12 +50,16 @@ def build_targets(config: GatewayConfig) -> dict[str, Target]:
 
 
 class EventSink:
-    """Validates events against the published schema, spools them, wakes the forwarder."""
+    """Validates events against the published schema, spools them, wakes the forwarder; then (never
+    before the events are committed, never waiting for it) tells the MWD registrar."""
 
-    def __init__(self, spool: Spool, forwarder: Forwarder | None, metrics: Metrics) -> None:
+    def __init__(
+        self, spool: Spool, forwarder: Forwarder | None, metrics: Metrics, registrar: MwdRegistrar | None = None
+    ) -> None:
         self.spool = spool
         self.forwarder = forwarder
         self.metrics = metrics
+        self.registrar = registrar
 
     def accept(self, events: Iterable[Event]) -> int:
         valid = []
@@ -68,6 +75,12 @@ class EventSink:
         if self.forwarder is not None:
             for kind in {kind for kind, _ in valid}:
                 self.forwarder.notify(kind)
+        if self.registrar is not None:
+            for kind, body in valid:  # queue puts: the registrar works on its own thread
+                if kind == KIND_MISSED_CALL:
+                    self.registrar.missed_call(body["subscriber"])
+                elif kind == KIND_ATTACH and body.get("source") == "alertServiceCentre":
+                    self.registrar.attached(body["subscriber"])  # readyForSM names an IMSI, not the MSISDN
         return len(valid)
 
 
@@ -154,8 +167,29 @@ class Gateway:
             retry_initial_s=config.forwarding.retry_initial_s,
             retry_max_s=config.forwarding.retry_max_s,
         )
-        self.sink = EventSink(self.spool, self.forwarder, self.metrics)
-        self.processor = SignallingProcessor(config.signalling, config.firewall, self.metrics)
+        self.transactions = TransactionRegistry()
+        self.registrar: MwdRegistrar | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        registration = config.registration
+        if registration.enabled:
+            store = make_store(
+                registration.table_name, registration.region, registration.endpoint_url, registration.store_timeout_s
+            )
+            if isinstance(store, MemoryRegistrationStore):
+                log.warning("registration.table_name unset: MWD registrations are not shared between instances")
+            self.registrar = MwdRegistrar(
+                registration,
+                config.signalling.platform_gt,
+                config.signalling.point_code,
+                self.transactions,
+                self._send_map,
+                store,
+                self.metrics,
+            )
+        self.sink = EventSink(self.spool, self.forwarder, self.metrics, self.registrar)
+        self.processor = SignallingProcessor(
+            config.signalling, config.firewall, self.metrics, transactions=self.transactions
+        )
         self._worker = SignallingWorker(self.processor, self.sink)
         self.associations = AssociationManager(config.associations, self._worker.submit, self.metrics)
         self.http = HttpServer(config.http.host, config.http.port, self.metrics.render, self.health)
@@ -171,16 +205,31 @@ class Gateway:
             "status": "ok" if healthy else "spool unavailable",
             "associations": self.associations.states(),
             "spool_depth": depth,
+            **({"mwd_registrations_in_progress": self.registrar.in_progress} if self.registrar else {}),
         }
 
+    def _send_map(self, data: ProtocolData) -> bool:
+        """Called on the registrar's thread: hand a MAP message to the event loop, wait for the write."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        names = self.config.registration.associations or None
+        future = asyncio.run_coroutine_threadsafe(self.associations.send_data(data, names), loop)
+        return future.result(timeout=10)
+
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.forwarder.start()
+        if self.registrar is not None:
+            self.registrar.start()
         await self.associations.start()
         await self.http.start()
         log.info("gateway up: associations %s, http on :%s", self.associations.bound_ports, self.http.port)
 
     async def stop(self) -> None:
         await self.http.stop()
+        if self.registrar is not None:
+            await asyncio.to_thread(self.registrar.stop)
         await self.associations.stop()
         self.forwarder.stop()
         self._worker.stop()

@@ -91,6 +91,10 @@ class M3uaSession:
         self._pending: list[tuple[Awaitable[list[ProtocolData]], int | None]] = []
         self._set_state("down")
 
+    @property
+    def routing_contexts(self) -> list[int]:
+        return self._routing_contexts
+
     def _set_state(self, state: str) -> None:
         self.state = state
         self.metrics.association_state.labels(self.name).set({"down": 0, "up": 1, "active": 2}[state])
@@ -241,6 +245,7 @@ class AssociationManager:
         self.bound_ports: dict[str, int] = {}
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: list[asyncio.Task] = []
+        self._next_session = -1
 
     async def start(self) -> None:
         for config in self.configs:
@@ -260,6 +265,21 @@ class AssociationManager:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def send_data(self, data: ProtocolData, names: list[str] | None = None) -> bool:
+        """Send one MTP3 user message the gateway originates (MAP client side) on an active association:
+        one of `names` (association config names) when given, else any, client associations (toward an
+        SG/STP) first; load-shared round robin. False when none is active."""
+        candidates = [s for s in self.sessions if s.state == "active" and (not names or s.config.name in names)]
+        if not candidates:
+            return False
+        if not names and any(s.client for s in candidates):
+            candidates = [s for s in candidates if s.client]
+        self._next_session = (self._next_session + 1) % len(candidates)
+        session = candidates[self._next_session]
+        routing_context = session.routing_contexts[0] if session.routing_contexts else None
+        await session.send(m3ua.encode_data(data, routing_context=routing_context))
+        return True
 
     def states(self) -> dict[str, str]:
         states: dict[str, str] = {c.name: "down" for c in self.configs if c.role == "client"}

@@ -90,6 +90,65 @@ class ForwardingConfig(_Strict):
         return value
 
 
+class RegistrationConfig(_Strict):
+    """MAP client side: register the platform's GT in the subscriber's Message Waiting Data at the HLR
+    (sendRoutingInfoForSM, then reportSM-DeliveryStatus with absentSubscriber) on the first missed call
+    of an absence, so that the HLR sends alertServiceCentre when the subscriber attaches again."""
+
+    enabled: bool = False
+    dpc: PointCode | None = Field(
+        None, description="DPC of the MAP DATA toward the HLR: the STP doing GTT on the MSISDN (or the HLR itself)"
+    )
+    network_indicator: Annotated[int, Field(ge=0, le=3)] = Field(2, description="MTP3 NI: 0 international, 2 national")
+    associations: list[str] = Field(
+        default_factory=list,
+        description="Associations (config names) that carry the HLR dialogues; empty = any active one, clients first",
+    )
+    hlr_ssn: Annotated[int, Field(ge=1, le=254)] = 6
+    platform_ssn: Annotated[int, Field(ge=1, le=254)] = 8
+    country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}$")] | None = Field(
+        None, description="Prefix that turns national subscriber numbers into E.164 (else they are not registered)"
+    )
+    ac_version: Literal[2, 3] = Field(3, description="shortMsgGatewayContext version tried first (v3 falls back to v2)")
+    sm_rp_pri: bool = Field(False, description="sendRoutingInfoForSM sm-RP-PRI (false: the HLR reports absence)")
+    dialogue_timeout_s: Annotated[float, Field(gt=0, le=120)] = 15.0
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    retry_initial_s: Annotated[float, Field(gt=0, le=600)] = 2.0
+    registration_ttl_s: Annotated[int, Field(ge=60)] = Field(
+        259200, description="How long a confirmed registration stands without an alert (should match retention)"
+    )
+    claim_ttl_s: Annotated[int, Field(ge=10)] = Field(
+        300, description="How long an unfinished registration blocks others (an instance died mid-dialogue)"
+    )
+    failure_holdoff_s: Annotated[int, Field(ge=0)] = Field(
+        300, description="After a failed registration, later calls wait this long before trying again"
+    )
+    reachable_holdoff_s: Annotated[int, Field(ge=0)] = Field(
+        60, description="After the HLR said the subscriber is reachable, no new SRI-SM for this long"
+    )
+    local_cache_s: Annotated[float, Field(ge=0)] = Field(
+        30.0, description="How long this instance trusts its own knowledge of a registration without the table"
+    )
+    table_name: str | None = Field(
+        None, description="DynamoDB table shared by all instances (MwdRegistrationsTable); unset = in-memory"
+    )
+    region: str = "eu-west-1"
+    endpoint_url: str | None = None
+    store_timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0
+
+    @model_validator(mode="after")
+    def _routable(self) -> RegistrationConfig:
+        if self.enabled and self.dpc is None:
+            raise ValueError("registration.dpc is required when registration is enabled")
+        # two operations, each up to max_attempts dialogues and the backoff between them
+        longest = 2 * (
+            self.max_attempts * self.dialogue_timeout_s + self.retry_initial_s * (2 ** (self.max_attempts - 1) - 1)
+        )
+        if self.claim_ttl_s < longest:
+            raise ValueError(f"registration.claim_ttl_s must cover a whole registration ({longest:.0f} s or more)")
+        return self
+
+
 class HttpConfig(_Strict):
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9102
@@ -101,6 +160,7 @@ class GatewayConfig(_Strict):
     firewall: FirewallConfig = FirewallConfig()
     forwarding: ForwardingConfig
     http: HttpConfig = HttpConfig()
+    registration: RegistrationConfig = RegistrationConfig()
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -108,6 +168,9 @@ class GatewayConfig(_Strict):
         names = [a.name for a in self.associations]
         if len(names) != len(set(names)):
             raise ValueError("association names must be unique")
+        unknown = set(self.registration.associations) - set(names)
+        if unknown:
+            raise ValueError(f"registration.associations names unknown associations: {sorted(unknown)}")
         return self
 
 

@@ -61,6 +61,60 @@ class Metrics:
             registry=r,
         )
 
+        # MAP client side: registrations of the platform in subscribers' Message Waiting Data at the HLR
+        self.mwd_sent = Counter(
+            "mcn_gateway_mwd_registrations_sent",
+            "Registrations started (first missed call of an absence: SRI-SM dialogue opened)",
+            registry=r,
+        )
+        self.mwd_confirmed = Counter(
+            "mcn_gateway_mwd_registrations_confirmed",
+            "Registrations confirmed by the HLR (reportSM-DeliveryStatus result)",
+            registry=r,
+        )
+        self.mwd_failed = Counter(
+            "mcn_gateway_mwd_registrations_failed",
+            "Registrations given up after the bounded retries, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.mwd_timeouts = Counter(
+            "mcn_gateway_mwd_timeouts",
+            "HLR dialogues that timed out (each attempt), by operation",
+            ["operation"],
+            registry=r,
+        )
+        self.mwd_not_needed = Counter(
+            "mcn_gateway_mwd_registrations_not_needed",
+            "Registrations not made: the HLR reported the subscriber reachable",
+            registry=r,
+        )
+        self.mwd_skipped = Counter(
+            "mcn_gateway_mwd_registrations_skipped",
+            "Missed calls that started no registration, by reason (registered, in_progress, holdoff, not_e164)",
+            ["reason"],
+            registry=r,
+        )
+        self.mwd_cleared = Counter(
+            "mcn_gateway_mwd_registrations_cleared", "Registrations cleared by an attach alert", registry=r
+        )
+        self.mwd_dialogues = Counter(
+            "mcn_gateway_mwd_dialogues",
+            "HLR dialogue attempts by operation and outcome (result, error, abort, ac_refused, timeout, ...)",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.mwd_retries = Counter("mcn_gateway_mwd_retries", "HLR dialogue attempts repeated", registry=r)
+        self.mwd_store_errors = Counter(
+            "mcn_gateway_mwd_store_errors",
+            "Registration table calls that failed, by operation",
+            ["operation"],
+            registry=r,
+        )
+        self.mwd_in_progress = Gauge(
+            "mcn_gateway_mwd_registrations_in_progress", "Registrations with an HLR dialogue under way", registry=r
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

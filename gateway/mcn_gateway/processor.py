@@ -82,7 +82,7 @@ class SignallingProcessor:
         self.firewall = firewall
         self.metrics = metrics
         self.passive = passive
-        self.transactions = transactions or tcap_codec.TransactionRegistry()
+        self.transactions = transactions if transactions is not None else tcap_codec.TransactionRegistry()
         self._isup = isup_codec.IsupDecoder()
         self._sccp = sccp_codec.SccpDecoder()
         self._tcap = tcap_codec.TcapDecoder()
@@ -186,8 +186,8 @@ class SignallingProcessor:
             {9: "UDT", 0x0A: "UDTS", 0x11: "XUDT", 0x12: "XUDTS", 0x13: "LUDT"}[unitdata.message_type],
         )
         if unitdata.return_cause is not None:
-            # one of our answers came back undeliverable: nothing to retry for a TCAP End / REL
             log.warning("SCCP returned a message to %s (cause %s)", unitdata.called.describe(), unitdata.return_cause)
+            self._returned(unitdata)
             return
         if unitdata.management:
             self._inc(self.metrics.messages, "sccp", "SCMG")
@@ -205,12 +205,27 @@ class SignallingProcessor:
         elif message.kind in (tcap_codec.TCAP_CONTINUE, tcap_codec.TCAP_END, tcap_codec.TCAP_ABORT):
             handler = self.transactions.handler_for(message.dtid)
             if handler is not None:
-                for reply in handler(message):
+                # a dialogue this gateway opened (MAP client side): its owner decides what follows
+                for reply in handler(message, unitdata.calling.global_title):
                     outcome.replies.append(self._sccp_reply(data, unitdata, reply))
             elif message.kind == tcap_codec.TCAP_CONTINUE and not self.passive:
                 abort = tcap_codec.encode_p_abort(message.otid, tcap_codec.P_ABORT_UNRECOGNIZED_TRANSACTION_ID)
                 outcome.replies.append(self._sccp_reply(data, unitdata, abort))
                 self._inc(self.metrics.replies, "TCAP-Abort")
+
+    def _returned(self, unitdata: sccp_codec.SccpUnitdata) -> None:
+        """A UDTS/XUDTS: if it carries a Begin of a dialogue this gateway opened, tell its owner at once
+        (no route to the HLR) instead of letting the dialogue time out; an answer of ours is not retried."""
+        if unitdata.segmented or not unitdata.data:
+            return
+        try:
+            message = self._tcap.decode(unitdata.data)
+        except DecodeError:
+            return
+        if message.kind == tcap_codec.TCAP_BEGIN:
+            handler = self.transactions.handler_for(message.otid)
+            if handler is not None:
+                handler(message, None)
 
     def _sccp_reply(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata, tcap: bytes) -> ProtocolData:
         udt = sccp_codec.encode_udt(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class)

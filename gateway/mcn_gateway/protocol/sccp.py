@@ -283,20 +283,24 @@ def _address_from_element(value: object, raw: bytes) -> SccpAddress:
     )
 
 
-_udt_prefixes: dict[tuple[bytes, bytes, int, int], bytes] = {}
+_udt_prefixes: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
 
 
-def encode_udt(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0) -> bytes:
+def encode_udt(
+    called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0, return_on_error: bool = False
+) -> bytes:
     """UDT with the given encoded addresses (an answer swaps the addresses it received).
+    `return_on_error`: ask SCCP to send the message back (UDTS) when it cannot be delivered.
 
     The user data is the last field, so pycrate encodes each (addresses, class, data length) shape
     once and later UDTs reuse that prefix (building a pycrate SCCPUnitData costs ~1 ms)."""
     if len(called_raw) + len(calling_raw) + len(data) > 255 - 6:
         raise ValueError("payload too large for a UDT; XUDT segmentation is not implemented")
-    key = (called_raw, calling_raw, protocol_class, len(data))
+    handling = 8 if return_on_error else 0
+    key = (called_raw, calling_raw, protocol_class, handling, len(data))
     prefix = _udt_prefixes.get(key)
     if prefix is None:
-        encoded = _encode_udt_with_pycrate(called_raw, calling_raw, data, protocol_class)
+        encoded = _encode_udt_with_pycrate(called_raw, calling_raw, data, protocol_class, handling)
         prefix = encoded[: len(encoded) - len(data)]
         if len(_udt_prefixes) > 4096:
             _udt_prefixes.clear()
@@ -304,8 +308,11 @@ def encode_udt(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_clas
     return prefix + data
 
 
-def _encode_udt_with_pycrate(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int) -> bytes:
+def _encode_udt_with_pycrate(
+    called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int, handling: int = 0
+) -> bytes:
     udt = ps.SCCPUnitData()
+    udt["ProtocolClass"][0].set_val(handling)
     udt["ProtocolClass"][1].set_val(protocol_class)
     udt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
     udt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -81,7 +82,48 @@ _ARGUMENT_TYPES = {
     OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT: ("MAP-SM-DataTypes", "AlertServiceCentreArg"),
     OP_READY_FOR_SM: ("MAP-SM-DataTypes", "ReadyForSM-Arg"),
     OP_UPDATE_LOCATION: ("MAP-MS-DataTypes", "UpdateLocationArg"),
+    OP_SEND_ROUTING_INFO_FOR_SM: ("MAP-SM-DataTypes", "RoutingInfoForSM-Arg"),
+    OP_REPORT_SM_DELIVERY_STATUS: ("MAP-SM-DataTypes", "ReportSM-DeliveryStatusArg"),
+    OP_INFORM_SERVICE_CENTRE: ("MAP-SM-DataTypes", "InformServiceCentreArg"),
 }
+# results of the operations the gateway invokes (v3 syntax; a v2 result is decoded only as far as needed)
+_RESULT_TYPES = {
+    OP_SEND_ROUTING_INFO_FOR_SM: ("MAP-SM-DataTypes", "RoutingInfoForSM-Res"),
+    OP_REPORT_SM_DELIVERY_STATUS: ("MAP-SM-DataTypes", "ReportSM-DeliveryStatusRes"),
+}
+
+# MAP error codes (TS 29.002 17.6.6) the SMS gateway procedures can meet
+ERR_UNKNOWN_SUBSCRIBER = 1
+ERR_ABSENT_SUBSCRIBER_SM = 6
+ERR_TELESERVICE_NOT_PROVISIONED = 11
+ERR_CALL_BARRED = 13
+ERR_FACILITY_NOT_SUPPORTED = 21
+ERR_ABSENT_SUBSCRIBER = 27
+ERR_SYSTEM_FAILURE = 34
+ERR_DATA_MISSING = 35
+ERR_UNEXPECTED_DATA_VALUE = 36
+ERR_MESSAGE_WAITING_LIST_FULL = 33
+MAP_ERROR_NAMES = {
+    1: "unknownSubscriber",
+    6: "absentSubscriberSM",
+    11: "teleserviceNotProvisioned",
+    13: "callBarred",
+    21: "facilityNotSupported",
+    27: "absentSubscriber",
+    33: "messageWaitingListFull",
+    34: "systemFailure",
+    35: "dataMissing",
+    36: "unexpectedDataValue",
+}
+
+# MW-Status (TS 29.002 7.6.8.3): BIT STRING, bit 0 first
+MW_SC_ADDRESS_NOT_INCLUDED = 0
+MW_MNRF_SET = 1
+MW_MCEF_SET = 2
+MW_MNRG_SET = 3
+
+# sm-DeliveryOutcome (ReportSM-DeliveryStatusArg)
+SM_DELIVERY_OUTCOMES = ("memoryCapacityExceeded", "absentSubscriber", "successfulTransfer")
 
 # the dialogue-as-id OID (Q.773) and the MAP application contexts of interest (TS 29.002 17.3.3)
 DIALOGUE_AS_ID = (0, 0, 17, 773, 1, 1, 1)
@@ -130,6 +172,8 @@ class TcapMessage:
     dialogue_pdu: int | None = None  # APPLICATION tag of the dialogue PDU: 0 AARQ, 1 AARE, 4 ABRT
     components: list[Component] = field(default_factory=list)
     abort_cause: int | None = None
+    dialogue_result: int | None = None  # AARE result: 0 accepted, 1 reject-permanent
+    dialogue_diagnostic: tuple[int, int] | None = None  # (1 service-user | 2 service-provider, value)
 
     @property
     def name(self) -> str:
@@ -308,6 +352,12 @@ class TcapDecoder:
                             if item[0] == 2 and item[2] == 1 and pdu[2] in (0, 1):  # application-context-name
                                 oid = _children(item)[0]
                                 message.application_context = _oid(_content(buf, oid))
+                            elif item[0] == 2 and item[2] == 2 and pdu[2] == 1:  # AARE result [2] INTEGER
+                                message.dialogue_result = _integer(_content(buf, _children(item)[0]))
+                            elif item[0] == 2 and item[2] == 3 and pdu[2] == 1:  # result-source-diagnostic [3]
+                                source = _children(item)[0]  # [1] dialogue-service-user | [2] -provider
+                                value = _integer(_content(buf, _children(source)[0]))
+                                message.dialogue_diagnostic = (source[2], value)
 
     @staticmethod
     def _component(buf: bytes, element: list) -> Component:
@@ -376,6 +426,37 @@ def decode_argument(opcode: int, parameter: bytes) -> dict:
             return asn1_type.get_val()
     except Exception as exc:
         raise DecodeError("map", f"{name}: {exc}") from exc
+
+
+def decode_result(opcode: int, parameter: bytes) -> dict:
+    """Decode a MAP returnResult value of an operation the gateway invokes (bounds relaxed)."""
+    module, name = _RESULT_TYPES.get(opcode, (None, None))
+    if module is None:
+        raise DecodeError("map", f"no result decoder for opcode {opcode}")
+    asn1_type = _MODULES[module][name]
+    try:
+        with relaxed_bounds():
+            asn1_type.from_ber(parameter)
+            return asn1_type.get_val()
+    except Exception as exc:
+        raise DecodeError("map", f"{name}: {exc}") from exc
+
+
+def bit_set(bits: tuple[int, int] | None, position: int) -> bool:
+    """Whether bit `position` (0 = first) of a pycrate BIT STRING value (int, length) is set."""
+    if not bits:
+        return False
+    value, length = bits
+    return position < length and bool((value >> (length - 1 - position)) & 1)
+
+
+def encode_address_string(digits: str, international: bool = True) -> bytes:
+    """ISDN-AddressString (TS 29.002 17.7.8): ext=1, nature of address, E.164 plan, TBCD digits."""
+    if not digits.isdigit():
+        raise ValueError("an AddressString holds decimal digits only")
+    padded = digits + ("F" if len(digits) % 2 else "")
+    tbcd = bytes(int(padded[i + 1], 16) << 4 | int(padded[i], 16) for i in range(0, len(padded), 2))
+    return bytes([0x91 if international else 0xA1]) + tbcd
 
 
 def decode_full(buf: bytes) -> tuple:
@@ -478,10 +559,20 @@ def encode_p_abort(dtid: bytes, cause: int) -> bytes:
     return _encode_answer("abort", {"dtid": dtid, "reason": reason}, ("p-abort", cause))
 
 
+def encode_message(value: tuple) -> bytes:
+    """Encode any TCAP-MAP-Message value with pycrate (the scripted HLR's answers, tests)."""
+    return _encode(value)
+
+
+def encode_u_abort(dtid: bytes) -> bytes:
+    """TCAP Abort (user abort, no dialogue portion) ending a dialogue the peer confirmed."""
+    return _encode(("abort", {"dtid": dtid}))
+
+
 def encode_begin(
     otid: bytes, application_context: tuple[int, ...] | None, opcode: int, argument: dict | None, invoke_id: int = 1
 ) -> bytes:
-    """TCAP Begin with one invoke: used by the scripted peers (and, later, dialogues the gateway opens)."""
+    """TCAP Begin with one invoke: the scripted peers' alerts and the MAP dialogues the gateway opens."""
     begin: dict = {"otid": otid}
     if application_context:
         begin["dialoguePortion"] = {
@@ -502,29 +593,45 @@ def encode_begin(
     return _encode(("begin", begin))
 
 
-# --- dialogues the gateway starts (issue 7) ---------------------------------------------------------------
+# --- dialogues the gateway starts ---------------------------------------------------------------------
 
-DialogueHandler = Callable[[TcapMessage], list[bytes]]
+# (message addressed to the dialogue, the answering node's GT) -> TCAP messages to send back on that path.
+# The message is the gateway's own Begin when SCCP returned it undeliverable (UDTS/XUDTS).
+DialogueHandler = Callable[[TcapMessage, str | None], list[bytes]]
 
 
 class TransactionRegistry:
     """Transaction ids of dialogues this gateway opened, so End/Continue/Abort find their owner.
 
-    The gateway only answers Begins today; the MAP client side (HLR registration,
-    issue 7) registers its dialogues here and receives the messages addressed to them.
+    Used from two threads (the MAP client opens/closes, the signalling thread looks up): guarded by a lock.
+    Ids are 4 octets, random-based so that a restarted gateway does not reuse the ids of its predecessor's
+    dialogues still open at the HLR.
     """
 
     def __init__(self) -> None:
-        self._next = itertools.count(1)
+        self._next = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
         self._handlers: dict[bytes, DialogueHandler] = {}
+        self._lock = threading.Lock()
 
     def open(self, handler: DialogueHandler) -> bytes:
-        otid = (next(self._next) & 0xFFFFFFFF).to_bytes(4, "big")
-        self._handlers[otid] = handler
+        with self._lock:
+            while True:
+                otid = (next(self._next) & 0xFFFFFFFF).to_bytes(4, "big")
+                if otid not in self._handlers:
+                    break
+            self._handlers[otid] = handler
         return otid
 
     def close(self, otid: bytes) -> None:
-        self._handlers.pop(otid, None)
+        with self._lock:
+            self._handlers.pop(otid, None)
 
     def handler_for(self, dtid: bytes | None) -> DialogueHandler | None:
-        return self._handlers.get(dtid) if dtid is not None else None
+        if dtid is None:
+            return None
+        with self._lock:
+            return self._handlers.get(dtid)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._handlers)

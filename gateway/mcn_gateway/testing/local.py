@@ -22,9 +22,11 @@ def loopback_config(
     endpoint_url: str | None = None,
     server_port: int = 0,
     http_port: int = 0,
+    registration: dict | None = None,
 ) -> GatewayConfig:
     """A gateway serving M3UA on 127.0.0.1 (port 0 = any free port), forwarding to files in `workdir`
-    unless Lambda targets are given (then `endpoint_url` points at the local Lambda endpoint)."""
+    unless Lambda targets are given (then `endpoint_url` points at the local Lambda endpoint).
+    `registration`: the [registration] section (MWD registration at the HLR; off when not given)."""
     return GatewayConfig.model_validate(
         {
             "signalling": {"point_code": PLATFORM_PC, "platform_gt": PLATFORM_GT},
@@ -51,6 +53,7 @@ def loopback_config(
                 "retry_max_s": 1.0,
             },
             "http": {"host": "127.0.0.1", "port": http_port},
+            "registration": registration or {},
         }
     )
 
