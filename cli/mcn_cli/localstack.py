@@ -4,6 +4,7 @@ template's functions served by the local Lambda runtime. Used by tests, `mcn inv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -93,6 +94,9 @@ class LocalStack:
 
     def stop(self) -> None:
         if self._server:
+            # moto keeps its state per process: remove this stack's resources, so a later stack of
+            # the same name in this process starts clean.
+            undeploy_template(self.resolved, self.client)
             self._server.stop()
             self._server = None
 
@@ -174,6 +178,28 @@ def deploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) ->
             roleArn=f"arn:aws:iam::{resolved.account_id}:role/{resolved.physical_name(logical_id)}-role",
             type=str(resolved.resolve(props.get("Type", "STANDARD"))),
         )
+
+
+def undeploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) -> None:
+    """Delete what `deploy_template` created (best effort: the server is going away anyway)."""
+    removals: list[tuple[str, str, dict[str, str]]] = []
+    for logical_id in resolved.resources_of_type("AWS::DynamoDB::Table"):
+        removals.append(("dynamodb", "delete_table", {"TableName": resolved.physical_name(logical_id)}))
+    for logical_id in resolved.resources_of_type("AWS::SSM::Parameter"):
+        removals.append(("ssm", "delete_parameter", {"Name": resolved.physical_name(logical_id)}))
+    for logical_id in resolved.resources_of_type("AWS::SecretsManager::Secret"):
+        removals.append(
+            (
+                "secretsmanager",
+                "delete_secret",
+                {"SecretId": resolved.physical_name(logical_id), "ForceDeleteWithoutRecovery": True},
+            )
+        )
+    for logical_id in resolved.resources_of_type("AWS::Serverless::StateMachine"):
+        removals.append(("stepfunctions", "delete_state_machine", {"stateMachineArn": resolved.arn(logical_id)}))
+    for service, operation, arguments in removals:
+        with contextlib.suppress(Exception):
+            getattr(client(service), operation)(**arguments)
 
 
 def _definition_refs(resolved: ResolvedTemplate, machine: dict[str, Any]) -> list[str]:

@@ -6,6 +6,7 @@ Starts at most one notify execution per subscriber; repeated alerts and races st
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from mcn_core.logic.attach import AttachOutcome, AttachResult, handle_attach, tally
@@ -17,6 +18,16 @@ from mcn_core.wiring import notify_store
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from mcn_core.dal.workflow import StepFunctionsStarter
+
+
+@lru_cache(maxsize=4)
+def _starter(state_machine_arn: str) -> StepFunctionsStarter:
+    """One client per warm container (creating a boto3 client costs milliseconds per invocation)."""
+    from mcn_core.dal.workflow import StepFunctionsStarter
+
+    return StepFunctionsStarter(state_machine_arn)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -30,12 +41,10 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict:
         results = [AttachResult(index=0, outcome=AttachOutcome.REJECTED, reason=str(exc))]
         return {"results": [r.model_dump(mode="json") for r in results], "counts": tally(results)}
 
-    from mcn_core.dal.workflow import StepFunctionsStarter
-
     settings = notify_settings()
     if not settings.state_machine_arn:
         raise RuntimeError("NOTIFY_STATE_MACHINE_ARN is not set: the function's environment is incomplete")
-    starter = StepFunctionsStarter(settings.state_machine_arn)
+    starter = _starter(settings.state_machine_arn)
     store = notify_store(settings)
     now = datetime.now(UTC)
     results = []

@@ -1,11 +1,12 @@
 """Builds the adapters a handler needs from its environment, once per warm container.
 
-Cached per configuration (not once per process), so a process that hosts several stacks,
-like the local runtime, never mixes their tables.
+Cached per configuration and endpoint (not once per process), so a process that hosts several
+stacks, like the local runtime, never mixes their tables or talks to a stopped one.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=8)
-def _store(missed_calls: str, subscribers: str, fees: str, message_ids: str | None) -> NotifyStore:
+def _store(
+    missed_calls: str, subscribers: str, fees: str, message_ids: str | None, endpoint: str | None
+) -> NotifyStore:
     from mcn_core.dal.notify import NotifyStore
 
     return NotifyStore(missed_calls, subscribers, fees, message_ids)
@@ -26,7 +29,11 @@ def _store(missed_calls: str, subscribers: str, fees: str, message_ids: str | No
 def notify_store(settings: NotifySettings | None = None) -> NotifyStore:
     settings = settings or notify_settings()
     return _store(
-        settings.missed_calls_table, settings.subscribers_table, settings.fees_table, settings.message_ids_table
+        settings.missed_calls_table,
+        settings.subscribers_table,
+        settings.fees_table,
+        settings.message_ids_table,
+        os.environ.get("AWS_ENDPOINT_URL"),
     )
 
 

@@ -6,6 +6,7 @@ name is chosen by CloudFormation and handed to each function through its environ
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import TypeVar
 
@@ -99,9 +100,17 @@ class FeeRecord(Model):
 _Record = TypeVar("_Record", bound=Model)
 
 
-@lru_cache(maxsize=32)
 def bind(model: type[_Record], table_name: str) -> type[_Record]:
-    """A subclass of `model` bound to `table_name` (one class per table, so connections are cached)."""
+    """A subclass of `model` bound to `table_name` (one class per table, so connections are cached).
+
+    Keyed by endpoint too: a process serving several embedded stacks one after another (tests)
+    must not reuse a connection to a stopped endpoint. In Lambda the endpoint never changes.
+    """
+    return _bind(model, table_name, os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@lru_cache(maxsize=64)
+def _bind(model: type[_Record], table_name: str, endpoint: str | None) -> type[_Record]:
     meta = type("Meta", (), {"table_name": table_name})
     return type(model.__name__, (model,), {"Meta": meta})  # type: ignore[return-value]
 
