@@ -105,6 +105,10 @@ def make_target(spec: str, region: str, endpoint_url: str | None, timeout_s: flo
     return LambdaTarget(make_lambda_client(region, endpoint_url, timeout_s), rest)
 
 
+# An attach must not overtake the missed calls spooled before it.
+DEFAULT_ORDER: dict[str, tuple[str, ...]] = {"attach": ("missed_call",)}
+
+
 class Forwarder:
     """One worker thread per event kind: size- and time-bounded batches, in spool order."""
 
@@ -118,6 +122,7 @@ class Forwarder:
         retry_initial_s: float = 0.5,
         retry_max_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        ordered_after: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.spool = spool
         self.targets = targets
@@ -127,6 +132,14 @@ class Forwarder:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self._clock = clock
+        # kind -> kinds whose earlier events must be forwarded first. An attach forwarded before the
+        # missed calls spooled ahead of it (an outage, a slow batch) would find nothing pending, and
+        # those calls would wait for the next attach, perhaps until they expire.
+        self.ordered_after = {
+            kind: tuple(d for d in deps if d in targets)
+            for kind, deps in (ordered_after if ordered_after is not None else DEFAULT_ORDER).items()
+            if kind in targets
+        }
         self._wakeups = {kind: threading.Event() for kind in targets}
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -154,11 +167,20 @@ class Forwarder:
         if wakeup is not None:
             wakeup.set()
 
+    def _eligible(self, kind: str, batch: list[SpooledEvent]) -> list[SpooledEvent]:
+        """The leading events of `batch` spooled after every waiting event of the kinds it follows."""
+        barriers = [self.spool.oldest_id(dep) for dep in self.ordered_after.get(kind, ())]
+        barrier = min((b for b in barriers if b is not None), default=None)
+        return batch if barrier is None else [item for item in batch if item.id < barrier]
+
+    def _peek(self, kind: str) -> list[SpooledEvent]:
+        return self._eligible(kind, self.spool.peek(kind, self.batch_size))
+
     def _run(self, kind: str) -> None:
         wakeup = self._wakeups[kind]
         backoff = self.retry_initial_s
         while not self._stopping.is_set():
-            batch = self.spool.peek(kind, self.batch_size)
+            batch = self._peek(kind)
             if not batch:
                 wakeup.wait(1.0)
                 wakeup.clear()
@@ -172,7 +194,7 @@ class Forwarder:
                         break
                     wakeup.wait(remaining)
                     wakeup.clear()
-                    batch = self.spool.peek(kind, self.batch_size)
+                    batch = self._peek(kind)
             if self.forward_once(kind, batch):
                 backoff = self.retry_initial_s
             else:
@@ -206,6 +228,9 @@ class Forwarder:
         self.spool.remove([item.id for item in batch])
         self.metrics.spool_depth.labels(kind).set(self.spool.depth(kind))
         self.last_success[kind] = time.time()
+        for follower, deps in self.ordered_after.items():
+            if kind in deps:
+                self._wakeups[follower].set()  # events held behind these may go now
         return True
 
     def drain(self, timeout_s: float) -> bool:
@@ -215,12 +240,11 @@ class Forwarder:
         while time.monotonic() < deadline:
             pending = False
             for kind in self.targets:
-                batch = self.spool.peek(kind, self.batch_size)
-                if batch:
-                    pending = True
-                    if not self.forward_once(kind, batch):
-                        time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
-                        backoff = min(backoff * 2, self.retry_max_s)
+                pending = pending or self.spool.depth(kind) > 0
+                batch = self._peek(kind)
+                if batch and not self.forward_once(kind, batch):
+                    time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
+                    backoff = min(backoff * 2, self.retry_max_s)
             if not pending:
                 return True
         return self.spool.depth() == 0

@@ -72,6 +72,12 @@ class Spool:
             ).fetchall()
         return [SpooledEvent(row[0], row[1], json.loads(row[2])) for row in rows]
 
+    def oldest_id(self, kind: str) -> int | None:
+        """The spool id of the oldest event of a kind still waiting, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT min(id) FROM events WHERE kind = ?", (kind,)).fetchone()
+        return row[0]
+
     def remove(self, ids: list[int]) -> None:
         if not ids:
             return
