@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,16 +28,6 @@ def _say(text: str = "") -> None:
 
 def _step(number: int, title: str) -> None:
     _say(f"\n{number}. {title}")
-
-
-def _wait(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise RuntimeError(f"demo: timed out waiting for {what}")
 
 
 def _stored_calls(stack: Any, subscriber: str) -> list[dict[str, Any]]:
@@ -62,6 +50,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from mcn_gateway.protocol import m3ua
     from mcn_gateway.testing import loopback_config
     from mcn_gateway.testing.builders import SUBSCRIBER, scenario_messages
+    from mcn_gateway.testing.local import wait_for
     from mcn_gateway.testing.peer import ScriptedPeer
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -105,7 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 answers = [msc.expect(m3ua.TRANSFER_DATA) for _ in iams]
                 releases = sum(1 for a in answers if a.protocol_data and a.protocol_data.si == m3ua.SI_ISUP)
                 _say(f"   the gateway released every call: {releases} x ISUP REL (cause 20, subscriber absent)")
-                stored = _wait(
+                stored = wait_for(
                     lambda: len(_stored_calls(stack, subscriber)) >= len(iams) and _stored_calls(stack, subscriber),
                     "the calls to be stored",
                 )
@@ -124,10 +113,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
             sfn = stack.client("stepfunctions")
             machine = stack.resource_name("NotifyStateMachine")
-            execution = _wait(
+            execution = wait_for(
                 lambda: sfn.list_executions(stateMachineArn=machine)["executions"], "the notice to start"
             )[0]
-            described = _wait(
+            described = wait_for(
                 lambda: (
                     (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d
                 ),

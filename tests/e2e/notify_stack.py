@@ -10,20 +10,14 @@ from typing import Any
 
 from mcn_cli.localstack import LocalStack
 from mcn_cli.smsc import LocalSmsc
+from mcn_gateway.testing.local import wait_for
 
 SMSC_PASSWORD = "secret1"
 
 
-def eventually(predicate: Any, timeout: float = 30, interval: float = 0.2) -> Any:
-    """Poll until `predicate()` is truthy; its value, or AssertionError after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+def eventually(predicate: Any, timeout: float = 30) -> Any:
+    """Poll until `predicate()` is truthy and return its value (AssertionError after `timeout`)."""
+    return wait_for(predicate, "the condition", timeout_s=timeout)
 
 
 class NotifyStack:
