@@ -144,6 +144,7 @@ def test_wrong_password_is_permanent(smsc: LocalSmsc, make_pool: Callable[..., S
     pool = make_pool(password="wrong")
     result = pool.send(DEST, "x")
     assert (result.outcome, result.parts[0].command_status) == (Outcome.PERMANENT, 0x0E)
+    assert smsc.wait_until(lambda: bool(smsc.binds()))  # the SMSC's event may trail the bind_resp
     assert smsc.binds()[0]["status"] == 0x0E
 
 
