@@ -275,7 +275,10 @@ function sendDeliverSm(entry, fields, rawTlv) {
 }
 
 function pickSession(preferredId) {
-  if (preferredId !== undefined && sessions.has(preferredId)) return [preferredId, sessions.get(preferredId)];
+  // A receipt goes back on the submitting session only if that session can receive (not a transmitter).
+  if (preferredId !== undefined && sessions.has(preferredId) && sessions.get(preferredId).receiver) {
+    return [preferredId, sessions.get(preferredId)];
+  }
   for (const [id, entry] of sessions) {
     if (entry.receiver) return [id, entry];
   }

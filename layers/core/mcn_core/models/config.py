@@ -115,6 +115,223 @@ class Promotion(BaseModel):
         return (self.starts_at is None or self.starts_at <= now) and (self.ends_at is None or now < self.ends_at)
 
 
+# ---------------------------------------------------------------- SMS keywords (issue 6)
+#: Commands a subscriber can text to the service short code; ON/OFF are arguments, not commands.
+KEYWORD_COMMANDS = ("stop", "start", "yes", "lang", "quiet", "notify_me", "help")
+
+#: Placeholders each keyword reply may use ({short_code} everywhere).
+KEYWORD_REPLY_FIELDS: dict[str, frozenset[str]] = {
+    "help": frozenset(),
+    "stop_confirm": frozenset({"minutes"}),
+    "stopped": frozenset(),
+    "started": frozenset(),
+    "nothing_to_confirm": frozenset(),
+    "language_set": frozenset({"language"}),
+    "language_unknown": frozenset({"languages"}),
+    "quiet_set": frozenset({"quiet"}),
+    "quiet_off": frozenset(),
+    "quiet_invalid": frozenset(),
+    "notify_me_on": frozenset(),
+    "notify_me_off": frozenset(),
+}
+
+
+def normalise_keyword(text: str) -> str:
+    """Case- and accent-insensitive form of a keyword or an SMS text: 'İptal' -> 'IPTAL', 'Başla' -> 'BASLA'."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text.replace("ı", "i"))
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().split()).upper()
+
+
+class KeywordWords(BaseModel):
+    """The words of one language; matched after normalise_keyword (case and accents do not matter)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stop: list[str] = Field(min_length=1)
+    start: list[str] = Field(min_length=1)
+    yes: list[str] = Field(min_length=1)
+    lang: list[str] = Field(min_length=1)
+    quiet: list[str] = Field(min_length=1)
+    notify_me: list[str] = Field(min_length=1)
+    help: list[str] = Field(min_length=1)
+    on: list[str] = Field(min_length=1)
+    off: list[str] = Field(min_length=1)
+
+    @field_validator("*")
+    @classmethod
+    def _single_words(cls, words: list[str]) -> list[str]:
+        for word in words:
+            if not normalise_keyword(word) or " " in normalise_keyword(word):
+                raise ValueError(f"keyword {word!r} must be one word")
+        return words
+
+
+class KeywordReplies(BaseModel):
+    """Reply texts of one language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    help: str = Field(min_length=1)
+    stop_confirm: str = Field(min_length=1)
+    stopped: str = Field(min_length=1)
+    started: str = Field(min_length=1)
+    nothing_to_confirm: str = Field(min_length=1)
+    language_set: str = Field(min_length=1)
+    language_unknown: str = Field(min_length=1)
+    quiet_set: str = Field(min_length=1)
+    quiet_off: str = Field(min_length=1)
+    quiet_invalid: str = Field(min_length=1)
+    notify_me_on: str = Field(min_length=1)
+    notify_me_off: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> KeywordReplies:
+        for name, allowed in KEYWORD_REPLY_FIELDS.items():
+            unknown = template_fields(getattr(self, name)) - allowed - {"short_code"}
+            if unknown:
+                raise ValueError(
+                    f"keyword reply {name!r} uses unknown placeholder(s) {sorted(unknown)}; "
+                    f"allowed: {sorted(allowed | {'short_code'})}"
+                )
+        return self
+
+
+DEFAULT_KEYWORD_WORDS: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "stop": ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"],
+        "start": ["START", "UNSTOP", "SUBSCRIBE"],
+        "yes": ["YES", "Y"],
+        "lang": ["LANG", "LANGUAGE"],
+        "quiet": ["QUIET"],
+        "notify_me": ["NOTIFYME"],
+        "help": ["HELP", "INFO"],
+        "on": ["ON"],
+        "off": ["OFF"],
+    },
+    "de": {
+        "stop": ["STOP", "STOPP", "ABMELDEN"],
+        "start": ["START", "ANMELDEN"],
+        "yes": ["JA"],
+        "lang": ["SPRACHE", "LANG"],
+        "quiet": ["RUHE", "QUIET"],
+        "notify_me": ["NOTIFYME", "BENACHRICHTIGEN"],
+        "help": ["HILFE", "HELP"],
+        "on": ["EIN", "AN", "ON"],
+        "off": ["AUS", "OFF"],
+    },
+    "tr": {
+        "stop": ["DUR", "İPTAL", "STOP"],
+        "start": ["BAŞLA", "START"],
+        "yes": ["EVET"],
+        "lang": ["DİL", "LANG"],
+        "quiet": ["SESSİZ", "QUIET"],
+        "notify_me": ["HABERVER", "NOTIFYME"],
+        "help": ["YARDIM", "HELP"],
+        "on": ["AÇ", "ON"],
+        "off": ["KAPAT", "OFF"],
+    },
+}
+
+DEFAULT_KEYWORD_REPLIES: dict[str, dict[str, str]] = {
+    "en": {
+        "help": (
+            "Missed call alerts: STOP to opt out, START to opt in, LANG xx for the language, "
+            "QUIET 22:00-07:00 or QUIET OFF, NOTIFYME ON/OFF. Texts to {short_code} are free."
+        ),
+        "stop_confirm": "Reply YES within {minutes} min to stop missed call alerts.",
+        "stopped": "You will no longer get missed call alerts. Text START to {short_code} to get them again.",
+        "started": "Missed call alerts are on again. Text STOP to {short_code} to stop them.",
+        "nothing_to_confirm": "Nothing to confirm. Text HELP to {short_code} for the commands.",
+        "language_set": "Missed call alerts will now be in {language}.",
+        "language_unknown": "Unknown language. Available: {languages}, e.g. LANG en.",
+        "quiet_set": "No missed call alerts between {quiet}; they will wait until it ends.",
+        "quiet_off": "Quiet hours are off: missed call alerts arrive at any time.",
+        "quiet_invalid": "Use QUIET 22:00-07:00, or QUIET OFF.",
+        "notify_me_on": "Callers who asked will be told when you are reachable again.",
+        "notify_me_off": "Callers will no longer be told when you are reachable again.",
+    },
+    "de": {
+        "help": (
+            "Anruf-Info: STOP zum Abmelden, START zum Anmelden, SPRACHE xx für die Sprache, "
+            "RUHE 22:00-07:00 oder RUHE AUS, NOTIFYME EIN/AUS. SMS an {short_code} sind kostenlos."
+        ),
+        "stop_confirm": "Antworten Sie innerhalb von {minutes} Min. mit JA, um die Anruf-Info abzubestellen.",
+        "stopped": "Sie erhalten keine Anruf-Info mehr. START an {short_code} meldet Sie wieder an.",
+        "started": "Die Anruf-Info ist wieder aktiv. STOP an {short_code} meldet Sie ab.",
+        "nothing_to_confirm": "Nichts zu bestätigen. HILFE an {short_code} zeigt die Befehle.",
+        "language_set": "Die Anruf-Info kommt jetzt auf {language}.",
+        "language_unknown": "Unbekannte Sprache. Verfügbar: {languages}, z.B. SPRACHE de.",
+        "quiet_set": "Keine Anruf-Info zwischen {quiet}; sie kommt danach.",
+        "quiet_off": "Ruhezeit aus: die Anruf-Info kommt jederzeit.",
+        "quiet_invalid": "Bitte RUHE 22:00-07:00 oder RUHE AUS.",
+        "notify_me_on": "Anrufer, die es wünschen, erfahren, wenn Sie wieder erreichbar sind.",
+        "notify_me_off": "Anrufer erfahren nicht mehr, wenn Sie wieder erreichbar sind.",
+    },
+    "tr": {
+        "help": (
+            "Cevapsız çağrı bildirimi: iptal için DUR, açmak için BAŞLA, dil için DİL xx, "
+            "SESSİZ 22:00-07:00 veya SESSİZ KAPAT, HABERVER AÇ/KAPAT. {short_code} numarasına SMS ücretsizdir."
+        ),
+        "stop_confirm": "Bildirimleri durdurmak için {minutes} dk içinde EVET yazın.",
+        "stopped": "Artık cevapsız çağrı bildirimi almayacaksınız. Tekrar için {short_code} numarasına BAŞLA yazın.",
+        "started": "Cevapsız çağrı bildirimleri yeniden açık. Durdurmak için {short_code} numarasına DUR yazın.",
+        "nothing_to_confirm": "Onaylanacak bir şey yok. Komutlar için {short_code} numarasına YARDIM yazın.",
+        "language_set": "Bildirimler artık {language} dilinde.",
+        "language_unknown": "Bilinmeyen dil. Mevcut: {languages}, örn. DİL tr.",
+        "quiet_set": "{quiet} arasında bildirim gönderilmez; sonrasında gelir.",
+        "quiet_off": "Sessiz saatler kapalı: bildirimler her zaman gelir.",
+        "quiet_invalid": "SESSİZ 22:00-07:00 veya SESSİZ KAPAT yazın.",
+        "notify_me_on": "İsteyen arayanlara yeniden ulaşılabilir olduğunuz bildirilecek.",
+        "notify_me_off": "Arayanlara artık ulaşılabilir olduğunuz bildirilmeyecek.",
+    },
+}
+
+
+class KeywordsConfig(BaseModel):
+    """SMS keywords to the service short code (STOP, START, LANG, QUIET, NOTIFYME, HELP) and their replies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    #: the number subscribers text; MO messages to any other destination are ignored (counted)
+    short_code: str = Field(default="62226", min_length=1, max_length=20)
+    #: STOP only takes effect after a YES within confirmation_minutes
+    stop_requires_confirmation: bool = False
+    confirmation_minutes: int = Field(default=10, ge=1, le=24 * 60)
+    words: dict[str, KeywordWords] = Field(
+        default_factory=lambda: {k: KeywordWords.model_validate(v) for k, v in DEFAULT_KEYWORD_WORDS.items()},
+        min_length=1,
+        description="language -> keyword words",
+    )
+    replies: dict[str, KeywordReplies] = Field(
+        default_factory=lambda: {k: KeywordReplies.model_validate(v) for k, v in DEFAULT_KEYWORD_REPLIES.items()},
+        min_length=1,
+        description="language -> reply texts",
+    )
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> KeywordsConfig:
+        owner: dict[str, str] = {}
+        for language, words in self.words.items():
+            for command in KEYWORD_COMMANDS:
+                for word in getattr(words, command):
+                    key = normalise_keyword(word)
+                    if owner.setdefault(key, command) != command:
+                        raise ValueError(f"keyword {word!r} ({language}) means both {owner[key]!r} and {command!r}")
+        return self
+
+    def replies_for(self, *languages: str | None) -> tuple[str, KeywordReplies]:
+        """The first of `languages` that has replies, else English, else any."""
+        for language in (*languages, "en"):
+            if language and language in self.replies:
+                return language, self.replies[language]
+        language = next(iter(self.replies))
+        return language, self.replies[language]
+
+
 class NotifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -135,6 +352,7 @@ class NotifyConfig(BaseModel):
     notify_me_enabled: bool = True
     keep_calls_on_failure: bool = True
     send_max_attempts: int = Field(default=5, ge=1, le=10)
+    keywords: KeywordsConfig = Field(default_factory=KeywordsConfig)
 
     @field_validator("default_time_zone")
     @classmethod

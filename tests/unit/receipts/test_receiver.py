@@ -1,0 +1,197 @@
+"""mcn-receiver: config errors, spooling before deliver_sm_resp, forwarding, restart, rebind (real SMSC)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mcn_cli.smsc import LocalSmsc
+from mcn_gateway.forwarder import FileTarget, TransientForwardError
+from mcn_gateway.receiver import Receiver, ReceiverConfig, load_config, main
+from mcn_gateway.spool import Spool
+from mcn_smpp import SmppConfig
+
+PASSWORD = "secret1"
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_main_reports_every_configuration_problem(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    for name in ("SMPP_HOST", "SMPP_SYSTEM_ID", "MCN_RECEIVER_TARGET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MCN_RECEIVER_BATCH_SIZE", "0")
+    assert main(["--target", "s3:bucket"]) == 2
+    err = capsys.readouterr().err
+    assert "MCN_RECEIVER_TARGET / --target: Value error, must be lambda:" in err
+    assert "MCN_RECEIVER_BATCH_SIZE / --batch-size: Input should be greater than or equal to 1" in err
+    assert "SMPP_HOST: Field required" in err and "SMPP_SYSTEM_ID: Field required" in err
+
+
+def test_check_and_precedence(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setenv("SMPP_HOST", "smsc.example")
+    monkeypatch.setenv("SMPP_SYSTEM_ID", "mcn")
+    monkeypatch.setenv("MCN_RECEIVER_TARGET", "lambda:from-env")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert main(["--check", "--target", "lambda:from-args", "--smpp-port", "2776"]) == 0
+    assert capsys.readouterr().out.strip() == "configuration OK: SMSC smsc.example:2776 as mcn, target lambda:from-args"
+    config, smpp = load_config(None)
+    assert (config.target, config.region, smpp.port) == ("lambda:from-env", "eu-central-1", 2775)
+
+
+@pytest.fixture(scope="module")
+def smsc() -> Iterator[LocalSmsc]:
+    with LocalSmsc(system_id="mcn", password=PASSWORD) as local:
+        yield local
+
+
+def _smpp(smsc: LocalSmsc) -> SmppConfig:
+    return SmppConfig.build(host=smsc.host, port=smsc.port, system_id="mcn", password=PASSWORD, system_type="MCNRCV")
+
+
+def _config(tmp_path: Path, **extra) -> ReceiverConfig:
+    values = {
+        "target": f"file:{tmp_path / 'out.jsonl'}",
+        "spool_path": str(tmp_path / "spool.sqlite3"),
+        "batch_max_wait_s": 0.05,
+        "retry_initial_s": 0.05,
+        "retry_max_s": 0.2,
+        "rebind_initial_s": 0.05,
+        **extra,
+    }
+    return ReceiverConfig.model_validate(values)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def fresh(smsc: LocalSmsc) -> Iterator[LocalSmsc]:
+    smsc.reset_faults()
+    smsc.clear()
+    yield smsc
+
+
+def test_receipt_and_mo_are_spooled_then_forwarded(fresh: LocalSmsc, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
+        assert receiver.wait_bound()
+        fresh.send_receipt("abc123", stat="UNDELIV", err="027")
+        fresh.send_mo("447911123456", "62226", b"Stop")
+        fresh.send_mo("447911123456", "62226", "İptal".encode("utf-16-be"), data_coding=8)
+        events = wait_for(lambda: len(_lines(out)) >= 3 and _lines(out))
+        assert receiver.status()["spooled"] == {"receipt": 1, "mo": 2}
+    receipt, stop, iptal = sorted(events, key=lambda e: (e["kind"] != "receipt", e["received_at"]))
+    assert receipt["message_id"] == "abc123" and receipt["state"] == "UNDELIV" and receipt["final"] is True
+    assert receipt["error_code"] == "027" and receipt["done_at"].endswith("+00:00")
+    assert (stop["source"], stop["destination"], stop["text"]) == ("447911123456", "62226", "Stop")
+    assert iptal["text"] == "İptal" and iptal["data_coding"] == 8
+    assert stop["message_ref"] < iptal["message_ref"]  # arrival order, as the function requires
+    responses = fresh.deliver_sm_responses()
+    assert len(responses) == 3 and {r["status"] for r in responses} == {0}
+
+
+def test_a_deliver_sm_that_cannot_be_spooled_is_refused_so_the_smsc_redelivers(
+    fresh: LocalSmsc, tmp_path: Path, monkeypatch
+) -> None:
+    with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
+        assert receiver.wait_bound()
+
+        def broken(items):
+            raise OSError("disk full")
+
+        monkeypatch.setattr(receiver.spool, "append", broken)
+        fresh.send_mo("447911123456", "62226", b"HELP")
+        response = wait_for(lambda: fresh.deliver_sm_responses())
+        assert response[0]["status"] == 0x64  # ESME_RX_T_APPN: temporary, the SMSC tries again
+        assert receiver.counts["spool_errors"] == 1
+
+
+class _Down:
+    name = "lambda:down"
+
+    def send(self, events: list[dict]) -> list[dict]:
+        raise TransientForwardError("endpoint unreachable")
+
+
+def test_nothing_is_lost_while_the_function_is_unreachable_or_the_receiver_restarts(
+    fresh: LocalSmsc, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, drain_timeout_s=0)
+    with Receiver(config, _smpp(fresh), target=_Down()) as receiver:
+        assert receiver.wait_bound()
+        for n in range(3):
+            fresh.send_receipt(f"id-{n}")
+        wait_for(lambda: len(fresh.deliver_sm_responses()) == 3)
+        assert {r["status"] for r in fresh.deliver_sm_responses()} == {0}  # acknowledged: they are on disk
+    assert Spool(config.spool_path).depth("receipt") == 3
+    out = tmp_path / "out.jsonl"
+    with Receiver(config, _smpp(fresh), target=FileTarget(out)) as restarted:
+        wait_for(lambda: len(_lines(out)) == 3)
+        wait_for(lambda: restarted.spool.depth() == 0)
+    assert [e["message_id"] for e in _lines(out)] == ["id-0", "id-1", "id-2"]
+
+
+def test_the_bind_comes_back_after_the_smsc_drops_it(fresh: LocalSmsc, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
+        assert receiver.wait_bound()
+        binds = len(fresh.binds())
+        fresh.disconnect_all()
+        wait_for(lambda: len([b for b in fresh.binds() if b["status"] == 0]) > binds)
+        assert receiver.wait_bound()
+        fresh.send_mo("447911123456", "62226", b"START")
+        assert wait_for(lambda: _lines(out))[0]["text"] == "START"
+
+
+class _NotYetKnown:
+    """Answers "retry" for a receipt the first time it sees it, as the function does for a young unknown id."""
+
+    name = "lambda:fake"
+
+    def __init__(self) -> None:
+        self.calls: list[list[dict]] = []
+
+    def send(self, events: list[dict]) -> list[dict]:
+        self.calls.append(events)
+        seen_before = [e["message_id"] for batch in self.calls[:-1] for e in batch]
+        return [
+            {"index": i, "outcome": "applied" if e["message_id"] in seen_before else "retry"}
+            if e["message_id"] == "early"
+            else {"index": i, "outcome": "applied"}
+            for i, e in enumerate(events)
+        ]
+
+
+def test_a_receipt_answered_retry_is_resent_alone_later_without_holding_up_others(
+    fresh: LocalSmsc, tmp_path: Path
+) -> None:
+    target = _NotYetKnown()
+    config = _config(tmp_path, retry_receipt_after_s=0.5)
+    with Receiver(config, _smpp(fresh), target=target) as receiver:
+        assert receiver.wait_bound()
+        fresh.send_receipt("early")
+        wait_for(lambda: target.calls)
+        fresh.send_receipt("later")
+        wait_for(lambda: any(e["message_id"] == "later" for batch in target.calls for e in batch))
+        wait_for(lambda: len([b for b in target.calls if b[0]["message_id"] == "early"]) == 2)
+        wait_for(lambda: receiver.spool.depth() == 0)
+    first, *rest = target.calls
+    assert [e["message_id"] for e in first] == ["early"]
+    later = next(b for b in rest if b[0]["message_id"] == "later")
+    retried = next(b for b in rest if b[0]["message_id"] == "early")
+    assert target.calls.index(later) < target.calls.index(retried)  # "later" did not wait for "early"
+    assert retried[0]["attempt"] == 1 and retried[0]["retry_at"] > 0
+    assert receiver.counts["deferred"] == 1
