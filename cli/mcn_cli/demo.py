@@ -48,10 +48,12 @@ def run_demo(args: argparse.Namespace) -> int:
     from mcn_cli.smsc import LocalSmsc
     from mcn_gateway.app import GatewayThread
     from mcn_gateway.protocol import m3ua
+    from mcn_gateway.receiver import Receiver, ReceiverConfig
     from mcn_gateway.testing import loopback_config
     from mcn_gateway.testing.builders import SUBSCRIBER, scenario_messages
     from mcn_gateway.testing.local import wait_for
     from mcn_gateway.testing.peer import ScriptedPeer
+    from mcn_smpp import SmppConfig
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / "functions.log"
@@ -76,7 +78,17 @@ def run_demo(args: argparse.Namespace) -> int:
             attach_target=f"lambda:{stack.function_name('AttachFunction')}",
             endpoint_url=stack.lambda_endpoint,
         )
-        with GatewayThread(config) as gateway:
+        smpp = SmppConfig.build(host="127.0.0.1", port=smsc.port, system_id="mcn", password=SMSC_PASSWORD)
+        receiver_config = ReceiverConfig(
+            target=f"lambda:{stack.function_name('ReceiptsFunction')}",
+            endpoint_url=stack.lambda_endpoint,
+            region=stack.region,
+            spool_path=str(Path(workdir) / "receiver-spool.sqlite3"),
+            batch_max_wait_s=0.05,
+        )
+        with GatewayThread(config) as gateway, Receiver(receiver_config, smpp) as receiver:
+            if not receiver.wait_bound(timeout=30):
+                raise RuntimeError("demo: mcn-receiver could not bind to the SMSC")
             port = gateway.association_port("msc")
             _step(1, "Started")
             _say(f"   embedded AWS (moto server)  {stack.aws_endpoint}  stack {stack.stack_name}")
@@ -84,6 +96,7 @@ def run_demo(args: argparse.Namespace) -> int:
             _say(
                 f"   SIGTRAN gateway (M3UA/TCP)   127.0.0.1:{port}   metrics http://127.0.0.1:{gateway.http_port}/metrics"
             )
+            _say("   mcn-receiver (receipts, SMS keywords) bound to the SMSC")
             _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)}")
 
             iams, alerts = scenario_messages()
@@ -142,26 +155,41 @@ def run_demo(args: argparse.Namespace) -> int:
                 for line in part.text.split("\n"):
                     _say(f"   | {line}")
 
+            sms_parts = list(smsc.submits)
+            _step(7, "The handset gets it: the SMSC sends a delivery receipt (deliver_sm) to mcn-receiver")
+            for part in sms_parts:
+                smsc.send_receipt(part.message_id, stat="DELIVRD")
+            wait_for(lambda: all(f["status"]["S"] == "delivered" for f in _fees(stack)), "the receipt to be applied")
+            _say(f"   receipt for {[p.message_id for p in sms_parts]}: DELIVRD -> spooled -> ReceiptsFunction")
+
             fees = _fees(stack)
-            _step(7, f"Fee records ({len(fees)}; one per notice)")
+            _step(8, f"Fee records ({len(fees)}; one per notice)")
             for fee in fees:
                 _say(
                     f"   {fee['notification_id']['S']}  {mask(fee['subscriber']['S'])}  status {fee['status']['S']}  "
-                    f"fee {fee['fee_minor']['N']} {fee['currency']['S']} (tariff {fee['tariff_id']['S']})  "
-                    f"segments {fee['segments']['N']}  calls {fee['calls_listed']['N']}  "
+                    f"fee {fee['fee_minor']['N']} {fee['currency']['S']} (tariff {fee['tariff_id']['S']}, "
+                    f"charged on {fee['charge_on']['S']})  segments {fee['segments']['N']}  "
+                    f"calls {fee['calls_listed']['N']}  "
                     f"SMSC ids {[m['S'] for m in fee['smsc_message_ids']['L']]}"
                 )
             left = _stored_calls(stack, subscriber)
             _say(f"   missed calls left pending for {mask(subscriber)}: {len(left)}")
 
-            _step(8, f"Fee report for {datetime.now(UTC):%Y-%m} (mcn fees report --by day)")
+            _step(9, "The subscriber texts 'lang de' to the service short code")
+            short_code = "62226"
+            seen = len(smsc.submits)
+            smsc.send_mo(subscriber.lstrip("+"), short_code, b"lang de")
+            reply = wait_for(lambda: smsc.submits[seen:], "the keyword's reply")[0]
+            _say(f"   reply from {reply.source_addr}: {reply.text!r}")
+
+            _step(10, f"Fee report for {datetime.now(UTC):%Y-%m} (mcn fees report --by day)")
             _fee_report(stack, Path(workdir))
             events = {
                 kind: gateway.metrics.value("mcn_gateway_events_total", {"kind": kind})
                 for kind in ("missed_call", "attach")
             }
             _say(f"\nGateway counters: missed calls {events['missed_call']:.0f}, attach {events['attach']:.0f}")
-    _say("\nDone: calls captured from SS7, one SMS listing them, one fee record. Every process stopped.")
+    _say("\nDone: calls captured from SS7, one SMS listing them, delivered, one fee record. Every process stopped.")
     return 0
 
 

@@ -46,6 +46,8 @@ def test_demo_runs_the_story_and_exits_zero() -> None:
     assert "stored in DynamoDB (4 items, one per attempt; TTL)" in out
     assert "| You missed 4 call(s) while unreachable:" in out
     assert "| Private number at " in out
-    assert "Fee records (1; one per notice)" in out and "status submitted  fee 10 GBP" in out
+    assert "receipt for ['0000000001']: DELIVRD" in out
+    assert "Fee records (1; one per notice)" in out and "status delivered  fee 10 GBP" in out
+    assert "reply from 62226: 'Die Anruf-Info kommt jetzt auf Deutsch.'" in out
     assert "reconciled: the rows add up to the fee records" in out
     assert "missed calls left pending for +44*******456: 0" in out
