@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from mcn_core.logic.attach import AttachOutcome, AttachResult, handle_attach, tally
-from mcn_core.models.envelope import EnvelopeError, unpack_events
+from mcn_core.handler_support import unpack_or_reject
+from mcn_core.logic.attach import AttachOutcome, handle_attach, tally
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
 from mcn_core.settings import notify_settings
@@ -33,13 +33,9 @@ def _starter(state_machine_arn: str) -> StepFunctionsStarter:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict:
-    try:
-        raw_events = unpack_events(event)
-    except EnvelopeError as exc:
-        count("AttachRejected")
-        logger.warning("payload rejected", reason=str(exc))
-        results = [AttachResult(index=0, outcome=AttachOutcome.REJECTED, reason=str(exc))]
-        return {"results": [r.model_dump(mode="json") for r in results], "counts": tally(results)}
+    raw_events, rejected = unpack_or_reject(event, metric="AttachRejected", outcomes=[o.value for o in AttachOutcome])
+    if rejected is not None:
+        return rejected
 
     settings = notify_settings()
     if not settings.state_machine_arn:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from mcn_core.handler_support import unpack_or_reject
 from mcn_core.logic.ingest import StoreUnavailableError, ingest_batch
-from mcn_core.models.envelope import EnvelopeError, unpack_events
-from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
+from mcn_core.models.outcomes import BatchResult, Outcome
 from mcn_core.observability import count, logger, metrics
 from mcn_core.settings import ingest_settings
 
@@ -42,12 +42,9 @@ def _report(batch: BatchResult) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict:
-    try:
-        raw_events = unpack_events(event)
-    except EnvelopeError as exc:
-        count("MissedCallsRejected")
-        logger.warning("payload rejected", reason=str(exc))
-        return BatchResult(results=[EventResult(index=0, outcome=Outcome.REJECTED, reason=str(exc))]).response()
+    raw_events, rejected = unpack_or_reject(event, metric="MissedCallsRejected", outcomes=[o.value for o in Outcome])
+    if rejected is not None:
+        return rejected
 
     try:
         batch = ingest_batch(raw_events, settings=ingest_settings(), store=_store(), now=datetime.now(UTC))

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from mcn_core.handler_support import unpack_or_reject
 from mcn_core.logic.keywords import handle_mo
 from mcn_core.logic.receipts import apply_receipt
-from mcn_core.models.envelope import EnvelopeError, unpack_events
+from mcn_core.models.errors import describe_validation_error
 from mcn_core.models.inbound import INBOUND_EVENT, MoEvent, ReceiptEvent
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
@@ -53,7 +54,7 @@ def _settings() -> NotifySettings:
 
 
 def _validation_reason(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())[:500]
+    return describe_validation_error(exc)[:500]
 
 
 def _receipt(event: ReceiptEvent, store: DynamoReceiptStore, now: datetime) -> dict[str, Any]:
@@ -124,13 +125,9 @@ def _mo(event: MoEvent, store: DynamoReceiptStore, settings: NotifySettings, now
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict:
-    try:
-        raw_events = unpack_events(event)
-    except EnvelopeError as exc:
-        count("InboundRejected")
-        logger.warning("payload rejected", reason=str(exc))
-        results = [{"index": 0, "kind": None, "outcome": "rejected", "reason": str(exc)}]
-        return {"results": results, "counts": {"rejected": 1}}
+    raw_events, rejected = unpack_or_reject(event, metric="InboundRejected", outcomes=["rejected"])
+    if rejected is not None:
+        return rejected
 
     settings = _settings()
     assert settings.message_ids_table is not None
