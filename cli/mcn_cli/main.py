@@ -9,6 +9,8 @@ from pathlib import Path
 
 from mcn_cli import config_cmd, demo, fees, local_cmd, preview, sms, subscribers
 
+LOCAL_SMSC_PASSWORD = "local1"
+
 
 def _function_logical_id(stack_functions: list[str], name: str) -> str:
     wanted = name.lower().removesuffix("function")
@@ -22,20 +24,30 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     from mcn_cli.events import load_event, rebase_times
     from mcn_cli.lambda_runtime import FunctionError
     from mcn_cli.localstack import LocalStack
+    from mcn_cli.smsc import LocalSmsc
 
     event = load_event(Path(args.event))
     if not args.keep_times:
         event = rebase_times(event)
-    with LocalStack(parameters=dict(args.parameter or [])) as stack:
-        assert stack.runtime is not None
-        stack.runtime.log_sink = sys.stderr  # the function's logs, as `sam local invoke` shows them
-        functions = list(stack.resolved.resources_of_type("AWS::Serverless::Function"))
-        logical_id = _function_logical_id(functions, args.function)
-        try:
-            response = stack.invoke(logical_id, event)
-        except FunctionError as exc:
-            print(json.dumps(exc.payload, indent=2))
-            return 1
+    # Functions that send SMS reach a local SMSC (SMPP on loopback) unless told otherwise.
+    with LocalSmsc(system_id="mcn", password=LOCAL_SMSC_PASSWORD) as smsc:
+        parameters = {"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port), **dict(args.parameter or [])}
+        with LocalStack(parameters=parameters) as stack:
+            assert stack.runtime is not None
+            stack.runtime.log_sink = sys.stderr  # the function's logs, as `sam local invoke` shows them
+            stack.client("secretsmanager").put_secret_value(
+                SecretId=stack.resource_name("SmscCredentials"),
+                SecretString=json.dumps({"username": "mcn", "password": LOCAL_SMSC_PASSWORD}),
+            )
+            functions = list(stack.resolved.resources_of_type("AWS::Serverless::Function"))
+            logical_id = _function_logical_id(functions, args.function)
+            try:
+                response = stack.invoke(logical_id, event)
+            except FunctionError as exc:
+                print(json.dumps(exc.payload, indent=2))
+                return 1
+        for sms in smsc.submits:
+            print(f"SMSC received: to {sms.destination_addr} from {sms.source_addr}: {sms.text!r}", file=sys.stderr)
     print(json.dumps(response, indent=2))
     return 0
 
@@ -56,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a function's real handler in-process on the embedded AWS (no Docker)",
         description="The no-Docker equivalent of `sam local invoke -e EVENT FUNCTION`: the template is "
         "deployed to an embedded AWS (moto server), the handler runs with the environment the template "
-        "gives it, and its JSON response is printed.",
+        "gives it, and its JSON response is printed. Functions that send SMS talk to a local SMSC "
+        "(SMPP on loopback); what it received is shown on stderr with the function's logs.",
     )
     invoke.add_argument("function", help="ingest, attach, ... or the template's logical id")
     invoke.add_argument("event", help="event file, e.g. events/ingest/single.json")
