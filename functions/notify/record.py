@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mcn_core.dal.notify import period_shard
 from mcn_core.logic.record import calls_to_clear, fee_values
+from mcn_core.models.fees import period_shard
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics
 from mcn_core.wiring import notify_store

@@ -17,7 +17,7 @@ import pytest
 
 from mcn_cli.localstack import LocalStack
 from mcn_core.dal.fees_reader import FeesReader, period_shards
-from mcn_core.dal.notify import period_shard
+from mcn_core.models.fees import period_shard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from mcn_core.dal.notify import PERIOD_SHARDS
 from mcn_core.dal.tables import FeeRecord, bind
 from mcn_core.logic.finance import FeeRow, validate_period
+from mcn_core.models.fees import PERIOD_SHARDS
 
 BY_PERIOD_INDEX = "by-period"
 DEFAULT_PAGE_SIZE = 500

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -15,15 +14,8 @@ from mcn_core.models.calls import StoredCall
 from mcn_core.models.events import ForwardingReason, Presentation
 from mcn_core.models.notice import SubscriberProfile
 
-PERIOD_SHARDS = 16
 MESSAGE_ID_RETENTION = timedelta(days=14)
 _TRANSACTION_LIMIT = 100  # DynamoDB's item limit per transaction
-
-
-def period_shard(period: str, notification_id: str) -> str:
-    """Spread a month's fees over shards of the by-period index (no hot partition)."""
-    digest = hashlib.sha256(notification_id.encode()).digest()
-    return f"{period}#{digest[0] % PERIOD_SHARDS:02d}"
 
 
 class NotifyStore:
