@@ -7,6 +7,7 @@ Phone numbers are masked before they reach a log call (`mcn_core.numbers.mask`).
 from __future__ import annotations
 
 import sys
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,6 +25,9 @@ class _CurrentStdout:
     def flush(self) -> None:
         sys.stdout.flush()
 
+
+# A task that had nothing to count (e.g. NotifyMe with no takers) is normal, not worth a warning per call.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger(stream=_CurrentStdout())
 metrics = Metrics()
