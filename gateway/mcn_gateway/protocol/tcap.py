@@ -414,11 +414,10 @@ def decode_tbcd(raw: bytes) -> str:
     return decode_bcd(raw)
 
 
-def decode_argument(opcode: int, parameter: bytes) -> dict:
-    """Decode a MAP invoke argument with its pycrate ASN.1 type (bounds relaxed)."""
-    module, name = _ARGUMENT_TYPES.get(opcode, (None, None))
+def _decode_map_value(types: dict, opcode: int, parameter: bytes, what: str) -> dict:
+    module, name = types.get(opcode, (None, None))
     if module is None:
-        raise DecodeError("map", f"no argument decoder for opcode {opcode}")
+        raise DecodeError("map", f"no {what} decoder for opcode {opcode}")
     asn1_type = _MODULES[module][name]
     try:
         with relaxed_bounds():
@@ -426,20 +425,16 @@ def decode_argument(opcode: int, parameter: bytes) -> dict:
             return asn1_type.get_val()
     except Exception as exc:
         raise DecodeError("map", f"{name}: {exc}") from exc
+
+
+def decode_argument(opcode: int, parameter: bytes) -> dict:
+    """Decode a MAP invoke argument with its pycrate ASN.1 type (bounds relaxed)."""
+    return _decode_map_value(_ARGUMENT_TYPES, opcode, parameter, "argument")
 
 
 def decode_result(opcode: int, parameter: bytes) -> dict:
     """Decode a MAP returnResult value of an operation the gateway invokes (bounds relaxed)."""
-    module, name = _RESULT_TYPES.get(opcode, (None, None))
-    if module is None:
-        raise DecodeError("map", f"no result decoder for opcode {opcode}")
-    asn1_type = _MODULES[module][name]
-    try:
-        with relaxed_bounds():
-            asn1_type.from_ber(parameter)
-            return asn1_type.get_val()
-    except Exception as exc:
-        raise DecodeError("map", f"{name}: {exc}") from exc
+    return _decode_map_value(_RESULT_TYPES, opcode, parameter, "result")
 
 
 def bit_set(bits: tuple[int, int] | None, position: int) -> bool:
