@@ -122,3 +122,17 @@ def test_samconfig_has_default_and_prod() -> None:
     assert config["default"]["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
     assert config["prod"]["global"]["parameters"]["stack_name"] == "mcn-prod"
     assert 'Stage="prod"' in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+
+
+def test_operators_are_alarmed_on_failed_notices_and_ingest_errors() -> None:
+    alarms = RESOLVED.resources_of_type("AWS::CloudWatch::Alarm")
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert {
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/Lambda", "Errors"),
+        ("MissedCallNotice", "MissedCallsRejected"),
+    } <= watched
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    failures = next(a for a in alarms.values() if a["Properties"]["MetricName"] == "ExecutionsFailed")
+    assert failures["Properties"]["Dimensions"][0]["Value"] == {"Ref": "NotifyStateMachine"}
