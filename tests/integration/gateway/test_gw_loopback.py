@@ -49,7 +49,11 @@ def test_asp_up_active_iam_with_cfnrc_and_clir(gateway: GatewayThread, tmp_path:
     assert event["presentation"] == "restricted"
     assert event["subscriber"] == "+447911123456"
     assert "447400123458" not in (tmp_path / "missed_calls.jsonl").read_text()
-    assert gateway.metrics.value("mcn_gateway_messages_total", {"protocol": "isup", "type": "RLC"}) == 1
+    # the RLC was the peer's last word: the gateway may still be reading it
+    wait_for(
+        lambda: gateway.metrics.value("mcn_gateway_messages_total", {"protocol": "isup", "type": "RLC"}) == 1,
+        "the RLC to be handled",
+    )
 
 
 def test_alert_service_centre_gives_attach_and_tcap_end(gateway: GatewayThread, tmp_path: Path):
