@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mcn_cli.target import TargetError, add_target_arguments, aws_errors, resolve_target
+from mcn_core.logic.finance import SUMMED_FIELDS
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -43,14 +44,7 @@ NOTICE_COLUMNS = [
 ]
 TOTAL_COLUMNS = [
     "currency",
-    "notices",
-    "charged_notices",
-    "calls_listed",
-    "callers_listed",
-    "messages",
-    "segments",
-    "fee_minor",
-    "charged_minor",
+    *SUMMED_FIELDS,
     "charged",
     "status_submitted",
     "status_delivered",

@@ -119,16 +119,13 @@ class NotifyStore:
         it, idempotently, so a retry finishes the job.
         """
         fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
-        record = fee_model(
-            fee.notification_id, **{k: v for k, v in fee.attribute_values.items() if k != "notification_id"}
-        )
         message_ids = list(fee.smsc_message_ids or []) if self._message_ids is not None else []
         room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0) - len(message_ids)
         in_transaction, after = clear_calls[:room], clear_calls[room:]
         recorded = True
         try:
             with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:
-                transaction.save(record, condition=fee_model.notification_id.does_not_exist())
+                transaction.save(fee, condition=fee_model.notification_id.does_not_exist())
                 for message_id in message_ids:
                     transaction.save(self._message_id_record(fee, message_id, len(message_ids)))
                 for call_ref in in_transaction:

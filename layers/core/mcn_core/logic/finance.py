@@ -140,6 +140,19 @@ def charged_minor(row: FeeRow) -> int:
     return 0
 
 
+# The integer fields of Totals that add up across rows and groups (in report column order).
+SUMMED_FIELDS = (
+    "notices",
+    "charged_notices",
+    "calls_listed",
+    "callers_listed",
+    "messages",
+    "segments",
+    "fee_minor",
+    "charged_minor",
+)
+
+
 @dataclass
 class Totals:
     """Sums for one group (or the whole report) in one currency; all integers."""
@@ -169,16 +182,7 @@ class Totals:
 
     def merge(self, other: Totals) -> None:
         assert other.currency == self.currency
-        for name in (
-            "notices",
-            "charged_notices",
-            "calls_listed",
-            "callers_listed",
-            "messages",
-            "segments",
-            "fee_minor",
-            "charged_minor",
-        ):
+        for name in SUMMED_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for status, count in other.by_status.items():
             self.by_status[status] = self.by_status.get(status, 0) + count
