@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import os
+import sys
 import threading
 import time
 import traceback
@@ -97,6 +98,39 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = old
 
 
+class _ThreadRoutedStdout(io.TextIOBase):
+    """sys.stdout during an invocation: the invoking thread's writes go to the function's log,
+    every other thread's (the demo's own output, a server thread) where they went before.
+
+    contextlib.redirect_stdout would capture every thread's output for as long as the call lasts.
+    """
+
+    def __init__(self, previous: TextIO, capture: TextIO) -> None:
+        self.previous = previous
+        self._capture = capture
+        self._thread = threading.get_ident()
+
+    def _target(self) -> TextIO:
+        return self._capture if threading.get_ident() == self._thread else self.previous
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+
+@contextmanager
+def _stdout_of_this_thread(capture: TextIO) -> Iterator[None]:
+    routed = _ThreadRoutedStdout(sys.stdout, capture)
+    sys.stdout = routed
+    try:
+        yield
+    finally:
+        if sys.stdout is routed:
+            sys.stdout = routed.previous
+
+
 class LocalLambdaRuntime:
     """Runs the template's functions. Invocations are serialised: the environment is process-wide."""
 
@@ -142,7 +176,7 @@ class LocalLambdaRuntime:
             aws_request_id=str(uuid.uuid4()),
         )
         output = io.StringIO()
-        with self._lock, _environment(function.environment), contextlib.redirect_stdout(output):
+        with self._lock, _environment(function.environment), _stdout_of_this_thread(output):
             started = time.perf_counter()
             try:
                 handler = function.entry_point()
