@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration e2e lint demo bench clean lock node
+.PHONY: venv test unit integration e2e lint typecheck demo bench clean lock node
 
 $(STAMP): requirements/lock.txt requirements/dev.txt requirements/runtime.txt pyproject.toml
 	@test -n "$(PY313)" || { echo "python3.13 not found (install it, or put it on PATH)"; exit 1; }
@@ -27,6 +27,11 @@ node: node_modules/.installed
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Strict typing for the libraries and the protocol package (the paths are packages, checked as such).
+TYPED := layers/core/mcn_core layers/smpp/mcn_smpp gateway/mcn_gateway/protocol
+typecheck: venv
+	$(VENV)/bin/mypy $(TYPED)
 
 test: venv node lint
 	$(VENV)/bin/pytest -q
