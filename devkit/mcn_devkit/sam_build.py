@@ -12,6 +12,7 @@ still comes from the build.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import platform
@@ -36,6 +37,9 @@ ELF_MACHINE = {"arm64": 183, "x86_64": 62}
 HOST_ARCHITECTURE = {"aarch64": "arm64", "arm64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}.get(
     platform.machine().lower(), platform.machine().lower()
 )
+
+
+DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
 class BuildMissingError(RuntimeError):
@@ -201,6 +205,93 @@ class BuildOutput:
                 environment={name: _plain_env(value, parameters) for name, value in variables.items()},
             )
         return built
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported_names(tree: ast.Module, package: str) -> tuple[set[str], set[str]]:
+    """What a file imports, at the top or inside functions; not under TYPE_CHECKING, not optional imports.
+
+    Returns the modules named, and the `from X import Y` names X.Y (modules or attributes).
+    """
+    found: set[str] = set()
+    members: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in {"ImportError", "ModuleNotFoundError"} for h in node.handlers
+        ):
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parts, *([node.module] if node.module else [])])
+            found.add(base)
+            members.update(f"{base}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED_NAME.fullmatch(node.value):
+            members.add(node.value)  # a module named for import_module (lazy loading), followed if it is ours
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return {name for name in found if name}, members
+
+
+def reachable_modules(function: BuiltFunction) -> tuple[list[str], list[str]]:
+    """The modules a handler can reach: (ours, from the artifact and the layers' own packages; the others).
+
+    Follows every import of our modules, including those inside functions (imported on first use), so
+    importing the lot proves that whatever path an invocation takes finds its code in the build. The
+    others (third-party, standard library) are listed as imported, not followed.
+    """
+    roots = [(function.artifact_dir, None)] + [(layer.python_dir, set(layer.own_packages)) for layer in function.layers]
+
+    def source_of(module: str) -> Path | None:
+        relative = module.replace(".", "/")
+        for root, packages in roots:
+            if packages is not None and module.partition(".")[0] not in packages:
+                continue
+            for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    ours: dict[str, Path] = {}
+    others: set[str] = set()
+    pending = [function.handler_module]
+    while pending:
+        module = pending.pop()
+        if module in ours:
+            continue
+        path = source_of(module)
+        if path is None:
+            continue
+        ours[module] = path
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        modules, members = _imported_names(ast.parse(path.read_text()), package)
+        for name in modules | members:
+            parts = name.split(".")
+            if source_of(parts[0]) is None:
+                if name in modules:
+                    others.add(name)
+                continue
+            # The package, its parents, and X.Y when Y is a submodule.
+            pending.extend(p for i in range(1, len(parts) + 1) if source_of(p := ".".join(parts[:i])) is not None)
+    return sorted(ours), sorted(others)
 
 
 def load_source_template(path: Path = PROJECT_ROOT / "template.yaml") -> dict[str, Any]:

@@ -19,13 +19,13 @@ from mcn_devkit.sam_build import (
     ELF_MACHINE,
     PROJECT_ROOT,
     BuildOutput,
-    BuiltFunction,
     BuiltLayer,
     clean_import,
     elf_machine,
     host_overlay,
     load_source_template,
     normalize,
+    reachable_modules,
 )
 
 SOURCE = load_source_template()
@@ -75,24 +75,14 @@ def test_handler_imports_from_the_built_artifact_and_layers(
     function = build.functions[logical_id]
     overlay = host_overlay(function.layers, function.architecture, tmp_path / "host")
     paths = ([overlay] if overlay else []) + function.sys_path()
-    # The handler, and every module of the layers' own packages (the DAL and SMPP code are imported lazily).
-    modules = [function.handler_module, *own_modules(function)]
-    report = clean_import(paths, modules, env=function.environment)
+    # Everything the handler can reach, including what it imports on first use (the DAL, SMPP, numbers).
+    ours, others = reachable_modules(function)
+    assert function.handler_module in ours
+    report = clean_import(paths, [*ours, *others], env=function.environment)
     assert report.errors == {}, report.errors
     assert report.outside == [], "imported from outside the artifact, its layers and the standard library"
     source = (function.artifact_dir / (function.handler_module.replace(".", "/") + ".py")).read_text()
     assert f"def {function.handler_attribute}(" in source
-
-
-def own_modules(function: BuiltFunction) -> list[str]:
-    modules = []
-    for layer in function.layers:
-        for package in layer.own_packages:
-            root = layer.python_dir / package
-            for path in sorted(root.rglob("*.py")):
-                parts = path.relative_to(layer.python_dir).with_suffix("").parts
-                modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return modules
 
 
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
