@@ -325,9 +325,9 @@ def host_overlay(layers: tuple[BuiltLayer, ...], architecture: str, into: Path) 
     return into
 
 
-def copy_without_bytecode(build_dir: Path, into: Path) -> Path:
-    """A copy of the build with no __pycache__, so that imports from it are cold."""
-    shutil.copytree(build_dir, into, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), symlinks=True)
+def copy_without_bytecode(source: Path, into: Path, *, symlinks: bool = True) -> Path:
+    """A copy of a tree with no __pycache__, so that imports from it are cold (symlinks=False: copy their targets)."""
+    shutil.copytree(source, into, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"), symlinks=symlinks)
     return into
 
 
