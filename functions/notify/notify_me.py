@@ -8,8 +8,7 @@ from mcn_core.models.config import NotifyConfig
 from mcn_core.models.notice import Notice, OutgoingSms
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
-from mcn_core.sms import PooledSmsSender
-from mcn_core.wiring import notify_config, notify_store
+from mcn_core.wiring import notify_config, notify_store, sms_sender
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -41,7 +40,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     config = notify_config()
     # Withheld callers never appear here: compose lists only known numbers as candidates.
     wanted = store.notify_me_subscribers(notice.notify_me_candidates)
-    sender = PooledSmsSender()
+    sender = sms_sender()
     sent, skipped = [], 0
     for caller in sorted(wanted):
         if not store.mark_notified_once(notice.notification_id, caller):

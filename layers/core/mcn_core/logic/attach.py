@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -88,6 +89,16 @@ def handle_attach(
     return AttachResult(
         index=index, event_ref=event_ref, outcome=AttachOutcome.STARTED, notification_id=notification_id
     )
+
+
+def attach_batch(
+    raw_events: Sequence[Any], *, default_region: str, store: AttachStore, starter: NoticeStarter, now: datetime
+) -> list[AttachResult]:
+    """Each event in order (results in input order); a store or starter error ends the batch."""
+    return [
+        handle_attach(raw, index, default_region=default_region, store=store, starter=starter, now=now)
+        for index, raw in enumerate(raw_events)
+    ]
 
 
 def tally(results: list[AttachResult]) -> dict[str, int]:
