@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mcn_core.handler_support import unpack_or_reject
-from mcn_core.logic.attach import AttachOutcome, attach_batch, tally
+from mcn_core.logic.attach import AttachOutcome, AttachResult, attach_batch, tally
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
 from mcn_core.settings import attach_settings
@@ -17,6 +17,18 @@ from mcn_core.wiring import notify_store, workflow_starter
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+def _log(raw: Any, result: AttachResult) -> None:
+    subscriber = raw.get("subscriber") if isinstance(raw, dict) else None
+    log = logger.warning if result.outcome is AttachOutcome.REJECTED else logger.info
+    log(
+        "attach handled",
+        subscriber=mask(subscriber if isinstance(subscriber, str) else None),
+        outcome=result.outcome.value,
+        notification_id=result.notification_id,
+        reason=result.reason,
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -33,17 +45,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         store=notify_store(settings),
         starter=workflow_starter(settings.state_machine_arn),
         now=datetime.now(UTC),
+        on_result=_log,
     )
-    for raw, result in zip(raw_events, results, strict=True):
-        subscriber = raw.get("subscriber") if isinstance(raw, dict) else None
-        log = logger.warning if result.outcome is AttachOutcome.REJECTED else logger.info
-        log(
-            "attach handled",
-            subscriber=mask(subscriber if isinstance(subscriber, str) else None),
-            outcome=result.outcome.value,
-            notification_id=result.notification_id,
-            reason=result.reason,
-        )
     counts = tally(results)
     for outcome, total in counts.items():
         count(f"Attach{outcome.title().replace('_', '')}", total)
