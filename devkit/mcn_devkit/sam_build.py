@@ -207,56 +207,83 @@ class BuildOutput:
         return built
 
 
+ALL = "*"
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
     )
 
 
-def _imported_names(tree: ast.Module, package: str) -> tuple[set[str], set[str]]:
-    """What a file imports, at the top or inside functions; not under TYPE_CHECKING, not optional imports.
+def _optional_import(node: ast.Try) -> bool:
+    return any(
+        isinstance(h.type, ast.Name) and h.type.id in {"ImportError", "ModuleNotFoundError"} for h in node.handlers
+    )
 
-    Returns the modules named, and the `from X import Y` names X.Y (modules or attributes).
-    """
-    found: set[str] = set()
-    members: set[str] = set()
+
+@dataclass
+class _Scope:
+    """What one body (a module's top level, or one def/class) imports, and which module-level names it uses."""
+
+    modules: set[str] = field(default_factory=set)  # `import X`, and X of `from X import ...`
+    members: set[tuple[str, str]] = field(default_factory=set)  # (X, Y) of `from X import Y`
+    lazy_names: set[str] = field(default_factory=set)  # dotted strings: modules named for import_module
+    names: set[str] = field(default_factory=set)  # names it reads (calls of the module's own functions)
+
+
+def _collect(body: list[ast.stmt], package: str, scope: _Scope, *, top: bool) -> dict[str, list[ast.stmt]]:
+    """Fill scope from body; at the top level, return the bodies of its defs and classes, not entered here."""
+    deferred: dict[str, list[ast.stmt]] = {}
 
     def visit(node: ast.AST) -> None:
+        if top and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node in body:
+            deferred[node.name] = [node]
+            if isinstance(node, ast.ClassDef):  # a class body runs at import; its methods do not
+                for child in [*node.bases, *node.decorator_list]:
+                    visit(child)
+            else:
+                for child in node.decorator_list:
+                    visit(child)
+            return
         if isinstance(node, ast.If) and _is_type_checking(node.test):
             for child in node.orelse:
                 visit(child)
             return
-        if isinstance(node, ast.Try) and any(
-            isinstance(h.type, ast.Name) and h.type.id in {"ImportError", "ModuleNotFoundError"} for h in node.handlers
-        ):
+        if isinstance(node, ast.Try) and _optional_import(node):
             for child in [*node.handlers, *node.orelse, *node.finalbody]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            scope.modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 parts = package.split(".") if package else []
                 parts = parts[: len(parts) - (node.level - 1)]
                 base = ".".join([*parts, *([node.module] if node.module else [])])
-            found.add(base)
-            members.update(f"{base}.{alias.name}" for alias in node.names)
+            scope.modules.add(base)
+            scope.members.update((base, alias.name) for alias in node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED_NAME.fullmatch(node.value):
-            members.add(node.value)  # a module named for import_module (lazy loading), followed if it is ours
+            scope.lazy_names.add(node.value)
+        elif isinstance(node, ast.Name):
+            scope.names.add(node.id)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
-    visit(tree)
-    return {name for name in found if name}, members
+    for statement in body:
+        visit(statement)
+    return deferred
 
 
 def reachable_modules(function: BuiltFunction) -> tuple[list[str], list[str]]:
-    """The modules a handler can reach: (ours, from the artifact and the layers' own packages; the others).
+    """The modules an invocation of the handler can import: (ours, from the artifact and the layers' own
+    packages; the others, third-party and standard library, as named).
 
-    Follows every import of our modules, including those inside functions (imported on first use), so
-    importing the lot proves that whatever path an invocation takes finds its code in the build. The
-    others (third-party, standard library) are listed as imported, not followed.
+    Follows our imports at module level and inside functions (imported on first use), but only inside
+    the functions and classes actually imported by name (`from mcn_core.wiring import notify_store`
+    follows notify_store and what it calls in its module, not the module's other factories). A module
+    imported whole, or a name it does not define (lazy attributes), counts as all of it.
     """
     roots = [(function.artifact_dir, None)] + [(layer.python_dir, set(layer.own_packages)) for layer in function.layers]
 
@@ -270,28 +297,57 @@ def reachable_modules(function: BuiltFunction) -> tuple[list[str], list[str]]:
                     return candidate
         return None
 
-    ours: dict[str, Path] = {}
+    parsed: dict[str, tuple[_Scope, dict[str, list[ast.stmt]], str]] = {}
+    followed: set[tuple[str, str]] = set()
     others: set[str] = set()
-    pending = [function.handler_module]
+    pending: list[tuple[str, str]] = [(function.handler_module, ALL)]
+
+    def load(module: str) -> None:
+        parts = module.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if prefix not in parsed and (path := source_of(prefix)) is not None:
+                package = prefix if path.name == "__init__.py" else prefix.rpartition(".")[0]
+                top = _Scope()
+                deferred = _collect(ast.parse(path.read_text()).body, package, top, top=True)
+                parsed[prefix] = (top, deferred, package)
+                take(top, prefix)
+
+    def take(scope: _Scope, module: str) -> None:
+        for name in scope.modules:
+            if source_of(name.partition(".")[0]) is None:
+                others.add(name)
+            else:
+                load(name)
+                if name not in {base for base, _ in scope.members}:
+                    pending.append((name, ALL))  # `import X`: any of it may be used
+        for base, member in scope.members:
+            if source_of(f"{base}.{member}") is not None:
+                load(f"{base}.{member}")
+                pending.append((f"{base}.{member}", ALL))
+            elif source_of(base) is not None:
+                pending.append((base, member))
+        for name in scope.lazy_names:
+            if source_of(name) is not None:
+                load(name)
+                pending.append((name, ALL))
+        pending.extend((module, name) for name in scope.names if name in parsed[module][1])
+
     while pending:
-        module = pending.pop()
-        if module in ours:
+        module, name = pending.pop()
+        load(module)
+        if module not in parsed or (module, name) in followed or (module, ALL) in followed:
             continue
-        path = source_of(module)
-        if path is None:
-            continue
-        ours[module] = path
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        modules, members = _imported_names(ast.parse(path.read_text()), package)
-        for name in modules | members:
-            parts = name.split(".")
-            if source_of(parts[0]) is None:
-                if name in modules:
-                    others.add(name)
-                continue
-            # The package, its parents, and X.Y when Y is a submodule.
-            pending.extend(p for i in range(1, len(parts) + 1) if source_of(p := ".".join(parts[:i])) is not None)
-    return sorted(ours), sorted(others)
+        followed.add((module, name))
+        top, deferred, package = parsed[module]
+        names = list(deferred) if name == ALL or name not in deferred else [name]
+        if name != ALL and name not in deferred and name not in top.names:
+            followed.add((module, ALL))  # not defined here (a lazy attribute, a re-export): all of it
+        for each in names:
+            scope = _Scope()
+            _collect(deferred[each], package, scope, top=False)
+            take(scope, module)
+    return sorted(parsed), sorted(others)
 
 
 def load_source_template(path: Path = PROJECT_ROOT / "template.yaml") -> dict[str, Any]:
@@ -312,7 +368,13 @@ def host_overlay(layers: tuple[BuiltLayer, ...], architecture: str, into: Path) 
         for dist in layer.distributions.values():
             if not dist.compiled:
                 continue
-            host = metadata.distribution(dist.name)
+            try:
+                host = metadata.distribution(dist.name)
+            except metadata.PackageNotFoundError:
+                raise RuntimeError(
+                    f"{layer.logical_id} ships {dist.name} {dist.version}, which this venv lacks:"
+                    " add it to requirements/lock.txt"
+                ) from None
             if host.version != dist.version:
                 raise RuntimeError(
                     f"{layer.logical_id} ships {dist.name} {dist.version}, this venv has {host.version}:"

@@ -34,6 +34,7 @@ LAYER_IDS = sorted(k for k, v in SOURCE["Resources"].items() if v["Type"] == "AW
 # Repo code that must never ship in a Lambda artifact.
 NEVER_PACKAGED_DIRS = ("tests", "benchmarks", "devkit", "cli")
 NEVER_PACKAGED_NAMES = {"tests", "benchmarks", "conftest.py", "mcn_devkit", "mcn_cli"}
+STALE = "the build differs from the source (edited since? `make sam-build`)"
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_handler_imports_from_the_built_artifact_and_layers(
 @pytest.mark.parametrize("logical_id", FUNCTION_IDS)
 def test_function_artifact_is_exactly_its_source_folder(build: BuildOutput, logical_id: str) -> None:
     function = build.functions[logical_id]
-    assert source_files(function.artifact_dir) == source_files(function.source_dir)
+    assert source_files(function.artifact_dir) == source_files(function.source_dir), STALE
 
 
 def source_files(root: Path) -> dict[str, str]:
@@ -121,7 +122,7 @@ def test_layer_holds_only_its_packages_and_their_distributions(build: BuildOutpu
     expected = owned | set(layer.own_packages) | {"requirements.txt"}
     assert sorted(p.name for p in layer.python_dir.iterdir() if p.name not in expected) == []
     for package in layer.own_packages:
-        assert source_files(layer.python_dir / package) == source_files(layer.source_dir / package)
+        assert source_files(layer.python_dir / package) == source_files(layer.source_dir / package), STALE
 
 
 def test_no_file_of_tests_benchmarks_or_developer_tools_is_packaged(build: BuildOutput) -> None:
