@@ -119,6 +119,8 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     except (FinanceError, ReconciliationError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_NOT_RECONCILED
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): main() ends quietly
     except OSError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 MCN = str(Path(sys.executable).with_name("mcn"))

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from notify_stack import SMSC_PASSWORD, NotifyStack, eventually
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_smpp.gsm0338 import IE_NATIONAL_SINGLE_SHIFT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_gateway.forwarder import FileTarget, TransientForwardError
 from mcn_gateway.receiver import Receiver, ReceiverConfig, load_config, main
 from mcn_gateway.spool import Spool

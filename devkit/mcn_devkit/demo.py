@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcn_cli.template import PROJECT_ROOT
 from mcn_core.numbers import mask
+from mcn_devkit.template import PROJECT_ROOT
 
 LOG_DIR = PROJECT_ROOT / ".local" / "demo"
 SMSC_PASSWORD = "demo123"
@@ -44,8 +44,8 @@ def _fees(stack: Any) -> list[dict[str, Any]]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from mcn_cli.localstack import LocalStack, apply_env
-    from mcn_cli.smsc import LocalSmsc
+    from mcn_devkit.embedded import EmbeddedStack, apply_env
+    from mcn_devkit.smsc import LocalSmsc
     from mcn_gateway.app import GatewayThread
     from mcn_gateway.protocol import m3ua
     from mcn_gateway.receiver import Receiver, ReceiverConfig
@@ -61,7 +61,7 @@ def run_demo(args: argparse.Namespace) -> int:
     _say("Missed Call Notice: the whole story on this machine (no Docker, no AWS account)")
     with (
         LocalSmsc(system_id="mcn", password=SMSC_PASSWORD) as smsc,
-        LocalStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
+        EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
         log_path.open("w") as function_logs,
         tempfile.TemporaryDirectory(prefix="mcn-demo-") as workdir,
     ):
@@ -194,9 +194,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _fee_report(stack: Any, workdir: Path) -> None:
-    from mcn_cli.local_cmd import state_document
     from mcn_cli.main import build_parser
     from mcn_cli.target import write_state
+    from mcn_devkit.local_cmd import state_document
 
     state = workdir / "stack.json"
     write_state(state, state_document(stack))
