@@ -111,8 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "replay":
+            from .pcap import PcapError
+
             _setup_logging("WARNING")
-            return _replay(args)
+            try:
+                return _replay(args)
+            except (OSError, PcapError) as exc:  # a missing, unreadable or non-pcap file: the user's error
+                print(
+                    f"mcn-gateway: cannot replay {args.capture}: {exc.strerror or exc if isinstance(exc, OSError) else exc}",
+                    file=sys.stderr,
+                )
+                return 2
         config = load_config(args.config)
         _setup_logging(config.log_level)
         if args.command == "check-config":
