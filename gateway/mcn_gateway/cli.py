@@ -117,10 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return _replay(args)
             except (OSError, PcapError) as exc:  # a missing, unreadable or non-pcap file: the user's error
-                print(
-                    f"mcn-gateway: cannot replay {args.capture}: {exc.strerror or exc if isinstance(exc, OSError) else exc}",
-                    file=sys.stderr,
-                )
+                reason = exc.strerror or exc if isinstance(exc, OSError) else exc
+                print(f"mcn-gateway: cannot replay {args.capture}: {reason}", file=sys.stderr)
                 return 2
         config = load_config(args.config)
         _setup_logging(config.log_level)

@@ -95,6 +95,10 @@ def test_every_documented_command_has_help(path: tuple[str, ...]) -> None:
 
 
 # ---------------------------------------------------------------- user errors: a message, no traceback
+SMS = ["mcn", "sms", "send", "--text", "hi", "--smsc", "127.0.0.1:9", "--system-id", "x"]
+NO_STATE = ["--local-state", "/nonexistent/stack.json"]
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
