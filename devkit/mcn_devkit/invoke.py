@@ -113,6 +113,7 @@ def run_invoke(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     out, err = out or sys.stdout, err or sys.stderr
     from mcn_cli.target import TargetError, local_target, state_file
     from mcn_devkit.events import load_event, rebase_times
+    from mcn_devkit.smsc import SmscError
 
     try:
         event = load_event(Path(args.event))
@@ -135,6 +136,9 @@ def run_invoke(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
     except InvokeError as exc:
         print(f"error: {exc}", file=err)
         return 2
+    except SmscError as exc:  # node or the node-smpp peer missing: say how to get them
+        print(f"error: {exc} (run `make node`)", file=err)
+        return 1
 
 
 def _invoke_running(target: Any, function: str, event: Any, out: TextIO, err: TextIO) -> int:
