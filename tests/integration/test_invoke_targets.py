@@ -62,7 +62,7 @@ def test_function_names(name: str, logical_id: str) -> None:
 
 
 def test_unknown_function_lists_the_short_names() -> None:
-    with pytest.raises(InvokeError, match="unknown function 'nosuch'.*notify_me.*receipts"):
+    with pytest.raises(InvokeError, match=r"unknown function 'nosuch'.*notify_me.*receipts"):
         function_logical_id(FUNCTIONS, "nosuch")
 
 
