@@ -9,8 +9,11 @@ that deploys. The functions' JSON logs and EMF metrics go to a file, so the stor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,20 @@ def _fees(stack: Any) -> list[dict[str, Any]]:
     return stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
 
 
+@contextlib.contextmanager
+def _library_logs(path: Path) -> Iterator[None]:
+    """Libraries' own warnings (smpplib skipping a vendor TLV, the pool noting a bind closed by the SMSC)
+    go to a file: with no handler, Python prints them on stderr in the middle of the story."""
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from mcn_devkit.embedded import EmbeddedStack, apply_env
     from mcn_devkit.smsc import LocalSmsc
@@ -60,6 +77,7 @@ def run_demo(args: argparse.Namespace) -> int:
     subscriber = "+" + SUBSCRIBER
     _say("Missed Call Notice: the whole story on this machine (no Docker, no AWS account)")
     with (
+        _library_logs(LOG_DIR / "libraries.log"),  # outermost: it also takes what is logged while stopping
         LocalSmsc(system_id="mcn", password=SMSC_PASSWORD) as smsc,
         EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
         log_path.open("w") as function_logs,
@@ -97,7 +115,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 f"   SIGTRAN gateway (M3UA/TCP)   127.0.0.1:{port}   metrics http://127.0.0.1:{gateway.http_port}/metrics"
             )
             _say("   mcn-receiver (receipts, SMS keywords) bound to the SMSC")
-            _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)}")
+            _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)} (libraries: libraries.log)")
 
             iams, alerts = scenario_messages()
             with ScriptedPeer.connect("127.0.0.1", port) as msc:
