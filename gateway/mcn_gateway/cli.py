@@ -67,8 +67,8 @@ def _replay(args: argparse.Namespace) -> int:
             print(json.dumps({"kind": event.kind, **event.body}, sort_keys=True))
     else:
         from .app import EventSink, build_targets
-        from .forwarder import Forwarder
-        from .spool import Spool
+        from mcn_edge.forwarder import Forwarder
+        from mcn_edge.spool import Spool
 
         assert config is not None
         spool = Spool(config.forwarding.spool_path)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from .config import RegistrationConfig
 from .metrics import Metrics
-from .privacy import mask_number
+from mcn_edge.privacy import mask_number
 from .protocol import DecodeError
 from .protocol import sccp as sccp_codec
 from .protocol import tcap as tcap_codec

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from .config import FirewallConfig, SignallingConfig
 from .metrics import Metrics
-from .privacy import mask_number
+from mcn_edge.privacy import mask_number
 from .protocol import DecodeError
 from .protocol import isup as isup_codec
 from .protocol import sccp as sccp_codec

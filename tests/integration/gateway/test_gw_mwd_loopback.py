@@ -20,10 +20,10 @@ from mcn_cli.localstack import LocalStack
 from mcn_gateway.app import GatewayThread
 from mcn_gateway.protocol import isup, m3ua, sccp, tcap
 from mcn_gateway.registrations import DynamoRegistrationStore
-from mcn_gateway.testing import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
-from mcn_gateway.testing.builders import HLR_PC, MSC_PC, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT, SUBSCRIBER
-from mcn_gateway.testing.hlr import ScriptedHlr
-from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
+from mcn_devkit.sigtran import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
+from mcn_devkit.sigtran.builders import HLR_PC, MSC_PC, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT, SUBSCRIBER
+from mcn_devkit.sigtran.hlr import ScriptedHlr
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
 

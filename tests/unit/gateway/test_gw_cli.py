@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mcn_gateway.cli import main
-from mcn_gateway.testing.local import loopback_config, read_jsonl
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl
 
 
 def _config(tmp_path: Path) -> Path:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from mcn_gateway.pcap import iter_sctp_data
 from mcn_gateway.protocol import DecodeError, isup, m3ua, sccp, tcap
 from mcn_gateway.replay import M2paDecoder
-from mcn_gateway.testing.builders import build_alert_service_centre, build_iam, build_ready_for_sm, m3ua_data
+from mcn_devkit.sigtran.builders import build_alert_service_centre, build_iam, build_ready_for_sm, m3ua_data
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 

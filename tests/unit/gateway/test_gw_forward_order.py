@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mcn_gateway.forwarder import Forwarder, TransientForwardError
+from mcn_edge.forwarder import Forwarder
+from mcn_edge.targets import TransientForwardError
 from mcn_gateway.metrics import Metrics
-from mcn_gateway.spool import Spool
+from mcn_edge.spool import Spool
 
 
 class Recording:

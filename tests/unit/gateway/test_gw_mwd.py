@@ -19,8 +19,8 @@ from mcn_gateway.processor import SignallingProcessor
 from mcn_gateway.protocol import m3ua, sccp, tcap
 from mcn_gateway.protocol.m3ua import ProtocolData
 from mcn_gateway.registrations import MemoryRegistrationStore, StoreError
-from mcn_gateway.testing.builders import HLR_GT, HLR_PC, PLATFORM_GT, PLATFORM_PC, SUBSCRIBER
-from mcn_gateway.testing.hlr import ReceivedDialogue, ScriptedHlr
+from mcn_devkit.sigtran.builders import HLR_GT, HLR_PC, PLATFORM_GT, PLATFORM_PC, SUBSCRIBER
+from mcn_devkit.sigtran.hlr import ReceivedDialogue, ScriptedHlr
 
 STP_PC = 4001
 SUB = "+" + SUBSCRIBER
@@ -393,7 +393,7 @@ def test_continue_then_end_and_a_continue_carrying_the_answer(h: Harness):
 def test_registration_config_is_validated():
     with pytest.raises(ValueError, match="dpc"):
         RegistrationConfig(enabled=True)
-    from mcn_gateway.testing.local import loopback_config
+    from mcn_devkit.sigtran.local import loopback_config
 
     with pytest.raises(ValueError, match="unknown associations"):
         loopback_config(Path("/tmp"), registration={"enabled": True, "dpc": 1, "associations": ["nope"]})

@@ -12,7 +12,7 @@ from mcn_gateway.metrics import Metrics
 from mcn_gateway.processor import KIND_ATTACH, KIND_MISSED_CALL, SignallingProcessor
 from mcn_gateway.protocol import isup, sccp, tcap
 from mcn_gateway.protocol.m3ua import ProtocolData
-from mcn_gateway.testing.builders import (
+from mcn_devkit.sigtran.builders import (
     HLR_GT,
     HLR_PC,
     MSC_PC,

@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from mcn_gateway.forwarder import FileTarget, Forwarder, LambdaTarget, TransientForwardError
+from mcn_edge.forwarder import Forwarder
+from mcn_edge.targets import FileTarget, LambdaTarget, TransientForwardError
 from mcn_gateway.metrics import Metrics
-from mcn_gateway.spool import Spool
+from mcn_edge.spool import Spool
 
 
 def _event(i: int) -> dict:

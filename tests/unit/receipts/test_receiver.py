@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from mcn_cli.smsc import LocalSmsc
-from mcn_gateway.forwarder import FileTarget, TransientForwardError
-from mcn_gateway.receiver import Receiver, ReceiverConfig, load_config, main
-from mcn_gateway.spool import Spool
+from mcn_edge.targets import FileTarget, TransientForwardError
+from mcn_receiver.cli import main
+from mcn_receiver.config import ReceiverConfig, load_config
+from mcn_receiver.service import Receiver
+from mcn_edge.spool import Spool
 from mcn_smpp import SmppConfig
 
 PASSWORD = "secret1"

@@ -23,8 +23,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ..protocol import m3ua, sccp, tcap
-from ..protocol.m3ua import ProtocolData
+from mcn_gateway.protocol import m3ua, sccp, tcap
+from mcn_gateway.protocol.m3ua import ProtocolData
 from .builders import HLR_GT, HLR_PC
 from .peer import PeerTimeout, ScriptedPeer
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from pycrate_mobile import ISUP as pi
 
-from ..protocol import m3ua, sccp, tcap
-from ..protocol.isup import NAI_INTERNATIONAL, PRESENTATION_ALLOWED, PRESENTATION_RESTRICTED
-from ..protocol.m3ua import ProtocolData
+from mcn_gateway.protocol import m3ua, sccp, tcap
+from mcn_gateway.protocol.isup import NAI_INTERNATIONAL, PRESENTATION_ALLOWED, PRESENTATION_RESTRICTED
+from mcn_gateway.protocol.m3ua import ProtocolData
 
 PLATFORM_PC = 1001
 MSC_PC = 2001

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-log = logging.getLogger("mcn_gateway.http")
+log = logging.getLogger("mcn_edge.http")
 
 HealthProbe = Callable[[], tuple[bool, dict]]
 
