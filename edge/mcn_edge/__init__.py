@@ -1,1 +1,2 @@
-"""Pieces both edge services (mcn-gateway, mcn-receiver) share: durable spool, forwarding to Lambda, HTTP health/metrics, configuration loading."""
+"""Pieces both edge services (mcn-gateway, mcn-receiver) share: durable spool, forwarding to Lambda,
+HTTP health/metrics, configuration loading."""

@@ -11,7 +11,9 @@ class ReceiverMetrics(EdgeMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         super().__init__("mcn_receiver", registry)
         r = self.registry
-        self.events = Counter("mcn_receiver_events", "Inbound events spooled, by kind (receipt, mo)", ["kind"], registry=r)
+        self.events = Counter(
+            "mcn_receiver_events", "Inbound events spooled, by kind (receipt, mo)", ["kind"], registry=r
+        )
         self.invalid_events = Counter(
             "mcn_receiver_invalid_events",
             "Inbound deliver_sm that make no valid event (e.g. a receipt without a message id), by kind; "
@@ -20,7 +22,9 @@ class ReceiverMetrics(EdgeMetrics):
             registry=r,
         )
         self.spool_errors = Counter(
-            "mcn_receiver_spool_errors", "Inbound events that could not be spooled (refused: the SMSC redelivers)", registry=r
+            "mcn_receiver_spool_errors",
+            "Inbound events that could not be spooled (refused: the SMSC redelivers)",
+            registry=r,
         )
         self.deferred = Counter(
             "mcn_receiver_deferred", "Receipts the function answered 'retry', re-spooled in the retry lane", registry=r

@@ -1,4 +1,5 @@
-"""The receiver service (`mcn-receiver`): the long-lived SMPP bind that takes delivery receipts and subscribers' keywords.
+"""The receiver service (`mcn-receiver`): the long-lived SMPP bind that takes delivery receipts
+and subscribers' keywords.
 
 SMSC --deliver_sm--> [pooled SMPP layer, on_inbound] --> durable spool --> receipts Lambda (batched)
 

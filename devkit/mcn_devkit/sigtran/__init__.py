@@ -1,4 +1,5 @@
-"""SIGTRAN test kit: builders of real SIGTRAN byte streams, a scripted SG/MSC/HLR peer, loopback helpers (tests, demo, benchmarks; never in the gateway image)."""
+"""SIGTRAN test kit: builders of real SIGTRAN byte streams, a scripted SG/MSC/HLR peer, loopback
+helpers (tests, demo, benchmarks; never in the gateway image)."""
 
 from .builders import (
     build_alert_service_centre,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mcn_gateway.config import GatewayConfig
+
 from .builders import HLR_GT, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT
 
 T = TypeVar("T")

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from mcn_gateway.protocol import m3ua
+
 from .builders import ROUTING_CONTEXT, SUBSCRIBER, scenario_messages
 
 DEFAULT_TIMEOUT_S = 10.0

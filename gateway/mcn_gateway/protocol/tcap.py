@@ -1,10 +1,13 @@
-"""TCAP (ITU-T Q.773) and the MAP operations the gateway handles (3GPP TS 29.002).
+"""TCAP (ITU-T Q.773): messages, transaction ids, dialogue portion, components.
+
+The MAP layer on top (operations, errors, arguments, AddressString) is mcn_gateway.protocol.map;
+the dialogues the gateway opens itself are tracked in mcn_gateway.protocol.dialogues.
 
 Decoding is layered so that only what is needed gets decoded:
 1. the TCAP envelope (message type, transaction ids, dialogue AC name, components)
    is walked on pycrate's generic BER TLV parser (ASN1CodecBER.decode_all);
 2. the MAP argument of an invoke is decoded with the pycrate ASN.1 type of that
-   operation (pycrate_asn1dir.TCAP_MAPv2v3) only when the gateway acts on it.
+   operation (pycrate_asn1dir.TCAP_MAPv2v3, in map.py) only when the gateway acts on it.
 A full `TCAP-MAP-Message` decode of every message (including large
 insertSubscriberData arguments the gateway never uses) is what made naive decoding
 slow; the firewall decides on the opcode before any argument decoding.
@@ -18,23 +21,20 @@ TCAP-MAP-Message type.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pycrate_asn1dir import TCAP_MAPv2v3
 from pycrate_asn1rt.asnobj import ASN1Obj
 from pycrate_asn1rt.codecs import ASN1CodecBER
 from pycrate_core.charpy import Charpy
-from pycrate_mobile.TS24008_IE import decode_bcd
-from pycrate_mobile.TS29002_MAPIE import AddressString
 
 from . import DecodeError
 
-_MODULES = TCAP_MAPv2v3.GLOBAL.MOD
-TCAP_MAP_MESSAGE = _MODULES["TCAP-MAP-Messages"]["TCAP-MAP-Message"]
+#: the ASN.1 modules of TCAP and MAP v2/v3 as pycrate compiled them
+ASN1_MODULES = TCAP_MAPv2v3.GLOBAL.MOD
+TCAP_MAP_MESSAGE = ASN1_MODULES["TCAP-MAP-Messages"]["TCAP-MAP-Message"]
 
 # TCAP message types: [APPLICATION n]
 TCAP_UNIDIRECTIONAL = 1
@@ -51,86 +51,8 @@ COMPONENT_RETURN_ERROR = 3
 COMPONENT_REJECT = 4
 COMPONENT_RETURN_RESULT_NOT_LAST = 7
 
-# MAP operation codes (TS 29.002 17.5)
-OP_UPDATE_LOCATION = 2
-OP_SEND_ROUTING_INFO_FOR_SM = 45
-OP_REPORT_SM_DELIVERY_STATUS = 47
-OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT = 49  # MAP v1
-OP_INFORM_SERVICE_CENTRE = 63
-OP_ALERT_SERVICE_CENTRE = 64
-OP_READY_FOR_SM = 66
-
-MAP_OPERATION_NAMES = {
-    2: "updateLocation",
-    3: "cancelLocation",
-    7: "insertSubscriberData",
-    22: "sendRoutingInfo",
-    45: "sendRoutingInfoForSM",
-    46: "mo-forwardSM",
-    44: "mt-forwardSM",
-    47: "reportSM-DeliveryStatus",
-    49: "alertServiceCentreWithoutResult",
-    56: "sendAuthenticationInfo",
-    63: "informServiceCentre",
-    64: "alertServiceCentre",
-    66: "readyForSM",
-    71: "anyTimeInterrogation",
-}
-
-_ARGUMENT_TYPES = {
-    OP_ALERT_SERVICE_CENTRE: ("MAP-SM-DataTypes", "AlertServiceCentreArg"),
-    OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT: ("MAP-SM-DataTypes", "AlertServiceCentreArg"),
-    OP_READY_FOR_SM: ("MAP-SM-DataTypes", "ReadyForSM-Arg"),
-    OP_UPDATE_LOCATION: ("MAP-MS-DataTypes", "UpdateLocationArg"),
-    OP_SEND_ROUTING_INFO_FOR_SM: ("MAP-SM-DataTypes", "RoutingInfoForSM-Arg"),
-    OP_REPORT_SM_DELIVERY_STATUS: ("MAP-SM-DataTypes", "ReportSM-DeliveryStatusArg"),
-    OP_INFORM_SERVICE_CENTRE: ("MAP-SM-DataTypes", "InformServiceCentreArg"),
-}
-# results of the operations the gateway invokes (v3 syntax; a v2 result is decoded only as far as needed)
-_RESULT_TYPES = {
-    OP_SEND_ROUTING_INFO_FOR_SM: ("MAP-SM-DataTypes", "RoutingInfoForSM-Res"),
-    OP_REPORT_SM_DELIVERY_STATUS: ("MAP-SM-DataTypes", "ReportSM-DeliveryStatusRes"),
-}
-
-# MAP error codes (TS 29.002 17.6.6) the SMS gateway procedures can meet
-ERR_UNKNOWN_SUBSCRIBER = 1
-ERR_ABSENT_SUBSCRIBER_SM = 6
-ERR_TELESERVICE_NOT_PROVISIONED = 11
-ERR_CALL_BARRED = 13
-ERR_FACILITY_NOT_SUPPORTED = 21
-ERR_ABSENT_SUBSCRIBER = 27
-ERR_SYSTEM_FAILURE = 34
-ERR_DATA_MISSING = 35
-ERR_UNEXPECTED_DATA_VALUE = 36
-ERR_MESSAGE_WAITING_LIST_FULL = 33
-MAP_ERROR_NAMES = {
-    1: "unknownSubscriber",
-    6: "absentSubscriberSM",
-    11: "teleserviceNotProvisioned",
-    13: "callBarred",
-    21: "facilityNotSupported",
-    27: "absentSubscriber",
-    33: "messageWaitingListFull",
-    34: "systemFailure",
-    35: "dataMissing",
-    36: "unexpectedDataValue",
-}
-
-# MW-Status (TS 29.002 7.6.8.3): BIT STRING, bit 0 first
-MW_SC_ADDRESS_NOT_INCLUDED = 0
-MW_MNRF_SET = 1
-MW_MCEF_SET = 2
-MW_MNRG_SET = 3
-
-# sm-DeliveryOutcome (ReportSM-DeliveryStatusArg)
-SM_DELIVERY_OUTCOMES = ("memoryCapacityExceeded", "absentSubscriber", "successfulTransfer")
-
-# the dialogue-as-id OID (Q.773) and the MAP application contexts of interest (TS 29.002 17.3.3)
+# the dialogue-as-id OID (Q.773)
 DIALOGUE_AS_ID = (0, 0, 17, 773, 1, 1, 1)
-AC_SHORT_MSG_ALERT = (0, 4, 0, 0, 1, 0, 23)  # + version
-AC_SHORT_MSG_GATEWAY = (0, 4, 0, 0, 1, 0, 20)
-AC_NETWORK_LOC_UP = (0, 4, 0, 0, 1, 0, 1)
-AC_MWD_MNGT = (0, 4, 0, 0, 1, 0, 24)
 
 # reject problem codes (Q.773): invokeProblem
 INVOKE_PROBLEM_UNRECOGNIZED_OPERATION = 1
@@ -390,70 +312,6 @@ class TcapDecoder:
         return component
 
 
-# --- MAP arguments --------------------------------------------------------------------------------------
-
-
-def decode_address_string(raw: bytes) -> tuple[str, bool]:
-    """(digits, international) from a MAP AddressString / ISDN-AddressString (TS 29.002 17.7.8):
-    octet 1 = extension | nature of address | numbering plan, then TBCD digits."""
-    if not raw:
-        raise DecodeError("map", "empty AddressString")
-    return decode_bcd(raw[1:]), (raw[0] >> 4) & 0x07 == 1
-
-
-def decode_address_string_reference(raw: bytes) -> tuple[str, bool]:
-    """The same with pycrate's AddressString structure (slower; used to cross-check)."""
-    address = AddressString()
-    address.from_bytes(raw)
-    number = address["Num"].get_alt()
-    digits = number.decode() if hasattr(number, "decode") else ""
-    return "".join(ch for ch in digits if ch.isdigit()), address["NumType"].get_val() == 1
-
-
-def decode_tbcd(raw: bytes) -> str:
-    return decode_bcd(raw)
-
-
-def _decode_map_value(types: dict, opcode: int, parameter: bytes, what: str) -> dict:
-    module, name = types.get(opcode, (None, None))
-    if module is None:
-        raise DecodeError("map", f"no {what} decoder for opcode {opcode}")
-    asn1_type = _MODULES[module][name]
-    try:
-        with relaxed_bounds():
-            asn1_type.from_ber(parameter)
-            return asn1_type.get_val()
-    except Exception as exc:
-        raise DecodeError("map", f"{name}: {exc}") from exc
-
-
-def decode_argument(opcode: int, parameter: bytes) -> dict:
-    """Decode a MAP invoke argument with its pycrate ASN.1 type (bounds relaxed)."""
-    return _decode_map_value(_ARGUMENT_TYPES, opcode, parameter, "argument")
-
-
-def decode_result(opcode: int, parameter: bytes) -> dict:
-    """Decode a MAP returnResult value of an operation the gateway invokes (bounds relaxed)."""
-    return _decode_map_value(_RESULT_TYPES, opcode, parameter, "result")
-
-
-def bit_set(bits: tuple[int, int] | None, position: int) -> bool:
-    """Whether bit `position` (0 = first) of a pycrate BIT STRING value (int, length) is set."""
-    if not bits:
-        return False
-    value, length = bits
-    return position < length and bool((value >> (length - 1 - position)) & 1)
-
-
-def encode_address_string(digits: str, international: bool = True) -> bytes:
-    """ISDN-AddressString (TS 29.002 17.7.8): ext=1, nature of address, E.164 plan, TBCD digits."""
-    if not digits.isdigit():
-        raise ValueError("an AddressString holds decimal digits only")
-    padded = digits + ("F" if len(digits) % 2 else "")
-    tbcd = bytes(int(padded[i + 1], 16) << 4 | int(padded[i], 16) for i in range(0, len(padded), 2))
-    return bytes([0x91 if international else 0xA1]) + tbcd
-
-
 def decode_full(buf: bytes) -> tuple:
     """Full TCAP-MAP-Message decode (tests, diagnostics and the naive benchmark baseline)."""
     with relaxed_bounds():
@@ -464,7 +322,7 @@ def decode_full(buf: bytes) -> tuple:
 # --- encoding -------------------------------------------------------------------------------------------
 
 
-def _dialogue_response(application_context: tuple[int, ...], accepted: bool = True) -> dict:
+def dialogue_response(application_context: tuple[int, ...], accepted: bool = True) -> dict:
     diagnostic = ("dialogue-service-user", "null" if accepted else "application-context-name-not-supported")
     return {
         "direct-reference": DIALOGUE_AS_ID,
@@ -518,7 +376,7 @@ def encode_end_result(dtid: bytes, invoke_id: int | None, application_context: t
     """TCAP End answering a Begin: dialogue response (when the Begin had an AC) + returnResultLast."""
     end: dict = {"dtid": dtid}
     if application_context:
-        end["dialoguePortion"] = _dialogue_response(application_context)
+        end["dialoguePortion"] = dialogue_response(application_context)
     if invoke_id is not None:
         end["components"] = [("basicROS", ("returnResult", {"invokeId": ("present", invoke_id)}))]
     return _encode_answer("end", end, ("result", invoke_id, application_context))
@@ -531,7 +389,7 @@ def encode_end_reject(
     problems = {1: "unrecognizedOperation", 2: "mistypedArgument"}
     end: dict = {"dtid": dtid}
     if application_context:
-        end["dialoguePortion"] = _dialogue_response(application_context)
+        end["dialoguePortion"] = dialogue_response(application_context)
     invoke = ("present", invoke_id) if invoke_id is not None else ("absent", 0)
     end["components"] = [
         (
@@ -559,15 +417,14 @@ def encode_message(value: tuple) -> bytes:
     return _encode(value)
 
 
-def encode_u_abort(dtid: bytes) -> bytes:
-    """TCAP Abort (user abort, no dialogue portion) ending a dialogue the peer confirmed."""
-    return _encode(("abort", {"dtid": dtid}))
-
-
 def encode_begin(
-    otid: bytes, application_context: tuple[int, ...] | None, opcode: int, argument: dict | None, invoke_id: int = 1
+    otid: bytes,
+    application_context: tuple[int, ...] | None,
+    opcode: int,
+    argument: tuple[tuple[str, str], object] | None,
+    invoke_id: int = 1,
 ) -> bytes:
-    """TCAP Begin with one invoke: the scripted peers' alerts and the MAP dialogues the gateway opens."""
+    """TCAP Begin with one invoke; `argument` is ((ASN.1 module, type), value) or None (map.encode_begin types it)."""
     begin: dict = {"otid": otid}
     if application_context:
         begin["dialoguePortion"] = {
@@ -582,51 +439,6 @@ def encode_begin(
         }
     invoke: dict = {"invokeId": ("present", invoke_id), "opcode": ("local", opcode)}
     if argument is not None:
-        module, name = _ARGUMENT_TYPES[opcode]
-        invoke["argument"] = ((module, name), argument)
+        invoke["argument"] = argument
     begin["components"] = [("basicROS", ("invoke", invoke))]
     return _encode(("begin", begin))
-
-
-# --- dialogues the gateway starts ---------------------------------------------------------------------
-
-# (message addressed to the dialogue, the answering node's GT) -> TCAP messages to send back on that path.
-# The message is the gateway's own Begin when SCCP returned it undeliverable (UDTS/XUDTS).
-DialogueHandler = Callable[[TcapMessage, str | None], list[bytes]]
-
-
-class TransactionRegistry:
-    """Transaction ids of dialogues this gateway opened, so End/Continue/Abort find their owner.
-
-    Used from two threads (the MAP client opens/closes, the signalling thread looks up): guarded by a lock.
-    Ids are 4 octets, random-based so that a restarted gateway does not reuse the ids of its predecessor's
-    dialogues still open at the HLR.
-    """
-
-    def __init__(self) -> None:
-        self._next = itertools.count(int.from_bytes(os.urandom(3), "big") << 8)
-        self._handlers: dict[bytes, DialogueHandler] = {}
-        self._lock = threading.Lock()
-
-    def open(self, handler: DialogueHandler) -> bytes:
-        with self._lock:
-            while True:
-                otid = (next(self._next) & 0xFFFFFFFF).to_bytes(4, "big")
-                if otid not in self._handlers:
-                    break
-            self._handlers[otid] = handler
-        return otid
-
-    def close(self, otid: bytes) -> None:
-        with self._lock:
-            self._handlers.pop(otid, None)
-
-    def handler_for(self, dtid: bytes | None) -> DialogueHandler | None:
-        if dtid is None:
-            return None
-        with self._lock:
-            return self._handlers.get(dtid)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._handlers)
