@@ -109,7 +109,8 @@ def decode_address_string_reference(raw: bytes) -> tuple[str, bool]:
 
 
 def decode_tbcd(raw: bytes) -> str:
-    return decode_bcd(raw)
+    digits: str = decode_bcd(raw)
+    return digits
 
 
 def decode_argument(opcode: int, parameter: bytes) -> dict[str, Any]:

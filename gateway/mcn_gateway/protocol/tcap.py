@@ -24,6 +24,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycrate_asn1dir import TCAP_MAPv2v3
 from pycrate_asn1rt.asnobj import ASN1Obj
@@ -35,6 +36,12 @@ from . import DecodeError
 #: the ASN.1 modules of TCAP and MAP v2/v3 as pycrate compiled them
 ASN1_MODULES = TCAP_MAPv2v3.GLOBAL.MOD
 TCAP_MAP_MESSAGE = ASN1_MODULES["TCAP-MAP-Messages"]["TCAP-MAP-Message"]
+
+#: one BER element in pycrate's decode_all layout: [class, constructed, tag, length, value, value start]
+#: (value: a list of Tlv when constructed, else the (start, end) bit offsets of the content)
+Tlv = list[Any]
+#: a TCAP-MAP-Message value as pycrate takes and gives it: (message type name, its fields)
+TcapValue = tuple[str, dict[str, Any]]
 
 # TCAP message types: [APPLICATION n]
 TCAP_UNIDIRECTIONAL = 1
@@ -109,11 +116,11 @@ class TcapMessage:
         return [c for c in self.components if c.kind == COMPONENT_INVOKE]
 
 
-def _is_eoc(tlv: list) -> bool:
-    return tlv[0] == 0 and tlv[1] == 0 and tlv[2] == 0 and tlv[3] == 0
+def _is_eoc(tlv: Tlv) -> bool:
+    return bool(tlv[0] == 0 and tlv[1] == 0 and tlv[2] == 0 and tlv[3] == 0)
 
 
-def _children(tlv: list) -> list:
+def _children(tlv: Tlv) -> list[Tlv]:
     """Sub-elements of a constructed element (end-of-contents markers of indefinite lengths removed)."""
     value = tlv[4]
     if not isinstance(value, list):
@@ -121,14 +128,14 @@ def _children(tlv: list) -> list:
     return [child for child in value if not _is_eoc(child)]
 
 
-def _content(buf: bytes, tlv: list) -> bytes:
+def _content(buf: bytes, tlv: Tlv) -> bytes:
     value = tlv[4]
     if isinstance(value, list):
         raise DecodeError("tcap", "expected a primitive element")
     return buf[value[0] >> 3 : value[1] >> 3]
 
 
-def _tlv_bytes(buf: bytes, tlv: list) -> bytes:
+def _tlv_bytes(buf: bytes, tlv: Tlv) -> bytes:
     """The whole element (tag + length + value) a TLV node was decoded from."""
     value = tlv[4]
     end = (value[1] >> 3) if not isinstance(value, list) else (_end_of(value) if value else tlv[5] >> 3)
@@ -136,22 +143,25 @@ def _tlv_bytes(buf: bytes, tlv: list) -> bytes:
     return buf[start:end]
 
 
-def _end_of(children: list) -> int:
+def _end_of(children: list[Tlv]) -> int:
     last = children[-1]
     value = last[4]
-    if isinstance(value, list):
-        return _end_of(value) if value else last[5] >> 3
-    if value == 0:  # EOC
-        return last[5] >> 3
-    return value[1] >> 3
+    if isinstance(value, list) and value:
+        return _end_of(value)
+    value_start: int = last[5]
+    if isinstance(value, list) or value == 0:  # empty constructed element, or EOC
+        return value_start >> 3
+    content_end: int = value[1]
+    return content_end >> 3
 
 
-def _start_of(buf: bytes, tlv: list) -> int:
+def _start_of(buf: bytes, tlv: Tlv) -> int:
     # ccur (tlv[5]) is the value start; walk back over the length and tag octets
-    value_start = tlv[5] >> 3
-    length = tlv[3]
+    value_start: int = tlv[5] >> 3
+    length: int = tlv[3]
+    tag: int = tlv[2]
     length_octets = 1 if length == -1 or length < 0x80 else 1 + (length.bit_length() + 7) // 8
-    tag_octets = 1 if tlv[2] < 31 else 1 + (tlv[2].bit_length() + 6) // 7
+    tag_octets = 1 if tag < 31 else 1 + (tag.bit_length() + 6) // 7
     return value_start - length_octets - tag_octets
 
 
@@ -197,7 +207,7 @@ def _descend(path: tuple[tuple[int, int], ...]) -> bool:
     return len(path) == 4 and path[2][1] in (COMPONENT_RETURN_RESULT_LAST, COMPONENT_RETURN_RESULT_NOT_LAST)
 
 
-def _walk(char: Charpy, end: int, path: tuple[tuple[int, int], ...]) -> list:
+def _walk(char: Charpy, end: int, path: tuple[tuple[int, int], ...]) -> list[Tlv]:
     """BER TLVs in pycrate's decode_all layout ([class, constructed, tag, length, value, value start]),
     read with pycrate's tag/length decoders, opening only what `_descend` asks for."""
     items = []
@@ -263,7 +273,7 @@ class TcapDecoder:
         return message
 
     @staticmethod
-    def _dialogue(buf: bytes, element: list, message: TcapMessage) -> None:
+    def _dialogue(buf: bytes, element: Tlv, message: TcapMessage) -> None:
         # DialoguePortion ::= [APPLICATION 11] EXTERNAL { direct-reference OID, [0] single-ASN1-type }
         for external in _children(element):
             for part in _children(external):
@@ -282,7 +292,7 @@ class TcapDecoder:
                                 message.dialogue_diagnostic = (source[2], value)
 
     @staticmethod
-    def _component(buf: bytes, element: list) -> Component:
+    def _component(buf: bytes, element: Tlv) -> Component:
         kind = element[2]
         component = Component(kind=kind, invoke_id=None)
         children = _children(element)
@@ -312,17 +322,18 @@ class TcapDecoder:
         return component
 
 
-def decode_full(buf: bytes) -> tuple:
+def decode_full(buf: bytes) -> TcapValue:
     """Full TCAP-MAP-Message decode (tests, diagnostics and the naive benchmark baseline)."""
     with relaxed_bounds():
         TCAP_MAP_MESSAGE.from_ber(buf)
-        return TCAP_MAP_MESSAGE.get_val()
+        value: TcapValue = TCAP_MAP_MESSAGE.get_val()
+        return value
 
 
 # --- encoding -------------------------------------------------------------------------------------------
 
 
-def dialogue_response(application_context: tuple[int, ...], accepted: bool = True) -> dict:
+def dialogue_response(application_context: tuple[int, ...], accepted: bool = True) -> dict[str, Any]:
     diagnostic = ("dialogue-service-user", "null" if accepted else "application-context-name-not-supported")
     return {
         "direct-reference": DIALOGUE_AS_ID,
@@ -344,17 +355,18 @@ def dialogue_response(application_context: tuple[int, ...], accepted: bool = Tru
     }
 
 
-def _encode(value: tuple) -> bytes:
+def _encode(value: TcapValue) -> bytes:
     with _bounds_lock:
         TCAP_MAP_MESSAGE.set_val(value)
-        return TCAP_MAP_MESSAGE.to_ber()
+        encoded: bytes = TCAP_MAP_MESSAGE.to_ber()
+        return encoded
 
 
 _DTID_PLACEHOLDER = 0xFE
-_answer_templates: dict[tuple, tuple[bytes, int]] = {}
+_answer_templates: dict[tuple[Any, ...], tuple[bytes, int]] = {}
 
 
-def _encode_answer(kind: str, body: dict, key: tuple) -> bytes:
+def _encode_answer(kind: str, body: dict[str, Any], key: tuple[Any, ...]) -> bytes:
     """Answers differ between dialogues only by their dtid: pycrate encodes each shape once with a
     placeholder dtid, later answers substitute the real one (an encode costs ~0.5 ms)."""
     dtid: bytes = body["dtid"]
@@ -374,7 +386,7 @@ def _encode_answer(kind: str, body: dict, key: tuple) -> bytes:
 
 def encode_end_result(dtid: bytes, invoke_id: int | None, application_context: tuple[int, ...] | None) -> bytes:
     """TCAP End answering a Begin: dialogue response (when the Begin had an AC) + returnResultLast."""
-    end: dict = {"dtid": dtid}
+    end: dict[str, Any] = {"dtid": dtid}
     if application_context:
         end["dialoguePortion"] = dialogue_response(application_context)
     if invoke_id is not None:
@@ -387,7 +399,7 @@ def encode_end_reject(
 ) -> bytes:
     """TCAP End carrying a Reject component (e.g. unrecognizedOperation)."""
     problems = {1: "unrecognizedOperation", 2: "mistypedArgument"}
-    end: dict = {"dtid": dtid}
+    end: dict[str, Any] = {"dtid": dtid}
     if application_context:
         end["dialoguePortion"] = dialogue_response(application_context)
     invoke = ("present", invoke_id) if invoke_id is not None else ("absent", 0)
@@ -412,7 +424,7 @@ def encode_p_abort(dtid: bytes, cause: int) -> bytes:
     return _encode_answer("abort", {"dtid": dtid, "reason": reason}, ("p-abort", cause))
 
 
-def encode_message(value: tuple) -> bytes:
+def encode_message(value: TcapValue) -> bytes:
     """Encode any TCAP-MAP-Message value with pycrate (the scripted HLR's answers, tests)."""
     return _encode(value)
 
@@ -425,7 +437,7 @@ def encode_begin(
     invoke_id: int = 1,
 ) -> bytes:
     """TCAP Begin with one invoke; `argument` is ((ASN.1 module, type), value) or None (map.encode_begin types it)."""
-    begin: dict = {"otid": otid}
+    begin: dict[str, Any] = {"otid": otid}
     if application_context:
         begin["dialoguePortion"] = {
             "direct-reference": DIALOGUE_AS_ID,
@@ -437,7 +449,7 @@ def encode_begin(
                 ),
             ),
         }
-    invoke: dict = {"invokeId": ("present", invoke_id), "opcode": ("local", opcode)}
+    invoke: dict[str, Any] = {"invokeId": ("present", invoke_id), "opcode": ("local", opcode)}
     if argument is not None:
         invoke["argument"] = argument
     begin["components"] = [("basicROS", ("invoke", invoke))]
