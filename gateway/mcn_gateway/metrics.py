@@ -6,9 +6,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from mcn_edge.metrics import EdgeMetrics
 
-ASSOCIATION_STATES = {"down": 0, "connecting": 0, "up": 1, "active": 2}
-
-
 class Metrics(EdgeMetrics):
     """The gateway's metrics: signalling, associations, MWD registrations, plus the shared spool/forwarding ones."""
 

@@ -81,9 +81,6 @@ MW_MNRF_SET = 1
 MW_MCEF_SET = 2
 MW_MNRG_SET = 3
 
-# sm-DeliveryOutcome (ReportSM-DeliveryStatusArg)
-SM_DELIVERY_OUTCOMES = ("memoryCapacityExceeded", "absentSubscriber", "successfulTransfer")
-
 # MAP application contexts of interest (TS 29.002 17.3.3), without the version arc
 AC_SHORT_MSG_ALERT = (0, 4, 0, 0, 1, 0, 23)  # + version
 AC_SHORT_MSG_GATEWAY = (0, 4, 0, 0, 1, 0, 20)
