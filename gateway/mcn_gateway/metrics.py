@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from mcn_edge.metrics import EdgeMetrics
 
+
 class Metrics(EdgeMetrics):
     """The gateway's metrics: signalling, associations, MWD registrations, plus the shared spool/forwarding ones."""
 
