@@ -253,6 +253,11 @@ class Receiver:
         while not self._stopping.wait(self.config.stats_interval_s):
             log.info("status: %s", self.status())
 
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """(healthy, details) for a /healthz probe (mcn_edge.httpserver): bound to the SMSC and spooling."""
+        details = self.status()
+        return bool(self.pool is not None and details["binds"] >= self.smpp.binds and self.spool is not None), details
+
     def status(self) -> dict[str, Any]:
         depth: dict[str, int] = {}
         if self.spool is not None and not self._stopping.is_set():

@@ -68,6 +68,8 @@ def test_receipt_and_mo_are_spooled_then_forwarded(fresh: LocalSmsc, tmp_path: P
     out = tmp_path / "out.jsonl"
     with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
         assert receiver.wait_bound()
+        healthy, details = receiver.health()
+        assert healthy and details["binds"] >= 1
         fresh.send_receipt("abc123", stat="UNDELIV", err="027")
         fresh.send_mo("447911123456", "62226", b"Stop")
         fresh.send_mo("447911123456", "62226", "İptal".encode("utf-16-be"), data_coding=8)
