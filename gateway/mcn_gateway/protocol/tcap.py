@@ -108,10 +108,6 @@ class TcapMessage:
     def name(self) -> str:
         return TCAP_NAMES.get(self.kind, f"tcap({self.kind})")
 
-    @property
-    def ac_version(self) -> int | None:
-        return self.application_context[-1] if self.application_context else None
-
     def invokes(self) -> list[Component]:
         return [c for c in self.components if c.kind == COMPONENT_INVOKE]
 
