@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from mcn_core.numbers import mask
+
 from .metrics import EdgeMetrics
-from .privacy import mask_number
 from .spool import Spool, SpooledEvent
 from .targets import Target, TransientForwardError
 
@@ -137,7 +138,7 @@ class Forwarder:
                     kind,
                     target.name,
                     result.get("reason"),
-                    mask_number(body.get("subscriber")),
+                    mask(body.get("subscriber")),
                     result.get("call_ref") or body.get("call_ref") or body.get("event_ref"),
                 )
         self.spool.remove([item.id for item in batch])

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mcn_edge.privacy import mask_number
+from mcn_core.numbers import mask
 
 from .config import FirewallConfig, SignallingConfig
 from .metrics import Metrics
@@ -153,7 +153,7 @@ class SignallingProcessor:
         caller = iam.calling.as_event_number() if iam.calling and presentation == "allowed" else None
         if presentation == "restricted" and self.signalling.clir_policy == "drop":
             self._inc(self.metrics.events_suppressed, "clir")
-            log.info("withheld call to %s dropped (clir_policy=drop)", mask_number(subscriber.digits))
+            log.info("withheld call to %s dropped (clir_policy=drop)", mask(subscriber.digits))
             return
         epoch_ms = round(timestamp * 1000)
         body = {
@@ -169,8 +169,8 @@ class SignallingProcessor:
         self._inc(self.metrics.events, KIND_MISSED_CALL)
         log.info(
             "missed call to %s from %s (%s, cic %s)",
-            mask_number(body["subscriber"]),
-            mask_number(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
+            mask(body["subscriber"]),
+            mask(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
             body["reason"],
             iam.cic,
         )
@@ -332,4 +332,4 @@ class SignallingProcessor:
         }
         outcome.events.append(Event(KIND_ATTACH, body))
         self._inc(self.metrics.events, KIND_ATTACH)
-        log.info("attach of %s (%s from %s)", mask_number(subscriber), body["source"], origin)
+        log.info("attach of %s (%s from %s)", mask(subscriber), body["source"], origin)

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from mcn_core.numbers import mask
 from mcn_edge.forwarder import Forwarder
-from mcn_edge.privacy import mask_number
 from mcn_edge.spool import Spool
 from mcn_edge.targets import Target, TransientForwardError, make_target
 
@@ -202,7 +202,7 @@ class Receiver:
         if isinstance(event, DeliveryReceipt):
             log.info("receipt %s %s spooled", event.message_id or "-", event.state)
         else:
-            log.info("MO from %s to %s spooled", mask_number(event.source_addr), event.destination_addr)
+            log.info("MO from %s to %s spooled", mask(event.source_addr), event.destination_addr)
         assert self.spool is not None and self.forwarder is not None
         try:
             self.spool.append([(kind, body.model_dump(mode="json"))])
