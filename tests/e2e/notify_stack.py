@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.sigtran.local import wait_for
 from mcn_devkit.smsc import LocalSmsc
-from mcn_gateway.testing.local import wait_for
 
 SMSC_PASSWORD = "secret1"
 
