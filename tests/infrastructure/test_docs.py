@@ -224,6 +224,13 @@ def _receiver_table() -> str:
     return "\n".join(line for line in all_text().splitlines() if "MCN_RECEIVER_" in line)
 
 
+def _gateway_help(*subcommand: str) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from mcn_gateway.cli import main; sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *subcommand, "--help"], capture_output=True, text=True, timeout=120
+    )
+
+
 def test_every_mcn_gateway_command_and_flag_named_exists() -> None:
     problems = []
     helps: dict[str, str] = {}
@@ -232,23 +239,11 @@ def test_every_mcn_gateway_command_and_flag_named_exists() -> None:
         if subcommand is None:
             continue
         if subcommand not in helps:
-            result = subprocess.run(
-                [sys.executable, "-c", "import sys; from mcn_gateway.cli import main; sys.exit(main())", subcommand]
-                + ["--help"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            result = _gateway_help(subcommand)
             if result.returncode != 0:
                 problems.append(f"mcn-gateway has no subcommand {subcommand!r}")
                 continue
-            top = subprocess.run(
-                [sys.executable, "-c", "import sys; from mcn_gateway.cli import main; sys.exit(main())", "--help"],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            helps[subcommand] = result.stdout + top.stdout
+            helps[subcommand] = result.stdout + _gateway_help().stdout
         problems += [
             f"mcn-gateway {subcommand} has no option {flag}"
             for flag in _flags(words)
@@ -258,18 +253,18 @@ def test_every_mcn_gateway_command_and_flag_named_exists() -> None:
     assert not problems, sorted(set(problems))
 
 
+_CODE = ("benchmarks", "cli", "devkit", "edge", "functions", "gateway", "layers", "receiver")
+
+
 def test_every_environment_variable_named_exists() -> None:
     from mcn_gateway.config import GatewayConfig
     from mcn_receiver.config import ENV_PREFIX as RECEIVER_PREFIX
     from mcn_receiver.config import OPTIONS as RECEIVER_OPTIONS
     from mcn_smpp.config import SmppConfig
 
-    sources = "\n".join(
-        path.read_text(errors="replace")
-        for pattern in ("**/*.py", "Makefile", "**/Dockerfile", "template.yaml")
-        for path in ROOT.glob(pattern)
-        if not any(part in {".venv", ".venv-sam", "node_modules", ".aws-sam", "docs", "tests"} for part in path.parts)
-    )
+    code = [path for folder in _CODE for path in (ROOT / folder).rglob("*") if path.suffix in {".py", ".toml", ""}]
+    files = [*code, ROOT / "Makefile", ROOT / "template.yaml"]
+    sources = "\n".join(path.read_text(errors="replace") for path in files if path.is_file())
     named = set(re.findall(r"\b((?:MCN|SMPP)_[A-Z0-9_]*[A-Z0-9])\b", all_text()))
     problems = []
     for name in sorted(named):
@@ -315,7 +310,9 @@ _PATH = re.compile(rf"^(?:{'|'.join(_TOP_LEVEL)})/[\w./-]*$")
 
 
 def test_every_repository_path_named_exists() -> None:
-    spans = [span.strip("`").split()[0] for span in _INLINE_CODE.findall(_FENCE.sub("", all_text())) if span.strip("` ")]
+    spans = [
+        span.strip("`").split()[0] for span in _INLINE_CODE.findall(_FENCE.sub("", all_text())) if span.strip("` ")
+    ]
     paths = {span.rstrip(".,:") for span in spans if _PATH.match(span)}
     assert "functions/ingest/app.py" in paths
     missing = sorted(path for path in paths if not (ROOT / path).exists())

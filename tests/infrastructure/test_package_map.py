@@ -74,28 +74,74 @@ DEVKIT_AND_TESTS = ("mcn_devkit", "tests")
 @pytest.mark.parametrize(
     ("files", "forbidden", "lazy_allowed"),
     [
-        pytest.param(_files("mcn_core", "models"), (*AWS, "mcn_core.dal", "mcn_core.logic", "mcn_core.wiring"), (),
-                     id="models: no AWS, no dal or logic"),
-        pytest.param(_files("mcn_smpp"), ("mcn_core", "mcn_edge", "mcn_gateway", "mcn_receiver", "mcn_cli",
-                     *DEVKIT_AND_TESTS, "botocore", "pynamodb", "aws_lambda_powertools", "boto3"), ("boto3",),
-                     id="smpp: protocol only, boto3 lazily"),
-        pytest.param(_files("mcn_gateway", "protocol"), (*AWS, "mcn_core", "mcn_edge", "mcn_gateway.app",
-                     "mcn_gateway.association", "mcn_gateway.processor", "socket", "asyncio"), (),
-                     id="gateway protocol: codecs only"),
-        pytest.param(_files("mcn_edge"), ("mcn_gateway", "mcn_receiver", "mcn_cli", *DEVKIT_AND_TESTS), (),
-                     id="edge: shared, knows neither service"),
-        pytest.param(_files("mcn_gateway"), ("mcn_receiver", "mcn_cli", *DEVKIT_AND_TESTS), (),
-                     id="gateway: not the receiver"),
-        pytest.param(_files("mcn_receiver"), ("mcn_gateway", "mcn_cli", *DEVKIT_AND_TESTS), (),
-                     id="receiver: not the gateway"),
-        pytest.param(_files("mcn_core"), ("mcn_edge", "mcn_gateway", "mcn_receiver", "mcn_cli", *DEVKIT_AND_TESTS),
-                     (), id="core: no edge, CLI or devkit"),
-        pytest.param(_files("functions"), ("boto3", "botocore", "pynamodb", *DEVKIT_AND_TESTS), (),
-                     id="functions: AWS only through mcn_core"),
-        pytest.param([p for p in _files("mcn_cli") if p.name != "main.py"], DEVKIT_AND_TESTS, (),
-                     id="cli: devkit only from main"),
-        pytest.param([PACKAGES["mcn_cli"] / "main.py"], DEVKIT_AND_TESTS, ("mcn_devkit",),
-                     id="cli main: devkit lazily"),
+        pytest.param(
+            _files("mcn_core", "models"),
+            (*AWS, "mcn_core.dal", "mcn_core.logic", "mcn_core.wiring"),
+            (),
+            id="models: no AWS, no dal or logic",
+        ),
+        pytest.param(
+            _files("mcn_smpp"),
+            (
+                "mcn_core",
+                "mcn_edge",
+                "mcn_gateway",
+                "mcn_receiver",
+                "mcn_cli",
+                *DEVKIT_AND_TESTS,
+                "botocore",
+                "pynamodb",
+                "aws_lambda_powertools",
+                "boto3",
+            ),
+            ("boto3",),
+            id="smpp: protocol only, boto3 lazily",
+        ),
+        pytest.param(
+            _files("mcn_gateway", "protocol"),
+            (
+                *AWS,
+                "mcn_core",
+                "mcn_edge",
+                "mcn_gateway.app",
+                "mcn_gateway.association",
+                "mcn_gateway.processor",
+                "socket",
+                "asyncio",
+            ),
+            (),
+            id="gateway protocol: codecs only",
+        ),
+        pytest.param(
+            _files("mcn_edge"),
+            ("mcn_gateway", "mcn_receiver", "mcn_cli", *DEVKIT_AND_TESTS),
+            (),
+            id="edge: shared, knows neither service",
+        ),
+        pytest.param(
+            _files("mcn_gateway"), ("mcn_receiver", "mcn_cli", *DEVKIT_AND_TESTS), (), id="gateway: not the receiver"
+        ),
+        pytest.param(
+            _files("mcn_receiver"), ("mcn_gateway", "mcn_cli", *DEVKIT_AND_TESTS), (), id="receiver: not the gateway"
+        ),
+        pytest.param(
+            _files("mcn_core"),
+            ("mcn_edge", "mcn_gateway", "mcn_receiver", "mcn_cli", *DEVKIT_AND_TESTS),
+            (),
+            id="core: no edge, CLI or devkit",
+        ),
+        pytest.param(
+            _files("functions"),
+            ("boto3", "botocore", "pynamodb", *DEVKIT_AND_TESTS),
+            (),
+            id="functions: AWS only through mcn_core",
+        ),
+        pytest.param(
+            [p for p in _files("mcn_cli") if p.name != "main.py"], DEVKIT_AND_TESTS, (), id="cli: devkit only from main"
+        ),
+        pytest.param(
+            [PACKAGES["mcn_cli"] / "main.py"], DEVKIT_AND_TESTS, ("mcn_devkit",), id="cli main: devkit lazily"
+        ),
     ],
 )
 def test_import_rules(files: list[Path], forbidden: tuple[str, ...], lazy_allowed: tuple[str, ...]) -> None:
