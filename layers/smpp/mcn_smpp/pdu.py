@@ -34,7 +34,8 @@ TAG_NETWORK_ERROR_CODE = 0x0423
 
 _U8x2 = struct.Struct(">BB")
 _SUBMIT_MIDDLE = struct.Struct(">BBB")  # esm_class, protocol_id, priority_flag
-_SUBMIT_TAIL = struct.Struct(">BBBBB")  # registered_delivery, replace_if_present, data_coding, sm_default_msg_id, sm_length
+# registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id, sm_length
+_SUBMIT_TAIL = struct.Struct(">BBBBB")
 _TLV_HEADER = struct.Struct(">HH")
 
 

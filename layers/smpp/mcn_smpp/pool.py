@@ -327,9 +327,10 @@ class SmppPool:
                     self._lock.wait(wake)
                     flushed = False
             if open_new:
-                chosen = self._open_new_bind(deadline)
-                if chosen is None:
+                opened = self._open_new_bind(deadline)
+                if opened is None:
                     continue
+                chosen = opened
             if chosen.idle_for() > config.enquire_link_interval_s:
                 # Silent for long (a frozen Lambda): make sure it is alive before trusting it.
                 timeout = min(config.connect_timeout_s, max(0.1, deadline - time.monotonic()))
