@@ -171,6 +171,7 @@ class SmppBind:
         on_dead: Callable[[SmppBind], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         give_up_lost_response: bool = False,
+        text_receipts: bool = True,
     ) -> None:
         self.bind_id = bind_id
         self.host = host
@@ -186,6 +187,7 @@ class SmppBind:
         self._on_dead = on_dead
         self._clock = clock
         self.give_up_lost_response = give_up_lost_response
+        self.text_receipts = text_receipts
 
         self._socket: socket.socket | None = None
         self._buffer = bytearray()
@@ -575,7 +577,7 @@ class SmppBind:
             return
         status = 0
         try:
-            event = from_deliver_sm(decoded, bind_id=self.bind_id)
+            event = from_deliver_sm(decoded, bind_id=self.bind_id, text_receipts=self.text_receipts)
             if self._on_inbound is not None:
                 self._on_inbound(event)
         except Exception:

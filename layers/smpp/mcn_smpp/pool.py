@@ -387,6 +387,7 @@ class SmppPool:
             on_inbound=self._deliver_inbound,
             on_dead=self._bind_died,
             give_up_lost_response=config.lost_response_policy == "give_up",
+            text_receipts=config.receipts_from_text,
         )
         bind.open()
         self.binds_opened += 1

@@ -152,19 +152,22 @@ def classify_deliver(
     receipted_message_id: str | None,
     message_state: int | None,
     bind_id: int | None = None,
+    text_receipts: bool = True,
 ) -> DeliveryReceipt | InboundMessage:
     """Receipt or MO from the fields of a deliver_sm.
 
     A receipt is recognised by any of: esm_class 0x04 (MC delivery receipt), a
     ``receipted_message_id`` or ``message_state`` TLV, or (esm_class without UDHI and not a
     receipt type) a body that is an ``id:... stat:...`` receipt text. TLVs win over the text.
+    ``text_receipts=False`` turns the last rule off: with an SMSC that always flags receipts,
+    a subscriber's MO that looks like a receipt text then stays an MO.
     """
     raw_body = short_message or message_payload or b""
     udh, body = split_udh(raw_body, esm_class)
     receipt_id = receipted_message_id or None
     by_flag = is_receipt(esm_class) or receipt_id is not None or message_state is not None
     text = _receipt_text(body, data_coding)
-    if not by_flag and (udh or not looks_like_receipt_text(text)):
+    if not by_flag and (udh or not text_receipts or not looks_like_receipt_text(text)):
         return InboundMessage(
             source_addr=source_addr,
             destination_addr=destination_addr,
@@ -194,7 +197,9 @@ def classify_deliver(
     )
 
 
-def from_deliver_sm(pdu: Any, bind_id: int | None = None) -> DeliveryReceipt | InboundMessage:
+def from_deliver_sm(
+    pdu: Any, bind_id: int | None = None, *, text_receipts: bool = True
+) -> DeliveryReceipt | InboundMessage:
     """Receipt or MO from a decoded deliver_sm (mcn_smpp.pdu.ShortMessagePdu, or any object
     with the same attribute names, e.g. smpplib's parsed PDU)."""
     tlv_state = getattr(pdu, "message_state", None)
@@ -210,4 +215,5 @@ def from_deliver_sm(pdu: Any, bind_id: int | None = None) -> DeliveryReceipt | I
         receipted_message_id=tlv_id or None,
         message_state=int(tlv_state) if tlv_state is not None else None,
         bind_id=bind_id,
+        text_receipts=text_receipts,
     )

@@ -257,6 +257,23 @@ def test_mo_texts_are_not_receipts() -> None:
         assert not looks_like_receipt_text(text), text
 
 
+def test_text_receipts_can_be_turned_off() -> None:
+    fields = {
+        "esm_class": 0,
+        "data_coding": 0,
+        "short_message": b"id:77 stat:DELIVRD",
+        "message_payload": None,
+        "source_addr": "447700900123",
+        "destination_addr": "MCN",
+        "receipted_message_id": None,
+        "message_state": None,
+    }
+    assert isinstance(classify_deliver(**fields), DeliveryReceipt)  # type: ignore[arg-type]
+    assert isinstance(classify_deliver(**fields, text_receipts=False), InboundMessage)  # type: ignore[arg-type]
+    flagged = {**fields, "esm_class": 0x04}
+    assert isinstance(classify_deliver(**flagged, text_receipts=False), DeliveryReceipt)  # type: ignore[arg-type]
+
+
 @settings(max_examples=100, deadline=None)
 @given(text=st.text(max_size=400), reference=st.integers(min_value=0, max_value=255))
 def test_cached_encoding_equals_a_fresh_one(text: str, reference: int) -> None:
