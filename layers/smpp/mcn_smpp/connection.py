@@ -349,9 +349,10 @@ class SmppBind:
         finally:
             self._write_lock.release()
 
-    def _flush_or_die(self) -> None:
+    def flush_or_die(self, *, wait: bool = True) -> None:
+        """flush(); a failed write ends the bind (what is in flight fails at once, not at its timeout)."""
         try:
-            self.flush()
+            self.flush(wait=wait)
         except (OSError, ConnectionLost) as error:
             self.mark_dead(f"send failed: {error}")
 
@@ -377,7 +378,7 @@ class SmppBind:
             bind_id=self.bind_id,
             on_complete=on_complete,
             give_up_lost_response=self.give_up_lost_response,
-            flush=self._flush_or_die,
+            flush=self.flush_or_die,
         )
         data = wire.encode_submit_sm(
             sequence,
@@ -407,7 +408,7 @@ class SmppBind:
             self._outbox_submits.append(pending)
             awaiting -= len(self._outbox_submits)
         if awaiting <= 0:
-            self._flush_or_die()  # nothing else in flight: no response is coming to trigger a flush
+            self.flush_or_die()  # nothing else in flight: no response is coming to trigger a flush
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "bind %d submit seq=%d part %d/%d to %s",

@@ -311,9 +311,7 @@ class SmppPool:
                         self._lock.release()
                         try:
                             for bind in live:
-                                bind.flush(wait=False)
-                        except (OSError, ConnectionLost):
-                            pass  # the reader sees the broken socket and fails what is in flight
+                                bind.flush_or_die(wait=False)
                         finally:
                             self._lock.acquire()
                         continue

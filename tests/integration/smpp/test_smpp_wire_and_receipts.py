@@ -147,3 +147,20 @@ def test_receipts_without_the_receipt_esm_class_are_recognised(
     assert [m.text for m in mos] == ["id: what is this stat: nothing"]
     assert smsc.wait_until(lambda: len(smsc.deliver_sm_responses()) == 4)
     assert [e["status"] for e in smsc.deliver_sm_responses()] == [0, 0, 0, 0]
+
+
+def test_submits_in_flight_are_batched_into_few_writes(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
+    pool = make_pool(window=10)
+    pool.warm_up()
+    smsc.set_latency(200)  # the first submit is outstanding while the others queue behind it
+    pending = [pool.send_async(DEST, f"batched {index}") for index in range(10)]
+    results = [item.result() for item in pending]
+    assert all(result.accepted for result in results)
+    (bind,) = pool._binds
+    assert bind.pdus_written - bind.writes >= 5  # several PDUs shared one sendall
+    # The SMSC's own decoder cut the coalesced stream into the same ten submits.
+    received = smsc.wait_for_submits(10)
+    by_text = {s.text: s.message_id for s in received}
+    assert by_text == {f"batched {index}": r.message_ids[0] for index, r in enumerate(results)}
+    if smsc.name == "node-smpp":  # smpp34 hands submits to its listener concurrently, unordered
+        assert [s.text for s in received] == [f"batched {index}" for index in range(10)]
