@@ -31,7 +31,6 @@ from smpplib import smpp as smpp_codec
 
 from mcn_smpp import pdu as wire
 from mcn_smpp.gsm0338 import WirePart
-from mcn_smpp.masking import mask_msisdn
 from mcn_smpp.outcomes import (
     ESME_RBINDFAIL,
     ESME_RINVPASWD,
@@ -409,15 +408,13 @@ class SmppBind:
             awaiting -= len(self._outbox_submits)
         if awaiting <= 0:
             self.flush_or_die()  # nothing else in flight: no response is coming to trigger a flush
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "bind %d submit seq=%d part %d/%d to %s",
-                self.bind_id,
-                sequence,
-                part.part_number,
-                part.part_total,
-                mask_msisdn(destination_addr),
-            )
+        logger.debug(
+            "bind %d submit seq=%d part %d/%d",  # no number: this layer never logs one (see SendResult)
+            self.bind_id,
+            sequence,
+            part.part_number,
+            part.part_total,
+        )
         return pending
 
     def probe(self, timeout: float) -> bool:
