@@ -14,10 +14,7 @@ from typing import Any
 
 import pytest
 
-try:  # the local SMSC is moving from the CLI to the developer kit
-    from mcn_devkit.smsc import LocalSmsc
-except ImportError:
-    from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_smpp.config import SmppConfig
 from mcn_smpp.pool import SmppPool
 

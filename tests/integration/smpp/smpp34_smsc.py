@@ -26,10 +26,7 @@ from typing import Any
 
 import smpp34
 
-try:  # the test SMSC harnesses are moving from the CLI to the developer kit
-    from mcn_devkit.smsc.harness import ReceivedSubmit
-except ImportError:
-    from mcn_cli.smsc.harness import ReceivedSubmit
+from mcn_devkit.smsc.harness import ReceivedSubmit
 
 ESME_ROK = 0x00
 ESME_RMSGQFUL = 0x14
