@@ -44,7 +44,11 @@ def _first_string_args(call_name: str) -> set[str]:
 
 
 def _enumerations() -> dict[tuple[str, str], Iterable[str]]:
-    """(literal prefix, placeholder root) -> the values the placeholder can take, from the code's own types."""
+    """(literal prefix, placeholder field) -> the values the placeholder can take, from the code's own types.
+
+    The field is the attribute (or variable) the value comes from: `Receipts{receipt.outcome...}` is
+    ("Receipts", "outcome"), whatever the variable holding the result is called.
+    """
     from mcn_core.logic.attach import AttachOutcome
     from mcn_core.logic.receipts import FINAL_STATUSES
     from mcn_core.models.config import KEYWORD_COMMANDS
@@ -57,13 +61,13 @@ def _enumerations() -> dict[tuple[str, str], Iterable[str]]:
     return {
         ("MissedCalls", "outcome"): [o.value for o in Outcome],
         ("Attach", "outcome"): [o.value for o in AttachOutcome],
-        ("Notice", "notice.action"): get_args(Notice.model_fields["action"].annotation),
-        ("Sms", "message.outcome"): get_args(MessageProgress.model_fields["outcome"].annotation),
-        ("Receipt", "event.state"): RECEIPT_STATES,
-        ("Receipts", "result.outcome"): _first_string_args("ReceiptResult"),
-        ("FeeStatus", "result.status"): FINAL_STATUSES,
-        ("Keyword", "result.keyword"): keywords,
-        ("Mo", "result.outcome"): _first_string_args("MoResult") - {"applied"},
+        ("Notice", "action"): get_args(Notice.model_fields["action"].annotation),
+        ("Sms", "outcome"): get_args(MessageProgress.model_fields["outcome"].annotation),
+        ("Receipt", "state"): RECEIPT_STATES,
+        ("Receipts", "outcome"): _first_string_args("ReceiptResult"),
+        ("FeeStatus", "status"): FINAL_STATUSES,
+        ("Keyword", "keyword"): keywords,
+        ("Mo", "outcome"): _first_string_args("MoResult") - {"applied"},
     }
 
 
@@ -94,7 +98,7 @@ def _expand(joined: ast.JoinedStr, enumerations: dict[tuple[str, str], Iterable[
     assert len(placeholders) == 1, f"one placeholder per metric name: {ast.unparse(joined)}"
     prefix = "".join(v.value for v in joined.values if isinstance(v, ast.Constant)).split("{")[0]
     root = _placeholder_root(placeholders[0].value)
-    key = (prefix, ast.unparse(root))
+    key = (prefix, root.attr if isinstance(root, ast.Attribute) else ast.unparse(root))
     assert key in enumerations, (
         f"metric {ast.unparse(joined)}: add the values of {key[1]!r} to _enumerations() so the dashboard can be checked"
     )

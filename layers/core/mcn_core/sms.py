@@ -5,13 +5,31 @@ from __future__ import annotations
 from mcn_core.logic.send import MessageOutcome, PartOutcome
 from mcn_core.models.notice import OutgoingSms
 
+#: How long a warm Lambda keeps the SMSC password before reading the secret again (a bind refused
+#: for a bad password reads it at once: it may have been rotated).
+SMSC_SECRET_MAX_AGE_S = 300
+
+
+def read_secret(secret_id: str, bypass_cache: bool) -> str:
+    """The secret's string through Powertools Parameters (cached per container for SMSC_SECRET_MAX_AGE_S)."""
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    return str(get_secret(secret_id, max_age=SMSC_SECRET_MAX_AGE_S, force_fetch=bypass_cache))
+
 
 class PooledSmsSender:
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
         from mcn_smpp import SmppConfig, get_pool
+        from mcn_smpp.credentials import SecretsManagerCredentials
 
         # Config read each time (cheap): the pool is rebuilt only if the environment changed.
-        result = get_pool(SmppConfig.from_env()).send(
+        config = SmppConfig.from_env()
+        credentials = (
+            SecretsManagerCredentials(config.password_secret_id, json_key=config.password_secret_key, fetch=read_secret)
+            if config.password_secret_id
+            else None
+        )
+        result = get_pool(config, credentials=credentials).send(
             sms.destination,
             sms.text,
             # A caller's own number keeps its '+': the layer sends it with TON/NPI international/E.164.
