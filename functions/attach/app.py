@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.handler_support import unpack_or_reject
 from mcn_core.logic.attach import AttachOutcome, handle_attach, tally
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import notify_settings
 from mcn_core.wiring import notify_store
 
@@ -30,6 +30,7 @@ def _starter(state_machine_arn: str) -> StepFunctionsStarter:
     return StepFunctionsStarter(state_machine_arn)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,6 +37,7 @@ def _states() -> Any:
     return boto3.client("stepfunctions")
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
@@ -57,6 +58,7 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     return {"deferred_until": notice.send_at}
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:

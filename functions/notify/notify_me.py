@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.models.config import NotifyConfig
 from mcn_core.models.notice import Notice, OutgoingSms
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.sms import PooledSmsSender
 from mcn_core.wiring import notify_config, notify_store
 
@@ -33,6 +33,7 @@ def _sms(config: NotifyConfig, notice: Notice, caller: str) -> OutgoingSms:
     )
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:

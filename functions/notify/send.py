@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcn_core.logic.send import send_notice
 from mcn_core.models.notice import Notice, SendProgress
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.sms import PooledSmsSender
 from mcn_smpp.outcomes import ESME_RMSGQFUL, ESME_RTHROTTLED
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 SMSC_THROTTLING = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:

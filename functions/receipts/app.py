@@ -23,7 +23,7 @@ from mcn_core.logic.receipts import apply_receipt
 from mcn_core.models.errors import describe_validation_error
 from mcn_core.models.inbound import INBOUND_EVENT, MoEvent, ReceiptEvent
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import NotifySettings, SettingsError, notify_settings
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ def _mo(event: MoEvent, store: DynamoReceiptStore, settings: NotifySettings, now
     }
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict:

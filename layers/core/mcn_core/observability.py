@@ -6,8 +6,11 @@ Phone numbers are masked before they reach a log call (`mcn_core.numbers.mask`).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,6 +34,24 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 logger = Logger(stream=_CurrentStdout())
 metrics = Metrics()
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def traced(handler: Handler) -> Handler:
+    """Powertools Tracer around a handler when the stack's `Tracing` parameter is Active.
+
+    template.yaml sets POWERTOOLS_TRACE_DISABLED=false then: the invocation and every AWS call
+    (boto3 is patched) become X-Ray subsegments. Off (the default), the X-Ray SDK is not even
+    imported, so tracing costs no cold start when nobody pays for traces.
+    """
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in {"1", "true", "yes", "on"}:
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    traced_handler: Handler = Tracer().capture_lambda_handler(handler)
+    return traced_handler
 
 
 def count(name: str, value: int = 1) -> None:
