@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.logic.send import send_notice
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics, traced
-from mcn_core.sms import PooledSmsSender
+from mcn_core.wiring import sms_sender
 from mcn_smpp.outcomes import ESME_RMSGQFUL, ESME_RTHROTTLED
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     notice = Notice.model_validate(event)
     previous = SendProgress.model_validate(event["send"]) if event.get("send") else None
     logger.append_keys(notification_id=notice.notification_id)
-    progress = send_notice(notice, previous, PooledSmsSender())
+    progress = send_notice(notice, previous, sms_sender())
     for message in progress.messages:
         count(f"Sms{message.outcome.title()}")
         if message.outcome == "retryable" and message.command_status in SMSC_THROTTLING:
