@@ -379,6 +379,17 @@ def test_state_machines_invoke_the_aliases(logical_id: str) -> None:
     assert all(arn.endswith(":live") for arn in resolved.values())
 
 
+@pytest.mark.parametrize("logical_id", sorted(MACHINES))
+def test_the_local_runtime_runs_the_function_behind_each_alias(logical_id: str) -> None:
+    """moto's Step Functions engine invokes the alias ARN; the embedded Lambda must run that function's handler."""
+    from mcn_cli.lambda_runtime import LocalLambdaRuntime
+
+    runtime = LocalLambdaRuntime(RESOLVED, {})
+    for value in MACHINES[logical_id]["Properties"]["DefinitionSubstitutions"].values():
+        function_id = value["Ref"].removesuffix(".Alias")
+        assert runtime.lookup(RESOLVED.resolve(value)).logical_id == function_id
+
+
 def test_tracing_is_a_parameter_and_off_by_default() -> None:
     assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "PassThrough"
     off, on = RESOLVED, ResolvedTemplate(TEMPLATE, "x", parameter_overrides={"Tracing": "Active"})
