@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.template import PROJECT_ROOT
 
 DEPLOY = PROJECT_ROOT / "deploy"
 EDGE_CODE = ("gateway", "receiver", "edge")
@@ -33,21 +33,52 @@ _KIND_SAMPLES = {
 }
 
 
+def _service_prefixes(trees: list[ast.Module]) -> set[str]:
+    """The prefixes a shared metrics base is built with: `super().__init__("mcn_gateway", ...)`."""
+    return {
+        node.args[0].value
+        for tree in trees
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "__init__"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and str(node.args[0].value).startswith("mcn_")
+    }
+
+
+def _names(node: ast.expr, prefixes: set[str]) -> set[str]:
+    """A metric's name: a literal, or f"{prefix}_spool_depth" in the shared base (one per service prefix)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.JoinedStr) and isinstance(node.values[0], ast.FormattedValue):
+        rest = "".join(v.value for v in node.values[1:] if isinstance(v, ast.Constant))
+        assert len(node.values) == 2, f"unexpected metric name {ast.unparse(node)}"
+        return {prefix + rest for prefix in prefixes}
+    return set()
+
+
 def exported_series() -> set[str]:
     """Every series name the edge services expose, from their Counter/Gauge/Histogram definitions."""
+    trees = [
+        ast.parse(path.read_text())
+        for root in EDGE_CODE
+        for path in (PROJECT_ROOT / root).rglob("*.py")
+        if "testing" not in path.parts
+    ]
+    prefixes = _service_prefixes(trees)
     series: set[str] = set()
-    for root in EDGE_CODE:
-        for path in (PROJECT_ROOT / root).rglob("*.py"):
-            if "testing" in path.parts:
+    for tree in trees:
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and node.args):
                 continue
-            for node in ast.walk(ast.parse(path.read_text())):
-                if not (isinstance(node, ast.Call) and node.args):
-                    continue
-                kind = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-                name = node.args[0]
-                if kind in _KIND_SAMPLES and isinstance(name, ast.Constant) and isinstance(name.value, str):
-                    base = name.value.removesuffix("_total") if kind == "Counter" else name.value
-                    series |= {base + suffix for suffix in _KIND_SAMPLES[kind]}
+            kind = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+            if kind not in _KIND_SAMPLES:
+                continue
+            for name in _names(node.args[0], prefixes):
+                base = name.removesuffix("_total") if kind == "Counter" else name
+                series |= {base + suffix for suffix in _KIND_SAMPLES[kind]}
     return series
 
 

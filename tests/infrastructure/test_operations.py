@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 import pytest
 
-from mcn_cli.template import PROJECT_ROOT, ResolvedTemplate, load_template
+from mcn_devkit.template import PROJECT_ROOT, ResolvedTemplate, load_template
 
 TEMPLATE = load_template()
 RESOLVED = ResolvedTemplate(TEMPLATE, "ops")
@@ -382,7 +382,7 @@ def test_state_machines_invoke_the_aliases(logical_id: str) -> None:
 @pytest.mark.parametrize("logical_id", sorted(MACHINES))
 def test_the_local_runtime_runs_the_function_behind_each_alias(logical_id: str) -> None:
     """moto's Step Functions engine invokes the alias ARN; the embedded Lambda must run that function's handler."""
-    from mcn_cli.lambda_runtime import LocalLambdaRuntime
+    from mcn_devkit.lambda_runtime import LocalLambdaRuntime
 
     runtime = LocalLambdaRuntime(RESOLVED, {})
     for value in MACHINES[logical_id]["Properties"]["DefinitionSubstitutions"].values():

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.template import PROJECT_ROOT
 
 HANDLER_SCRIPT = textwrap.dedent(
     """
