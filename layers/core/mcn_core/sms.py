@@ -5,20 +5,10 @@ from __future__ import annotations
 from mcn_core.logic.send import MessageOutcome, PartOutcome
 from mcn_core.models.notice import OutgoingSms
 
-#: How long a warm Lambda keeps the SMSC password before reading the secret again (a bind refused
-#: for a bad password reads it at once: it may have been rotated).
-SMSC_SECRET_MAX_AGE_S = 300
-
-
-def read_secret(secret_id: str, bypass_cache: bool) -> str:
-    """The secret's string through Powertools Parameters (cached per container for SMSC_SECRET_MAX_AGE_S)."""
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
-    return str(get_secret(secret_id, max_age=SMSC_SECRET_MAX_AGE_S, force_fetch=bypass_cache))
-
 
 class PooledSmsSender:
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
+        from mcn_core.dal.secrets import read_secret
         from mcn_smpp import SmppConfig, get_pool
         from mcn_smpp.credentials import SecretsManagerCredentials
 
