@@ -46,7 +46,8 @@ def traced(handler: Handler) -> Handler:
     (boto3 is patched) become X-Ray subsegments. Off (the default), the X-Ray SDK is not even
     imported, so tracing costs no cold start when nobody pays for traces.
     """
-    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() in {"1", "true", "yes", "on"}:
+    # Only an explicit "false" turns it on: an absent or unreadable value leaves tracing off.
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() not in {"0", "false", "no", "off"}:
         return handler
     from aws_lambda_powertools import Tracer
 
