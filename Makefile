@@ -71,6 +71,7 @@ promtool:
 lint: venv lint-tools promtool
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
 	$(LINT_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 	$(LINT_VENV)/bin/hadolint gateway/Dockerfile
 	promtool check rules deploy/prometheus/alerts.yml

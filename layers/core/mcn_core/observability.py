@@ -51,8 +51,7 @@ def traced(handler: Handler) -> Handler:
         return handler
     from aws_lambda_powertools import Tracer
 
-    traced_handler: Handler = Tracer().capture_lambda_handler(handler)
-    return traced_handler
+    return cast(Handler, Tracer().capture_lambda_handler(handler))
 
 
 def count(name: str, value: int = 1) -> None:
