@@ -200,7 +200,8 @@ def test_healthz_and_metrics_over_http(fresh: LocalSmsc, tmp_path: Path) -> None
         status, body = wait_for(lambda: (reply := _get(port, "/healthz"))[0] == 200 and reply)
         assert json.loads(body)["binds"] >= 1
         fresh.send_receipt("http-1", stat="DELIVRD")
-        wait_for(lambda: "mcn_receiver_forward_outcomes_total" in _get(port, "/metrics")[1])
+        # a labelled counter's HELP line shows before any sample: wait for the sample itself
+        wait_for(lambda: 'mcn_receiver_events_total{kind="receipt"}' in _get(port, "/metrics")[1])
         status, metrics = _get(port, "/metrics")
         assert status == 200
         assert 'mcn_receiver_events_total{kind="receipt"} 1.0' in metrics
