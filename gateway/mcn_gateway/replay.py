@@ -101,6 +101,7 @@ def replay_capture(path: str | Path, processor: SignallingProcessor) -> ReplaySt
     errors_before = _errors(processor.metrics)
     for protocol_data, timestamp in iter_protocol_data(path, processor.metrics, stats):
         stats.events.extend(processor.handle(protocol_data, timestamp).events)
+    stats.events.extend(processor.flush())  # calls the capture does not show answered or released
     stats.decode_errors = int(_errors(processor.metrics) - errors_before)
     return stats
 
