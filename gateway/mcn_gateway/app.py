@@ -242,7 +242,10 @@ class Gateway:
                 await asyncio.to_thread(self.registrar.stop)
             await self.associations.shutdown()
             drained = await asyncio.to_thread(self._drain, self.config.forwarding.drain_timeout_s)
-            log.info("spool %s", "drained" if drained else f"not drained: {self.spool.depth()} events kept for the next start")
+            log.info(
+                "spool %s",
+                "drained" if drained else f"not drained: {self.spool.depth()} events kept for the next start",
+            )
         await self.http.stop()
         if self.registrar is not None:
             await asyncio.to_thread(self.registrar.stop)

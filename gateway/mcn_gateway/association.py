@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from .config import AssociationConfig
-from .metrics import Metrics
+from .metrics import ASSOCIATION_STATES, Metrics
 from .protocol import DecodeError, m3ua
 from .protocol.m3ua import M3uaMessage, ProtocolData
 
@@ -68,8 +68,7 @@ SCTP_SOCKOPT_CONNECTX = 110
 def pack_sockaddrs(addresses: list[str], port: int) -> bytes:
     """sockaddr_in structures back to back (family in host order, port and address in network order)."""
     return b"".join(
-        struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(a) + bytes(8)
-        for a in addresses
+        struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton(a) + bytes(8) for a in addresses
     )
 
 
@@ -230,7 +229,7 @@ class M3uaSession:
         }
 
     def _publish(self) -> None:
-        self.metrics.association_state.labels(self.name).set({"down": 0, "up": 1, "asp-active": 1, "active": 2}[self.state])
+        self.metrics.association_state.labels(self.name).set(ASSOCIATION_STATES[self.state])
         for rc, state in self.as_states.items():
             label = "any" if rc is None else str(rc)
             self.metrics.as_state.labels(self.name, label).set({AS_INACTIVE: 0, AS_PENDING: 1, AS_ACTIVE: 2}[state])
@@ -265,14 +264,14 @@ class M3uaSession:
         await self.writer.drain()
 
     async def _send_err(self, code: int, diagnostic: bytes | None = None) -> None:
-        self.metrics.association_errors.labels(self.name, "sent", str(code)).inc()
+        self.metrics.association_errors.labels(self.config.name, "sent", str(code)).inc()
         await self.send(m3ua.encode_err(code, diagnostic))
 
     def fail(self, reason: str) -> None:
         """Declare the association dead (heartbeat, handshake): close at once so the peer and we start over."""
         if self.closed_reason is None:
             self.closed_reason = reason
-            self.metrics.association_failures.labels(self.name, reason).inc()
+            self.metrics.association_failures.labels(self.config.name, reason).inc()
             log.warning("%s: %s: closing the association", self.name, reason.replace("_", " "))
         _abort(self.writer)
 
@@ -418,7 +417,9 @@ class M3uaSession:
             self._notify(message)
         elif kind == m3ua.MGMT_ERR:
             code = message.uint32(TAG_ERROR_CODE)
-            self.metrics.association_errors.labels(self.name, "received", str(code)).inc()
+            # counters are per configured association, codes bounded: a peer cannot grow the series at will
+            label = str(code) if code is not None and code <= 0x1A else "other"
+            self.metrics.association_errors.labels(self.config.name, "received", label).inc()
             log.warning("%s: peer reported M3UA error %s", self.name, code)
         elif kind == m3ua.SSNM_DAUD and not self.client:
             # an ASP audits the destinations behind us: the gateway itself is always available
@@ -428,7 +429,9 @@ class M3uaSession:
         elif kind in (m3ua.SSNM_DUNA, m3ua.SSNM_DAVA, m3ua.SSNM_SCON, m3ua.SSNM_DUPU) and self.client:
             self._destination_state(message)
         elif message.message_class in (0, 1, 2, 3, 4, 9):
-            await self._send_err(m3ua.ERR_UNEXPECTED_MESSAGE if kind in m3ua.MESSAGE_NAMES else m3ua.ERR_UNSUPPORTED_MESSAGE_TYPE)
+            await self._send_err(
+                m3ua.ERR_UNEXPECTED_MESSAGE if kind in m3ua.MESSAGE_NAMES else m3ua.ERR_UNSUPPORTED_MESSAGE_TYPE
+            )
         else:
             await self._send_err(m3ua.ERR_UNSUPPORTED_MESSAGE_CLASS)
 
@@ -591,7 +594,9 @@ class AssociationManager:
         session = candidates[self._next_session]
         routing_context = session.routing_contexts[0] if session.routing_contexts else None
         await session.send(
-            m3ua.encode_data(data, routing_context=routing_context, network_appearance=session.config.network_appearance)
+            m3ua.encode_data(
+                data, routing_context=routing_context, network_appearance=session.config.network_appearance
+            )
         )
         return True
 
@@ -662,7 +667,9 @@ class AssociationManager:
         sock = _socket(transport)
         try:
             if config.local_host or config.local_port or config.local_addresses:
-                _bind_local(sock, transport, config.local_host or "0.0.0.0", config.local_port or 0, config.local_addresses)
+                _bind_local(
+                    sock, transport, config.local_host or "0.0.0.0", config.local_port or 0, config.local_addresses
+                )
             if transport == "sctp" and config.remote_addresses:
                 # sctp_connectx: every address of the peer, blocking (in a thread), then hand over to asyncio
                 addresses = pack_sockaddrs([config.host, *config.remote_addresses], config.port)
@@ -691,7 +698,12 @@ class AssociationManager:
                 local = writer.get_extra_info("sockname")
                 log.info(
                     "%s: connected to %s:%s from %s:%s (%s)",
-                    config.name, config.host, config.port, local[0], local[1], transport,
+                    config.name,
+                    config.host,
+                    config.port,
+                    local[0],
+                    local[1],
+                    transport,
                 )
                 session = M3uaSession(
                     config.name, config, reader, writer, self.on_data, self.metrics, client=True, decoder=self._decoder

@@ -79,8 +79,9 @@ class AssociationConfig(_Strict):
     reconnect_initial_s: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
     reconnect_reset_after_s: Annotated[float, Field(ge=0)] = Field(
-        30.0, description="client: the reconnect backoff starts again from reconnect_initial_s only after the "
-        "association carried traffic (AS active) this long"
+        30.0,
+        description="client: the reconnect backoff starts again from reconnect_initial_s only after the "
+        "association carried traffic (AS active) this long",
     )
     shutdown_timeout_s: Annotated[float, Field(gt=0)] = Field(
         2.0, description="on SIGTERM: how long to wait for each of ASPIA_ACK and ASPDN_ACK"

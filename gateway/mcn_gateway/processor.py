@@ -158,7 +158,7 @@ class SignallingProcessor:
             self._inc(self.metrics.events, KIND_MISSED_CALL)
         return events
 
-    def _platform_subscriber(self, iam: isup_codec.InitialAddress) -> isup_codec.IsupNumber | None | bool:
+    def _platform_subscriber(self, iam: isup_codec.InitialAddress) -> isup_codec.IsupNumber | bool | None:
         """For an IAM with no redirection: False when its called number is not a platform number; else the
         subscriber the platform number carries (prefix routing: <routing number><MSISDN>), or None."""
         called = iam.called
@@ -190,8 +190,10 @@ class SignallingProcessor:
         if not self.passive:
             # the platform never answers: release (subscriber absent, or the configured cause for a call
             # that was not diverted to it)
-            cause = self.signalling.release_cause if not_recorded in (None, "firewall") else (
-                self.signalling.not_diverted_release_cause
+            cause = (
+                self.signalling.release_cause
+                if not_recorded in (None, "firewall")
+                else (self.signalling.not_diverted_release_cause)
             )
             outcome.replies.append(_reply(data, isup_codec.encode_rel(iam.cic, cause)))
             self._inc(self.metrics.replies, "REL")
@@ -199,7 +201,9 @@ class SignallingProcessor:
             return
         if not_recorded is not None:
             self._inc(self.metrics.events_suppressed, not_recorded)
-            log.info("IAM on cic %s from opc %s: %s, not a missed call", iam.cic, data.opc, not_recorded.replace("_", " "))
+            log.info(
+                "IAM on cic %s from opc %s: %s, not a missed call", iam.cic, data.opc, not_recorded.replace("_", " ")
+            )
             return
         if subscriber is None:
             raise DecodeError("isup", "IAM without a called / redirecting number")

@@ -283,9 +283,7 @@ def _routing_params(traffic_mode: int | None, routing_contexts: list[int]) -> li
     return params
 
 
-def encode_aspac(
-    traffic_mode: int | None, routing_contexts: list[int], network_appearance: int | None = None
-) -> bytes:
+def encode_aspac(traffic_mode: int | None, routing_contexts: list[int], network_appearance: int | None = None) -> bytes:
     params = _routing_params(traffic_mode, routing_contexts)
     if network_appearance is not None:
         params.insert(0, (pm.M3UATag.NetworkAppearance, _u32(network_appearance)))

@@ -5,14 +5,15 @@ are not missed calls."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
 import pycrate_stp as stp
+import pytest
 
 from mcn_gateway.app import GatewayThread
 from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
@@ -197,7 +198,7 @@ def test_backoff_grows_against_a_stp_that_accepts_then_closes(tmp_path: Path):
         with GatewayThread(config):
             wait_for(lambda: len(peer.connections) >= 7, "seven connection attempts", timeout_s=60)
     times = [at for _peer, at in peer.connections]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # 0.05, 0.1, 0.2, 0.4, 0.4 s (±10% jitter): a connect that succeeds does not reset the backoff
     assert gaps[4] >= 0.4 * 0.9 - 0.01 and gaps[5] >= 0.4 * 0.9 - 0.01, gaps
 
@@ -207,8 +208,15 @@ def test_backoff_grows_against_a_stp_that_accepts_then_closes(tmp_path: Path):
 
 def test_no_registration_dialogue_toward_a_point_code_the_stp_reports_unavailable(tmp_path: Path):
     local_port = free_port()
-    registration = {"enabled": True, "dpc": STP_PC, "max_attempts": 1, "retry_initial_s": 0.1, "claim_ttl_s": 60,
-                    "dialogue_timeout_s": 2, "failure_holdoff_s": 0}
+    registration = {
+        "enabled": True,
+        "dpc": STP_PC,
+        "max_attempts": 1,
+        "retry_initial_s": 0.1,
+        "claim_ttl_s": 60,
+        "dialogue_timeout_s": 2,
+        "failure_holdoff_s": 0,
+    }
     with stp.PycrateStp(asp_address=("127.0.0.1", local_port)) as peer:
         config = gateway_config(tmp_path, client_association(peer.port, local_port), registration=registration)
         with GatewayThread(config) as gateway:
