@@ -274,6 +274,14 @@ class SignallingProcessor:
             self._begin(data, unitdata, message, timestamp, outcome)
         elif message.kind in (tcap_codec.TCAP_CONTINUE, tcap_codec.TCAP_END, tcap_codec.TCAP_ABORT):
             handler = self.transactions.handler_for(message.dtid)
+            if handler is not None and not self.passive and (reason := self._origin_allowed(data, unitdata)):
+                # an answer to a dialogue we opened must come from an allowed origin too: a forged End
+                # would otherwise settle a registration; the dialogue times out and is retried
+                self._inc(self.metrics.firewall_rejects, f"answer_{reason}")
+                log.warning(
+                    "%s to a dialogue of ours from %s refused (%s)", message.name, unitdata.calling.describe(), reason
+                )
+                return
             if handler is not None:
                 # a dialogue this gateway opened (MAP client side): its owner decides what follows
                 for reply in handler(message, unitdata.calling.global_title):
@@ -298,8 +306,9 @@ class SignallingProcessor:
                 handler(message, None)
 
     def _sccp_reply(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata, tcap: bytes) -> ProtocolData:
-        udt = sccp_codec.encode_udt(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class)
-        return _reply(data, udt)
+        """The answer goes back in the kind of message that came: XUDT for XUDT (and LUDT), else UDT."""
+        encode = sccp_codec.encode_udt if unitdata.message_type == sccp_codec.UDT else sccp_codec.encode_xudt
+        return _reply(data, encode(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class))
 
     def _origin_allowed(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata) -> str | None:
         """None when allowed, else the reject reason."""

@@ -344,6 +344,34 @@ def _encode_udt_with_pycrate(
     return udt.to_bytes()
 
 
+_xudt_prefixes: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
+XUDT_HOP_COUNTER = 15  # Q.714 2.3.2: the originator's maximum
+
+
+def encode_xudt(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0) -> bytes:
+    """An unsegmented XUDT (Q.713 4.18), the answer to an XUDT: a peer that sent XUDT may not route UDT
+    (e.g. it needs the hop counter). No optional part. Prefix cached per shape as for UDT."""
+    if len(called_raw) + len(calling_raw) + len(data) > 254 - 8:
+        raise ValueError("payload too large for one XUDT; XUDT segmentation is not implemented")
+    key = (called_raw, calling_raw, protocol_class, XUDT_HOP_COUNTER, len(data))
+    prefix = _xudt_prefixes.get(key)
+    if prefix is None:
+        xudt = ps.SCCPTypeClasses[XUDT]()
+        xudt["ProtocolClass"][1].set_val(protocol_class)
+        xudt["HopCounter"].set_val(XUDT_HOP_COUNTER)
+        xudt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
+        xudt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
+        xudt["Data"].from_bytes(bytes([len(data)]) + data)
+        encoded = xudt.to_bytes()
+        if not encoded.endswith(data) or encoded[6] != 0:
+            raise ValueError("XUDT layout unexpected (optional part present)")
+        prefix = encoded[: len(encoded) - len(data)]
+        if len(_xudt_prefixes) > 4096:
+            _xudt_prefixes.clear()
+        _xudt_prefixes[key] = prefix
+    return prefix + data
+
+
 def encode_gt_address(digits: str, ssn: int, numbering_plan: int = 1, nature: int = 4) -> bytes:
     """A route-on-GT party address (GT indicator 4, E.164, international) with SSN."""
     address = ps._SCCPAddr()

@@ -18,9 +18,16 @@ from mcn_gateway.cli import startup_problems
 from mcn_gateway.config import AssociationConfig, FirewallConfig, SignallingConfig
 from mcn_gateway.metrics import Metrics
 from mcn_gateway.processor import KIND_MISSED_CALL, SignallingProcessor
-from mcn_gateway.protocol import isup, sccp
+from mcn_gateway.protocol import isup, sccp, tcap
 from mcn_gateway.protocol.m3ua import ProtocolData
-from mcn_gateway.testing.builders import MSC_PC, PLATFORM_GT, PLATFORM_PC, build_iam
+from mcn_gateway.testing.builders import (
+    HLR_GT,
+    MSC_PC,
+    PLATFORM_GT,
+    PLATFORM_PC,
+    build_alert_service_centre,
+    build_iam,
+)
 from mcn_gateway.testing.local import loopback_config
 
 digits_strategy = st.text(alphabet="0123456789", min_size=1, max_size=20)
@@ -191,3 +198,49 @@ def test_startup_problems_find_unwritable_spool_and_targets(tmp_path: Path):
     assert len(problems) == 2
     assert problems[0].startswith("forwarding.spool_path /proc/mcn-spool.sqlite3 is not writable")
     assert problems[1].startswith("forwarding.ingest_target")
+
+
+# --- answers: XUDT for XUDT; dialogues the gateway opened are answered from allowed origins only ----------
+
+
+def _hlr_processor() -> SignallingProcessor:
+    firewall = FirewallConfig(allowed_calling_gt_prefixes=[HLR_GT[:6]], allowed_opcodes=[64])
+    return SignallingProcessor(SignallingConfig(point_code=PLATFORM_PC, platform_gt=PLATFORM_GT), firewall, Metrics())
+
+
+def _sccp_data(payload: bytes) -> ProtocolData:
+    return ProtocolData(opc=3001, dpc=PLATFORM_PC, si=3, ni=2, mp=0, sls=1, data=payload)
+
+
+def test_an_xudt_is_answered_with_an_xudt_and_a_udt_with_a_udt():
+    processor = _hlr_processor()
+    udt = build_alert_service_centre(otid=0x31)
+    unitdata = sccp.SccpDecoder().decode(udt)
+    xudt = sccp.encode_xudt(unitdata.called.raw, unitdata.calling.raw, unitdata.data)
+    [answer_to_udt] = processor.handle(_sccp_data(udt), 1.0).replies
+    [answer_to_xudt] = processor.handle(_sccp_data(xudt), 2.0).replies
+    assert answer_to_udt.data[0] == sccp.UDT
+    assert answer_to_xudt.data[0] == sccp.XUDT
+    decoded = sccp.ReferenceSccpDecoder().decode(answer_to_xudt.data)
+    assert decoded.called.global_title == HLR_GT and decoded.calling.global_title == PLATFORM_GT
+    assert tcap.TcapDecoder().decode(decoded.data).kind == tcap.TCAP_END
+
+
+def test_an_answer_to_our_dialogue_from_a_gt_not_allowed_is_dropped():
+    processor = _hlr_processor()
+    seen: list[str | None] = []
+
+    def handler(message: tcap.TcapMessage, gt: str | None) -> list[bytes]:
+        seen.append(gt)
+        return []
+
+    otid = processor.transactions.open(handler)
+    end = tcap.encode_end_result(otid, 1, None)
+    platform = sccp.encode_gt_address(PLATFORM_GT, 8)
+    forged = sccp.encode_udt(platform, sccp.encode_gt_address("33699999999", 6), end)
+    processor.handle(_sccp_data(forged), 1.0)
+    assert seen == []
+    assert processor.metrics.value("mcn_gateway_firewall_rejects_total", {"reason": "answer_calling_gt"}) == 1
+    genuine = sccp.encode_udt(platform, sccp.encode_gt_address(HLR_GT, 6), end)
+    processor.handle(_sccp_data(genuine), 2.0)
+    assert seen == [HLR_GT]
