@@ -7,6 +7,7 @@ Only UDT / XUDT / LUDT carry TCAP for the gateway; the others are reported as su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycrate_mobile import SCCP as ps
 
@@ -263,7 +264,7 @@ class SegmentReassembler:
         self.expired += len(stale)
 
 
-def bcd_digits(bcd: object, odd: bool) -> str:
+def bcd_digits(bcd: Any, odd: bool) -> str:
     """Digits of a BCD field with an odd/even indication, whatever the filler nibble.
 
     pycrate 0.8.1's get_addr()/get_num() drop the last character of an odd-length number,
@@ -271,12 +272,12 @@ def bcd_digits(bcd: object, odd: bool) -> str:
     the field and pycrate decodes F to nothing: `...0000f1` lost its last real digit. The
     number of digits is fixed by the length and the indicator: 2n - 1 when odd, 2n when even.
     """
-    decoded = bcd.decode()
+    decoded = str(bcd.decode())
     length = len(bcd.to_bytes())
     return decoded[: 2 * length - 1] if odd else decoded[: 2 * length]
 
 
-def global_title_digits(gt_indicator: int, gt: object) -> str | None:
+def global_title_digits(gt_indicator: int, gt: Any) -> str | None:
     """The digits of a global title (Q.713 3.4.2.3), either filler accepted."""
     if gt_indicator == 1:  # nature of address + odd/even, BCD
         return bcd_digits(gt["Addr"], bool(gt["OE"].get_val()))
@@ -284,7 +285,7 @@ def global_title_digits(gt_indicator: int, gt: object) -> str | None:
         scheme = gt["EncodingScheme"].get_val()
         if scheme in (1, 2):
             return bcd_digits(gt["Addr"].get_alt(), scheme == 1)
-    return gt.get_addr() if hasattr(gt, "get_addr") else None
+    return str(gt.get_addr()) if hasattr(gt, "get_addr") else None
 
 
 def _address_from_element(value: object, raw: bytes) -> SccpAddress:
@@ -362,7 +363,7 @@ def encode_xudt(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_cla
         xudt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
         xudt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
         xudt["Data"].from_bytes(bytes([len(data)]) + data)
-        encoded = xudt.to_bytes()
+        encoded = bytes(xudt.to_bytes())
         if not encoded.endswith(data) or encoded[6] != 0:
             raise ValueError("XUDT layout unexpected (optional part present)")
         prefix = encoded[: len(encoded) - len(data)]
