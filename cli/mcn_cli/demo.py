@@ -46,13 +46,14 @@ def _fees(stack: Any) -> list[dict[str, Any]]:
 def run_demo(args: argparse.Namespace) -> int:
     from mcn_cli.localstack import LocalStack, apply_env
     from mcn_cli.smsc import LocalSmsc
+    from mcn_devkit.sigtran import loopback_config
+    from mcn_devkit.sigtran.builders import SUBSCRIBER, scenario_messages
+    from mcn_devkit.sigtran.local import wait_for
+    from mcn_devkit.sigtran.peer import ScriptedPeer
     from mcn_gateway.app import GatewayThread
     from mcn_gateway.protocol import m3ua
-    from mcn_gateway.receiver import Receiver, ReceiverConfig
-    from mcn_gateway.testing import loopback_config
-    from mcn_gateway.testing.builders import SUBSCRIBER, scenario_messages
-    from mcn_gateway.testing.local import wait_for
-    from mcn_gateway.testing.peer import ScriptedPeer
+    from mcn_receiver.config import ReceiverConfig
+    from mcn_receiver.service import Receiver
     from mcn_smpp import SmppConfig
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)

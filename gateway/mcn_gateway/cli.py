@@ -112,9 +112,10 @@ def _replay(args: argparse.Namespace) -> int:
         for event in stats.events:
             print(json.dumps({"kind": event.kind, **event.body}, sort_keys=True))
     else:
+        from mcn_edge.forwarder import Forwarder
+        from mcn_edge.spool import Spool
+
         from .app import EventSink, build_targets
-        from .forwarder import Forwarder
-        from .spool import Spool
 
         assert config is not None
         spool = Spool(config.forwarding.spool_path)

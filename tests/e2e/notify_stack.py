@@ -10,7 +10,7 @@ from typing import Any
 
 from mcn_cli.localstack import LocalStack
 from mcn_cli.smsc import LocalSmsc
-from mcn_gateway.testing.local import wait_for
+from mcn_devkit.sigtran.local import wait_for
 
 SMSC_PASSWORD = "secret1"
 

@@ -54,7 +54,7 @@ class SccpUnitdata:
     segmentation: bytes | None = None  # the Segmentation parameter (Q.713 3.17)
 
 
-def _address(party: object) -> SccpAddress:
+def _address(party: Any) -> SccpAddress:
     return _address_from_element(party[1], party[1].to_bytes())
 
 
@@ -288,7 +288,7 @@ def global_title_digits(gt_indicator: int, gt: Any) -> str | None:
     return str(gt.get_addr()) if hasattr(gt, "get_addr") else None
 
 
-def _address_from_element(value: object, raw: bytes) -> SccpAddress:
+def _address_from_element(value: Any, raw: bytes) -> SccpAddress:
     indicator = value[0]
     global_title = None
     gt_indicator = indicator[2].get_val()
@@ -342,7 +342,8 @@ def _encode_udt_with_pycrate(
     udt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
     udt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
     udt["Data"].from_bytes(bytes([len(data)]) + data)
-    return udt.to_bytes()
+    encoded: bytes = udt.to_bytes()
+    return encoded
 
 
 _xudt_prefixes: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
@@ -386,4 +387,5 @@ def encode_gt_address(digits: str, ssn: int, numbering_plan: int = 1, nature: in
     gt["NumberingPlan"].set_val(numbering_plan)
     gt["NAI"].set_val(nature)
     gt.set_addr_bcd(digits)
-    return address.to_bytes()
+    encoded: bytes = address.to_bytes()
+    return encoded

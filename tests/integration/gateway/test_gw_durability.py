@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from mcn_devkit.sigtran import ScriptedPeer, build_iam, m3ua_data
+from mcn_devkit.sigtran.builders import MSC_PC, ROUTING_CONTEXT
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 from mcn_gateway.protocol import isup, m3ua
-from mcn_gateway.testing import ScriptedPeer, build_iam, m3ua_data
-from mcn_gateway.testing.builders import MSC_PC, ROUTING_CONTEXT
-from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

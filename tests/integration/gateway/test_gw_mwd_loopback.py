@@ -17,13 +17,14 @@ import pytest
 from pycrate_mobile.TS29002_MAPIE import AddressString
 
 from mcn_cli.localstack import LocalStack
+from mcn_devkit.sigtran import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
+from mcn_devkit.sigtran.builders import HLR_PC, MSC_PC, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT, SUBSCRIBER
+from mcn_devkit.sigtran.hlr import ScriptedHlr
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 from mcn_gateway.app import GatewayThread
 from mcn_gateway.protocol import isup, m3ua, sccp, tcap
+from mcn_gateway.protocol import map as map_codec
 from mcn_gateway.registrations import DynamoRegistrationStore
-from mcn_gateway.testing import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
-from mcn_gateway.testing.builders import HLR_PC, MSC_PC, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT, SUBSCRIBER
-from mcn_gateway.testing.hlr import ScriptedHlr
-from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -124,12 +125,12 @@ def test_first_call_registers_second_does_not_alert_clears(stack: LocalStack, tm
         assert (sri.sccp.calling.global_title, sri.sccp.calling.ssn) == (PLATFORM_GT, sccp.SSN_MSC)
         assert sri.sccp.called.route_on_gt and sri.sccp.calling.route_on_gt
         assert sri.application_context == SHORT_MSG_GATEWAY_V3
-        assert sri.opcode == tcap.OP_SEND_ROUTING_INFO_FOR_SM
+        assert sri.opcode == map_codec.OP_SEND_ROUTING_INFO_FOR_SM
         assert _number(sri.argument["msisdn"]) == SUBSCRIBER
         assert _number(sri.argument["serviceCentreAddress"]) == PLATFORM_GT
 
         # the HLR answered absentSubscriberSM: reportSM-DeliveryStatus with the platform's GT
-        assert report.opcode == tcap.OP_REPORT_SM_DELIVERY_STATUS
+        assert report.opcode == map_codec.OP_REPORT_SM_DELIVERY_STATUS
         assert report.application_context == SHORT_MSG_GATEWAY_V3
         assert report.argument["sm-DeliveryOutcome"] == "absentSubscriber"
         assert _number(report.argument["serviceCentreAddress"]) == PLATFORM_GT

@@ -18,7 +18,7 @@ from pathlib import Path
 import pycrate_stp as stp
 import pytest
 
-from mcn_gateway.testing.local import read_jsonl, wait_for
+from mcn_devkit.sigtran.local import read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pycrate_stp as stp
 import pytest
 
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 from mcn_gateway.app import GatewayThread
-from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
 

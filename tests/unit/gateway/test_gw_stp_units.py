@@ -13,14 +13,7 @@ from pycrate_mobile import ISUP as pi
 from pycrate_mobile import SCCP as ps
 from pydantic import ValidationError
 
-from mcn_gateway.association import _covers, affected_point_codes, pack_sockaddrs
-from mcn_gateway.cli import startup_problems
-from mcn_gateway.config import AssociationConfig, FirewallConfig, SignallingConfig
-from mcn_gateway.metrics import Metrics
-from mcn_gateway.processor import KIND_MISSED_CALL, SignallingProcessor
-from mcn_gateway.protocol import isup, sccp, tcap
-from mcn_gateway.protocol.m3ua import ProtocolData
-from mcn_gateway.testing.builders import (
+from mcn_devkit.sigtran.builders import (
     HLR_GT,
     MSC_PC,
     PLATFORM_GT,
@@ -28,7 +21,14 @@ from mcn_gateway.testing.builders import (
     build_alert_service_centre,
     build_iam,
 )
-from mcn_gateway.testing.local import loopback_config
+from mcn_devkit.sigtran.local import loopback_config
+from mcn_gateway.association import _covers, affected_point_codes, pack_sockaddrs
+from mcn_gateway.cli import startup_problems
+from mcn_gateway.config import AssociationConfig, FirewallConfig, SignallingConfig
+from mcn_gateway.metrics import Metrics
+from mcn_gateway.processor import KIND_MISSED_CALL, SignallingProcessor
+from mcn_gateway.protocol import isup, sccp, tcap
+from mcn_gateway.protocol.m3ua import ProtocolData
 
 digits_strategy = st.text(alphabet="0123456789", min_size=1, max_size=20)
 
