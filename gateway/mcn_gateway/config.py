@@ -169,6 +169,9 @@ class RegistrationConfig(_Strict):
         None, description="Prefix that turns national subscriber numbers into E.164 (else they are not registered)"
     )
     ac_version: Literal[2, 3] = Field(3, description="shortMsgGatewayContext version tried first (v3 falls back to v2)")
+    hlr_version_memory_s: Annotated[float, Field(ge=0)] = Field(
+        86400.0, description="How long an HLR that refused v3 is asked in v2 directly (per HLR GT)"
+    )
     sm_rp_pri: bool = Field(False, description="sendRoutingInfoForSM sm-RP-PRI (false: the HLR reports absence)")
     dialogue_timeout_s: Annotated[float, Field(gt=0, le=120)] = 15.0
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
