@@ -85,6 +85,7 @@ Sender = Callable[[ProtocolData], bool]
 _MAX_REMEMBERED_HLRS = 10_000
 _MAX_REMEMBERED_SUBSCRIBERS = 100_000
 
+
 @dataclass(slots=True)
 class _Registration:
     subscriber: str  # E.164 with '+'
