@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -185,8 +186,10 @@ def test_stp_restart_brings_the_association_back_on_the_same_port(tmp_path: Path
         peer.close()
         wait_for(lambda: state(gateway) == "down", "down while the STP is away")
         with stp.PycrateStp(asp_address=("127.0.0.1", local_port), port=port) as restarted:
+            started = time.monotonic()
             restarted.wait_active()
             wait_for(lambda: state(gateway) == "active", "active on the restarted STP")
+            print(f"\nactive again {time.monotonic() - started:.2f} s after the STP came back")
             send_iam(restarted, 3, called=PLATFORM_NUMBER, original_called=SUBSCRIBER, redirecting_reason=1)
             assert next_release(restarted) == (3, 20)
     assert read_jsonl(tmp_path / "missed_calls.jsonl")[0]["reason"] == "busy"
@@ -199,6 +202,7 @@ def test_backoff_grows_against_a_stp_that_accepts_then_closes(tmp_path: Path):
             wait_for(lambda: len(peer.connections) >= 7, "seven connection attempts", timeout_s=60)
     times = [at for _peer, at in peer.connections]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    print(f"\nconnect gaps against an STP that accepts then closes: {[round(g, 2) for g in gaps]} s")
     # 0.05, 0.1, 0.2, 0.4, 0.4 s (±10% jitter): a connect that succeeds does not reset the backoff
     assert gaps[4] >= 0.4 * 0.9 - 0.01 and gaps[5] >= 0.4 * 0.9 - 0.01, gaps
 
