@@ -214,6 +214,11 @@ class RegistrationConfig(_Strict):
 class HttpConfig(_Strict):
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9102
+    require_traffic: bool = Field(
+        True,
+        description="/healthz is 503 while no client association (toward an STP) carries traffic; false: it "
+        "stays 200 and only reports it (for orchestrators that would restart the container during an STP outage)",
+    )
 
 
 class GatewayConfig(_Strict):

@@ -245,7 +245,9 @@ def test_handshake_timeout_and_connection_cap(tmp_path: Path):
 def test_memory_returns_after_many_connections_close(tmp_path: Path):
     port = free_port()
     connections = 200
-    config, http_port = write_config(tmp_path, [_server(port, max_connections=connections + 10)])
+    config, http_port = write_config(
+        tmp_path, [_server(port, max_connections=connections + 10, handshake_timeout_s=60)]
+    )
     from pycrate_mobile import M3UA as pm
 
     handshake = pm.M3UA_ASPUp().to_bytes() + pm.M3UA_ASPAct().to_bytes()
