@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 
 pytestmark = pytest.mark.integration
 
