@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mcn_core.logic.record import calls_to_clear, fee_values
-from mcn_core.models.fees import period_shard
+from mcn_core.models.fees import RecordOutcome, period_shard
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics
 from mcn_core.wiring import notify_store
@@ -26,15 +26,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     values = fee_values(
         notice, progress, now, period_shard(notice.period or now.strftime("%Y-%m"), notice.notification_id)
     )
-    recorded = store.record_notice(
+    outcome = store.record_notice(
         store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
     )
+    recorded = outcome is RecordOutcome.RECORDED
     if recorded:
         count("FeeRecorded")
         count("FeeMinorUnits", values["fee_minor"])
-    else:
+    elif outcome is RecordOutcome.ALREADY_RECORDED:
         count("FeeAlreadyRecorded")  # a retried or re-driven Record: nothing charged twice
-    existing = store.fee(notice.notification_id) if not recorded else None
+    else:
+        count("NoticeDuplicateNotCharged")  # another notice charged for these calls: a design slip
+        logger.error("listed calls were already cleared by another notice: not charged", outcome=outcome.value)
+    existing = store.fee(notice.notification_id) if outcome is RecordOutcome.ALREADY_RECORDED else None
     logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], first_time=recorded)
     return {
         "notification_id": notice.notification_id,
@@ -43,4 +47,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         "currency": values["currency"],
         "smsc_message_ids": values["smsc_message_ids"],
         "recorded_now": recorded,
+        "outcome": outcome.value,
     }
