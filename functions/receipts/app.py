@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from mcn_core.handler_support import unpack_or_reject
 from mcn_core.logic.keywords import handle_mo
 from mcn_core.logic.receipts import apply_receipt
-from mcn_core.models.errors import describe_validation_error
+from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.inbound import INBOUND_EVENT, MoEvent, ReceiptEvent
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
@@ -138,8 +138,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict:
     for index, raw in enumerate(raw_events):
         try:
             parsed = INBOUND_EVENT.validate_python(raw)
-        except ValidationError as exc:
-            reason = _validation_reason(exc)
+        except Exception as exc:  # ValidationError, or any other failure of this event's parsing: its own
+            reason = _validation_reason(exc) if isinstance(exc, ValidationError) else unprocessable_reason(exc)
             kind = raw.get("kind") if isinstance(raw, dict) else None
             count("InboundRejected")
             logger.warning("event rejected", index=index, kind=kind, reason=reason)

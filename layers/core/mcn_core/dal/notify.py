@@ -19,7 +19,6 @@ MESSAGE_ID_RETENTION = timedelta(days=14)
 _TRANSACTION_LIMIT = 100  # DynamoDB's item limit per transaction
 
 
-
 class NotifyStore:
     def __init__(
         self, missed_calls_table: str, subscribers_table: str, fees_table: str, message_ids_table: str | None = None
@@ -127,7 +126,8 @@ class NotifyStore:
         message_ids = list(fee.smsc_message_ids or []) if self._message_ids is not None else []
         room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0) - len(message_ids)
         in_transaction, after = clear_calls[:room], clear_calls[room:]
-        first_call = 1 + len(message_ids)  # the transaction's items: fee, message ids, calls, lock
+        # The request lists deletes, then puts, then updates (pynamodb's order): reasons follow it.
+        call_items, fee_item = range(len(in_transaction)), len(in_transaction)
         try:
             with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:
                 transaction.save(fee, condition=fee_model.notification_id.does_not_exist())
@@ -146,14 +146,14 @@ class NotifyStore:
             failed = {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
             if not failed:
                 raise
-            if 0 in failed or self.fee(fee.notification_id) is not None:
+            if fee_item in failed or self.fee(fee.notification_id) is not None:
                 # Recorded before: finish what that attempt may have left undone.
                 for call_ref in clear_calls:
                     calls_model(fee.subscriber, call_ref).delete()
                 if release_lock:
                     self.release_lock(fee.subscriber, fee.notification_id)
                 return RecordOutcome.ALREADY_RECORDED
-            if failed & set(range(first_call, first_call + len(in_transaction))):
+            if failed.intersection(call_items):
                 if release_lock:
                     self.release_lock(fee.subscriber, fee.notification_id)
                 return RecordOutcome.CALLS_ALREADY_CLEARED
