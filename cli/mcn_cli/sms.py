@@ -91,9 +91,9 @@ def _config_environment(args: argparse.Namespace) -> dict[str, str]:
 def run_send(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    from mcn_core.numbers import mask
     from mcn_smpp.config import ConfigError, SmppConfig
     from mcn_smpp.gsm0338 import MessageTooLong
-    from mcn_smpp.masking import mask_msisdn
     from mcn_smpp.outcomes import Outcome, status_name
     from mcn_smpp.pool import SmppPool
 
@@ -123,14 +123,14 @@ def run_send(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
                     receipts.append(event)
 
     if args.json:
-        document = result.to_dict()
+        document = result.to_dict(mask)
         document["receipts"] = [receipt.to_dict() for receipt in receipts]
         for receipt in document["receipts"]:
-            receipt["source_addr"] = mask_msisdn(receipt["source_addr"])
+            receipt["source_addr"] = mask(receipt["source_addr"])
         print(json.dumps(document, indent=2), file=out)
     else:
         print(
-            f"to {result.destination_masked}: {result.encoding}, {result.segment_count} segment(s) "
+            f"to {mask(result.destination)}: {result.encoding}, {result.segment_count} segment(s) "
             f"via {config.host}:{config.port} -> {result.outcome.value.upper()}",
             file=out,
         )

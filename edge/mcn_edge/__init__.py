@@ -1,1 +1,4 @@
-"""Pieces both edge services (mcn-gateway, mcn-receiver) share: durable spool, forwarding to Lambda, HTTP health/metrics, configuration loading."""
+"""Pieces both edge services (mcn-gateway, mcn-receiver) share.
+
+The durable spool, forwarding to Lambda, the HTTP health/metrics server and configuration loading.
+"""

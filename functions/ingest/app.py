@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from mcn_core.handler_support import unpack_or_reject
@@ -11,21 +10,10 @@ from mcn_core.logic.ingest import StoreUnavailableError, ingest_batch
 from mcn_core.models.outcomes import BatchResult, Outcome
 from mcn_core.observability import count, logger, metrics
 from mcn_core.settings import ingest_settings
+from mcn_core.wiring import call_store
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    from mcn_core.dal.calls import DynamoCallStore
-
-
-@lru_cache(maxsize=1)
-def _store() -> DynamoCallStore:
-    # Imported on first use: the DynamoDB client stack is most of a cold start, and a
-    # batch whose events are all rejected never needs it.
-    from mcn_core.dal.calls import DynamoCallStore
-
-    settings = ingest_settings()
-    return DynamoCallStore(settings.missed_calls_table, settings.subscribers_table)
 
 
 def _report(batch: BatchResult) -> None:
@@ -41,13 +29,14 @@ def _report(batch: BatchResult) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def lambda_handler(event: Any, context: LambdaContext) -> dict:
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     raw_events, rejected = unpack_or_reject(event, metric="MissedCallsRejected", outcomes=[o.value for o in Outcome])
     if rejected is not None:
         return rejected
 
+    settings = ingest_settings()
     try:
-        batch = ingest_batch(raw_events, settings=ingest_settings(), store=_store(), now=datetime.now(UTC))
+        batch = ingest_batch(raw_events, settings=settings, store=call_store(settings), now=datetime.now(UTC))
     except StoreUnavailableError as exc:
         _report(exc.partial)
         count("MissedCallsStoreErrors")

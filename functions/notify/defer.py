@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
+from mcn_core.settings import defer_settings
+from mcn_core.wiring import workflow_starter
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,25 +30,16 @@ class DeferredNotice(BaseModel):
     deferring_execution: str | None = None
 
 
-@lru_cache(maxsize=1)
-def _states() -> Any:
-    import boto3
-
-    return boto3.client("stepfunctions")
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     notice = DeferredNotice.model_validate(event)
-    arn = os.environ["QUIET_HOURS_STATE_MACHINE_ARN"]
+    arn = defer_settings().quiet_hours_state_machine_arn
     # Named by the deferring execution: a retried Defer task cannot start a second wait, while a
     # notice resumed a little early (clocks) and deferred again gets its own, short, wait.
     origin = hashlib.sha256((notice.deferring_execution or notice.send_at).encode()).hexdigest()[:12]
     name = f"{notice.notification_id}-q{origin}"
-    try:
-        _states().start_execution(stateMachineArn=arn, name=name, input=notice.model_dump_json())
-    except _states().exceptions.ExecutionAlreadyExists:
+    if workflow_starter(arn).start_once(name, notice.model_dump_json()) is None:
         logger.info("already deferred", notification_id=notice.notification_id)
     count("NoticeDeferred")
     logger.info(
@@ -64,13 +55,10 @@ def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     request = {"notification_id": notice.notification_id, "subscriber": notice.subscriber, "resumed": True}
     # Named after this wait's own execution: a retried Resume does not start the notice twice.
     name = f"{notice.deferring_execution or notice.notification_id}-resume"[-80:]
-    try:
-        response = _states().start_execution(
-            stateMachineArn=notice.resume_state_machine_arn, name=name, input=json.dumps(request)
-        )
-    except _states().exceptions.ExecutionAlreadyExists:
+    execution_arn = workflow_starter(notice.resume_state_machine_arn).start_once(name, json.dumps(request))
+    if execution_arn is None:
         logger.info("already resumed", notification_id=notice.notification_id)
         return {"execution_name": name, "already_resumed": True}
     count("NoticeResumed")
     logger.info("resumed after quiet hours", notification_id=notice.notification_id)
-    return {"execution_arn": response["executionArn"]}
+    return {"execution_arn": execution_arn}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.logic.send import send_notice
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics
-from mcn_core.sms import PooledSmsSender
+from mcn_core.wiring import sms_sender
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,7 +19,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     notice = Notice.model_validate(event)
     previous = SendProgress.model_validate(event["send"]) if event.get("send") else None
     logger.append_keys(notification_id=notice.notification_id)
-    progress = send_notice(notice, previous, PooledSmsSender())
+    progress = send_notice(notice, previous, sms_sender())
     for message in progress.messages:
         count(f"Sms{message.outcome.title()}")
     logger.info(

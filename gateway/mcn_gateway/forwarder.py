@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from mcn_core.numbers import mask
+
 from .metrics import Metrics
-from .privacy import mask_number
 from .spool import Spool, SpooledEvent
 
 log = logging.getLogger("mcn_gateway.forwarder")
@@ -222,7 +223,7 @@ class Forwarder:
                     kind,
                     target.name,
                     result.get("reason"),
-                    mask_number(body.get("subscriber")),
+                    mask(body.get("subscriber")),
                     result.get("call_ref") or body.get("call_ref") or body.get("event_ref"),
                 )
         self.spool.remove([item.id for item in batch])

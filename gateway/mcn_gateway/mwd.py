@@ -32,9 +32,10 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mcn_core.numbers import mask
+
 from .config import RegistrationConfig
 from .metrics import Metrics
-from .privacy import mask_number
 from .protocol import DecodeError
 from .protocol import sccp as sccp_codec
 from .protocol import tcap as tcap_codec
@@ -243,7 +244,7 @@ class MwdRegistrar:
             claim = self.store.claim(subscriber, self.owner, now, now + self.config.claim_ttl_s)
         except Exception as exc:  # the table is down: register anyway (the HLR keeps one entry per SC)
             self.metrics.mwd_store_errors.labels("claim").inc()
-            log.warning("registration table unavailable (%s): registering %s unshared", exc, mask_number(subscriber))
+            log.warning("registration table unavailable (%s): registering %s unshared", exc, mask(subscriber))
             claim, claimed = Claim(True), False
         if not claim.won:
             reason = _HOLD_REASONS.get(claim.state or "", "registered")
@@ -254,7 +255,7 @@ class MwdRegistrar:
         registration = _Registration(subscriber, OP_SRI_SM, self.config.ac_version, claimed=claimed)
         self._active[subscriber] = registration
         self.metrics.mwd_sent.inc()
-        log.info("registering in MWD: %s (first missed call of an absence)", mask_number(subscriber))
+        log.info("registering in MWD: %s (first missed call of an absence)", mask(subscriber))
         self._open(registration)
 
     def _on_attach(self, number: str) -> None:
@@ -264,17 +265,17 @@ class MwdRegistrar:
         registration = self._active.pop(subscriber, None)
         if registration is not None:  # the subscriber is back: the dialogue has become pointless
             self._close_dialogue(registration)
-            log.info("registration of %s cancelled by the attach alert", mask_number(subscriber))
+            log.info("registration of %s cancelled by the attach alert", mask(subscriber))
         self._cache.pop(subscriber, None)
         try:
             existed = self.store.clear(subscriber)
         except Exception as exc:
             self.metrics.mwd_store_errors.labels("clear").inc()
-            log.warning("registration of %s not cleared (table unavailable: %s)", mask_number(subscriber), exc)
+            log.warning("registration of %s not cleared (table unavailable: %s)", mask(subscriber), exc)
             return
         if existed or registration is not None:
             self.metrics.mwd_cleared.inc()
-            log.info("registration of %s cleared by the attach alert", mask_number(subscriber))
+            log.info("registration of %s cleared by the attach alert", mask(subscriber))
 
     # --- dialogues ------------------------------------------------------------------------------------
 
@@ -328,7 +329,7 @@ class MwdRegistrar:
             )
         except Exception as exc:  # cannot happen with valid digits; never retry an encoding bug
             self._close_dialogue(registration)
-            log.error("cannot encode %s for %s: %s", operation, mask_number(registration.subscriber), exc)
+            log.error("cannot encode %s for %s: %s", operation, mask(registration.subscriber), exc)
             self._fail(registration, "internal")
             return
         if not self._send(registration, begin):
@@ -342,7 +343,7 @@ class MwdRegistrar:
             operation,
             registration.version,
             registration.attempts,
-            mask_number(registration.subscriber),
+            mask(registration.subscriber),
             otid.hex(),
         )
 
@@ -481,7 +482,7 @@ class MwdRegistrar:
         log.info(
             "%s for %s failed (%s): attempt %d of %d in %.1fs",
             OPERATION_NAMES[registration.operation],
-            mask_number(registration.subscriber),
+            mask(registration.subscriber),
             reason,
             registration.attempts + 1,
             self.config.max_attempts,
@@ -515,18 +516,16 @@ class MwdRegistrar:
             ours = self.store.transition(registration.subscriber, self.owner, state, now, now + hold_s, **fields)
         except Exception as exc:
             self.metrics.mwd_store_errors.labels("update").inc()
-            log.warning("registration of %s not recorded as %s: %s", mask_number(registration.subscriber), state, exc)
+            log.warning("registration of %s not recorded as %s: %s", mask(registration.subscriber), state, exc)
             return
         if not ours:  # cleared by an attach alert (or taken over) meanwhile
             self._cache.pop(registration.subscriber, None)
-            log.info(
-                "registration of %s was cleared meanwhile; %s not recorded", mask_number(registration.subscriber), state
-            )
+            log.info("registration of %s was cleared meanwhile; %s not recorded", mask(registration.subscriber), state)
 
     def _confirmed(self, registration: _Registration) -> None:
         log.info(
             "registered in the MWD of %s at HLR %s (v%d)",
-            mask_number(registration.subscriber),
+            mask(registration.subscriber),
             registration.hlr or "?",
             registration.version,
         )
@@ -537,14 +536,14 @@ class MwdRegistrar:
         self.metrics.mwd_confirmed.inc()  # counted once recorded: a reader of the metric finds the item
 
     def _reachable(self, registration: _Registration) -> None:
-        log.info("HLR reports %s reachable: no MWD registration", mask_number(registration.subscriber))
+        log.info("HLR reports %s reachable: no MWD registration", mask(registration.subscriber))
         self._finish(registration, STATE_REACHABLE, self.config.reachable_holdoff_s, "holdoff")
         self.metrics.mwd_not_needed.inc()
 
     def _fail(self, registration: _Registration, reason: str) -> None:
         log.warning(
             "MWD registration of %s failed (%s) after %d attempt(s) of %s",
-            mask_number(registration.subscriber),
+            mask(registration.subscriber),
             reason,
             registration.attempts,
             OPERATION_NAMES[registration.operation],

@@ -11,9 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mcn_core.numbers import mask
+
 from .config import FirewallConfig, SignallingConfig
 from .metrics import Metrics
-from .privacy import mask_number
 from .protocol import DecodeError
 from .protocol import isup as isup_codec
 from .protocol import sccp as sccp_codec
@@ -151,7 +152,7 @@ class SignallingProcessor:
         caller = iam.calling.as_event_number() if iam.calling and presentation == "allowed" else None
         if presentation == "restricted" and self.signalling.clir_policy == "drop":
             self._inc(self.metrics.events_suppressed, "clir")
-            log.info("withheld call to %s dropped (clir_policy=drop)", mask_number(subscriber.digits))
+            log.info("withheld call to %s dropped (clir_policy=drop)", mask(subscriber.digits))
             return
         epoch_ms = round(timestamp * 1000)
         body = {
@@ -167,8 +168,8 @@ class SignallingProcessor:
         self._inc(self.metrics.events, KIND_MISSED_CALL)
         log.info(
             "missed call to %s from %s (%s, cic %s)",
-            mask_number(body["subscriber"]),
-            mask_number(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
+            mask(body["subscriber"]),
+            mask(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
             body["reason"],
             iam.cic,
         )
@@ -330,4 +331,4 @@ class SignallingProcessor:
         }
         outcome.events.append(Event(KIND_ATTACH, body))
         self._inc(self.metrics.events, KIND_ATTACH)
-        log.info("attach of %s (%s from %s)", mask_number(subscriber), body["source"], origin)
+        log.info("attach of %s (%s from %s)", mask(subscriber), body["source"], origin)

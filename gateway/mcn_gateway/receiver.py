@@ -33,9 +33,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mcn_core.numbers import mask
+
 from .forwarder import Forwarder, Target, TransientForwardError, make_target
 from .metrics import Metrics
-from .privacy import mask_number
 from .spool import Spool
 
 log = logging.getLogger("mcn_gateway.receiver")
@@ -352,7 +353,7 @@ class Receiver:
             log.info("receipt %s %s spooled", event.message_id or "-", event.state)
         else:
             kind, body = "mo", mo_event(event, received_at, message_ref)
-            log.info("MO from %s to %s spooled", mask_number(event.source_addr), event.destination_addr)
+            log.info("MO from %s to %s spooled", mask(event.source_addr), event.destination_addr)
         assert self.spool is not None and self.forwarder is not None
         try:
             self.spool.append([(kind, body)])

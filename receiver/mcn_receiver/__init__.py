@@ -1,1 +1,4 @@
-"""mcn-receiver: keeps an SMPP bind to the SMSC, spools delivery receipts and MO keywords durably, forwards them to the receipts function."""
+"""mcn-receiver: an SMPP bind to the SMSC for delivery receipts and MO keywords.
+
+Spools what the SMSC delivers durably before answering, and forwards it to the receipts function.
+"""

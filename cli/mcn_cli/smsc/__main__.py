@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-numbers", action="store_true", help="print destination numbers unmasked")
     args = parser.parse_args(argv)
 
-    from mcn_smpp.masking import mask_msisdn
+    from mcn_core.numbers import mask
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             while not stop.is_set():
                 submits = smsc.submits
                 for submit in submits[shown:]:
-                    destination = submit.destination_addr if args.show_numbers else mask_msisdn(submit.destination_addr)
+                    destination = submit.destination_addr if args.show_numbers else mask(submit.destination_addr)
                     outcome = submit.message_id or f"status 0x{submit.status or 0:02X} ({submit.fault})"
                     print(f"SMS {submit.source_addr} -> {destination} [{outcome}] {submit.text!r}", flush=True)
                 shown = len(submits)

@@ -9,7 +9,7 @@ from mcn_core.models.envelope import EnvelopeError, unpack_events
 from mcn_core.observability import count, logger
 
 
-def unpack_or_reject(payload: Any, *, metric: str, outcomes: Iterable[str]) -> tuple[list[Any], dict | None]:
+def unpack_or_reject(payload: Any, *, metric: str, outcomes: Iterable[str]) -> tuple[list[Any], dict[str, Any] | None]:
     """(events, None), or ([], the response that rejects the whole payload: counted and logged)."""
     try:
         return unpack_events(payload), None

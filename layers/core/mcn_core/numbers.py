@@ -1,4 +1,13 @@
-"""Phone numbers: E.164 normalisation and masking for logs (numbers are personal data)."""
+"""Phone numbers: E.164 normalisation, and `mask`, the project's one masker for logs and output.
+
+Numbers are personal data: every log line and every CLI line shows one through `mask`
+(``+447911123456`` -> ``+44*******456``) and nothing else (tests/unit/test_masking.py greps for a
+second masker). It lives here because every user already has mcn_core: the four functions
+(ingest has only the core layer), the gateway and receiver (they build events from mcn_core
+models) and the CLI. The SMPP layer (mcn_smpp) may be published alone and so must not import
+mcn_core: it never logs a number itself, and takes this masker from its caller where it shows
+one (`SendResult.to_dict(mask)`).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +40,10 @@ def to_e164(raw: str, default_region: str) -> str:
 
 
 def mask(number: str | None) -> str:
-    """Keep the country-code hint and the last 3 digits: enough to correlate, not to identify."""
+    """Keep the country-code hint and the last 3 digits: enough to correlate, not to identify.
+
+    ``+447911123456`` -> ``+44*******456``; 5 digits or fewer -> ``***``; nothing -> ``-``.
+    """
     if not number:
         return "-"
     digits = number.lstrip("+")

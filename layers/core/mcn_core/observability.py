@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import IO, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,7 +30,7 @@ class _CurrentStdout:
 # A task that had nothing to count (e.g. NotifyMe with no takers) is normal, not worth a warning per call.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-logger = Logger(stream=_CurrentStdout())
+logger = Logger(stream=cast(IO[str], _CurrentStdout()))  # write/flush is all the logger uses
 metrics = Metrics()
 
 

@@ -1,18 +1,33 @@
-"""Per-deployment settings, read once per cold start from the environment template.yaml sets."""
+"""Per-handler settings, read from the environment template.yaml sets (pydantic-settings).
+
+One model per kind of handler, each requiring exactly what that handler needs: a missing or
+invalid variable is a deployment error, reported once with the variable's name
+(`SettingsError: invalid function environment: NOTIFY_STATE_MACHINE_ARN: Field required`).
+"""
 
 from __future__ import annotations
 
-import os
 from typing import TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SettingsError(RuntimeError):
     """The function's environment is incomplete or invalid (a deployment error, not bad input)."""
 
 
-class IngestSettings(BaseModel):
+class _FunctionSettings(BaseSettings):
+    """Field names are the variable names in lower case, unless an alias says otherwise."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+
+def _upper_region(value: str) -> str:
+    return value.upper()
+
+
+class IngestSettings(_FunctionSettings):
     missed_calls_table: str = Field(min_length=3)
     subscribers_table: str = Field(min_length=3)
     retention_hours: int = Field(default=72, ge=1, le=24 * 90)
@@ -20,13 +35,12 @@ class IngestSettings(BaseModel):
     # Lawful-intercept style deployments may be required to keep the raw CLIR number.
     store_withheld_number: bool = False
 
-    @field_validator("default_region")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    upper_region = field_validator("default_region")(_upper_region)
 
 
-class NotifySettings(BaseModel):
+class NotifySettings(_FunctionSettings):
+    """The notify machine's tasks (Compose, Send, Record, Release, NotifyMe)."""
+
     missed_calls_table: str = Field(min_length=3)
     subscribers_table: str = Field(min_length=3)
     fees_table: str = Field(min_length=3)
@@ -34,40 +48,70 @@ class NotifySettings(BaseModel):
     default_region: str = Field(default="GB", min_length=2, max_length=2)
     notify_config_parameter: str = Field(min_length=1)
     config_cache_seconds: int = Field(default=300, ge=0)
-    state_machine_arn: str | None = None
+    state_machine_arn: str | None = Field(
+        default=None, validation_alias=AliasChoices("NOTIFY_STATE_MACHINE_ARN", "notify_state_machine_arn")
+    )
+
+    upper_region = field_validator("default_region")(_upper_region)
 
 
-_ENV_NAMES = {
-    "fees_table": "FEES_TABLE",
-    "message_ids_table": "MESSAGE_IDS_TABLE",
-    "notify_config_parameter": "NOTIFY_CONFIG_PARAMETER",
-    "config_cache_seconds": "CONFIG_CACHE_SECONDS",
-    "state_machine_arn": "NOTIFY_STATE_MACHINE_ARN",
-    "missed_calls_table": "MISSED_CALLS_TABLE",
-    "subscribers_table": "SUBSCRIBERS_TABLE",
-    "retention_hours": "RETENTION_HOURS",
-    "default_region": "DEFAULT_REGION",
-    "store_withheld_number": "STORE_WITHHELD_NUMBER",
-}
+class AttachSettings(NotifySettings):
+    """attach starts notify executions: it needs the machine."""
+
+    state_machine_arn: str = Field(
+        min_length=1, validation_alias=AliasChoices("NOTIFY_STATE_MACHINE_ARN", "notify_state_machine_arn")
+    )
 
 
-_Settings = TypeVar("_Settings", bound=BaseModel)
+class ReceiptsSettings(NotifySettings):
+    """receipts finds a notice by its SMSC message ids."""
+
+    message_ids_table: str = Field(min_length=3)
 
 
-def _from_env(model: type[_Settings]) -> _Settings:
-    values = {
-        field: os.environ[env] for field, env in _ENV_NAMES.items() if field in model.model_fields and env in os.environ
-    }
+class DeferSettings(_FunctionSettings):
+    """The Defer task starts the quiet-hours machine (Resume is told its machine by the event)."""
+
+    quiet_hours_state_machine_arn: str = Field(min_length=1)
+
+
+_Settings = TypeVar("_Settings", bound=_FunctionSettings)
+
+
+def _variable(model: type[_FunctionSettings], location: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error is about."""
+    name = str(location[0]) if location else "?"
+    field = model.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0]).upper()
+    return name.upper()
+
+
+def load_settings(model: type[_Settings]) -> _Settings:
+    """The model read from os.environ now; SettingsError naming every missing or invalid variable."""
     try:
-        return model.model_validate(values)
+        return model()
     except ValidationError as exc:
-        missing = ", ".join(f"{_ENV_NAMES.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
-        raise SettingsError(f"invalid function environment: {missing}") from None
+        problems = ", ".join(f"{_variable(model, e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid function environment: {problems}") from None
 
 
 def ingest_settings() -> IngestSettings:
-    return _from_env(IngestSettings)
+    return load_settings(IngestSettings)
 
 
 def notify_settings() -> NotifySettings:
-    return _from_env(NotifySettings)
+    return load_settings(NotifySettings)
+
+
+def attach_settings() -> AttachSettings:
+    return load_settings(AttachSettings)
+
+
+def receipts_settings() -> ReceiptsSettings:
+    return load_settings(ReceiptsSettings)
+
+
+def defer_settings() -> DeferSettings:
+    return load_settings(DeferSettings)

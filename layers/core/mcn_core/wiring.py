@@ -1,7 +1,10 @@
-"""Builds the adapters a handler needs from its environment, once per warm container.
+"""The one place adapters are built: stores, Step Functions starters, the SMS sender, the config.
 
-Cached per configuration and endpoint (not once per process), so a process that hosts several
-stacks, like the local runtime, never mixes their tables or talks to a stopped one.
+Each is built once per warm container and cached per configuration and endpoint (not once per
+process), so a process that hosts several stacks, like the local runtime, never mixes their
+tables or talks to a stopped one. Handlers ask here; nothing else builds an adapter.
+Imports are deferred: the DynamoDB client stack is most of a cold start, and a batch whose
+events are all rejected never needs it.
 """
 
 from __future__ import annotations
@@ -10,15 +13,35 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from mcn_core.settings import NotifySettings, notify_settings
+from mcn_core.settings import IngestSettings, NotifySettings, ReceiptsSettings, notify_settings
 
 if TYPE_CHECKING:
+    from mcn_core.dal.calls import DynamoCallStore
     from mcn_core.dal.notify import NotifyStore
+    from mcn_core.dal.receipts import DynamoReceiptStore
+    from mcn_core.dal.workflow import StepFunctionsStarter
     from mcn_core.models.config import NotifyConfig
+    from mcn_core.sms import PooledSmsSender
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL")
 
 
 @lru_cache(maxsize=8)
-def _store(
+def _call_store(missed_calls: str, subscribers: str, endpoint: str | None) -> DynamoCallStore:
+    from mcn_core.dal.calls import DynamoCallStore
+
+    return DynamoCallStore(missed_calls, subscribers)
+
+
+def call_store(settings: IngestSettings) -> DynamoCallStore:
+    """ingest's store."""
+    return _call_store(settings.missed_calls_table, settings.subscribers_table, _endpoint())
+
+
+@lru_cache(maxsize=8)
+def _notify_store(
     missed_calls: str, subscribers: str, fees: str, message_ids: str | None, endpoint: str | None
 ) -> NotifyStore:
     from mcn_core.dal.notify import NotifyStore
@@ -27,17 +50,51 @@ def _store(
 
 
 def notify_store(settings: NotifySettings | None = None) -> NotifyStore:
+    """attach's and the notify tasks' store."""
     settings = settings or notify_settings()
-    return _store(
+    return _notify_store(
         settings.missed_calls_table,
         settings.subscribers_table,
         settings.fees_table,
         settings.message_ids_table,
-        os.environ.get("AWS_ENDPOINT_URL"),
+        _endpoint(),
     )
 
 
+@lru_cache(maxsize=8)
+def _receipt_store(fees: str, message_ids: str, subscribers: str, endpoint: str | None) -> DynamoReceiptStore:
+    from mcn_core.dal.receipts import DynamoReceiptStore
+
+    return DynamoReceiptStore(fees, message_ids, subscribers)
+
+
+def receipt_store(settings: ReceiptsSettings) -> DynamoReceiptStore:
+    """receipts' store (fee status by message id, subscriber keywords)."""
+    return _receipt_store(settings.fees_table, settings.message_ids_table, settings.subscribers_table, _endpoint())
+
+
+@lru_cache(maxsize=8)
+def _starter(state_machine_arn: str, endpoint: str | None) -> StepFunctionsStarter:
+    from mcn_core.dal.workflow import StepFunctionsStarter
+
+    return StepFunctionsStarter(state_machine_arn)
+
+
+def workflow_starter(state_machine_arn: str) -> StepFunctionsStarter:
+    """Starts executions of one state machine (creating a boto3 client costs milliseconds per call)."""
+    return _starter(state_machine_arn, _endpoint())
+
+
+@lru_cache(maxsize=1)
+def sms_sender() -> PooledSmsSender:
+    """Sends through the SMPP layer's process-wide pool (it follows the SMPP_* environment itself)."""
+    from mcn_core.sms import PooledSmsSender
+
+    return PooledSmsSender()
+
+
 def notify_config(settings: NotifySettings | None = None) -> NotifyConfig:
+    """The operator's configuration (cached per parameter and endpoint by dal.config, max age from settings)."""
     from mcn_core.dal.config import load_notify_config
 
     settings = settings or notify_settings()

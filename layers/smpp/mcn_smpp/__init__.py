@@ -37,7 +37,6 @@ _LAZY: dict[str, str] = {
     "get_pool": "mcn_smpp.pool",
     "close_pool": "mcn_smpp.pool",
     "TokenBucket": "mcn_smpp.ratelimit",
-    "mask_msisdn": "mcn_smpp.masking",
 }
 
 __all__ = [

@@ -24,7 +24,6 @@ from typing import Any
 from smpplib import smpp as smpp_codec
 
 from mcn_smpp.gsm0338 import WirePart
-from mcn_smpp.masking import mask_msisdn
 from mcn_smpp.outcomes import (
     ESME_RBINDFAIL,
     ESME_RINVPASWD,
@@ -349,12 +348,11 @@ class SmppBind:
         except (OSError, ConnectionLost) as error:
             self.mark_dead(f"send failed: {error}")
         logger.debug(
-            "bind %d submit seq=%d part %d/%d to %s",
+            "bind %d submit seq=%d part %d/%d",  # no number: this layer never logs one (see SendResult)
             self.bind_id,
             sequence,
             part.part_number,
             part.part_total,
-            mask_msisdn(destination_addr),
         )
         return pending
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -99,7 +100,10 @@ class PartResult:
 class SendResult:
     """One message: the outcome of each of its parts (all parts, in order)."""
 
-    destination_masked: str
+    #: the number as the caller gave it. This layer never logs or prints a number itself: it may
+    #: be published alone, so it cannot import the project's one masker (mcn_core.numbers.mask);
+    #: whoever shows a result passes that masker to ``to_dict``.
+    destination: str
     encoding: str
     segment_count: int
     parts: tuple[PartResult, ...]
@@ -130,10 +134,11 @@ class SendResult:
     def failed_part_numbers(self) -> list[int]:
         return [part.part_number for part in self.parts if part.outcome is not Outcome.ACCEPTED]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, mask_number: Callable[[str], str]) -> dict[str, Any]:
+        """JSON-ready, the destination shown through the caller's ``mask_number``."""
         return {
             "outcome": self.outcome.value,
-            "destination": self.destination_masked,
+            "destination": mask_number(self.destination),
             "encoding": self.encoding,
             "segments": self.segment_count,
             "reference": self.reference,

@@ -26,7 +26,6 @@ from mcn_smpp.config import SmppConfig
 from mcn_smpp.connection import BindRefused, ConnectionLost, InboundHandler, PendingSubmit, SmppBind
 from mcn_smpp.credentials import CredentialsError, CredentialsProvider, SecretsManagerCredentials
 from mcn_smpp.gsm0338 import WirePart, encode_message
-from mcn_smpp.masking import mask_msisdn
 from mcn_smpp.outcomes import ESME_RINVPASWD, Outcome, PartResult, SendResult, status_name
 from mcn_smpp.ratelimit import TokenBucket
 from mcn_smpp.receipts import DeliveryReceipt, InboundMessage
@@ -56,7 +55,7 @@ class _NoSlot(Exception):
 class PendingMessage:
     """A message whose parts are in flight; ``result()`` waits for every part's outcome."""
 
-    destination_masked: str
+    destination: str
     encoding: str
     segment_count: int
     reference: int | None
@@ -77,7 +76,7 @@ class PendingMessage:
             assert item.result is not None
             parts.append(item.result)
         return SendResult(
-            destination_masked=self.destination_masked,
+            destination=self.destination,
             encoding=self.encoding,
             segment_count=self.segment_count,
             parts=tuple(parts),
@@ -171,7 +170,7 @@ class SmppPool:
                 )
             )
         return PendingMessage(
-            destination_masked=mask_msisdn(destination),
+            destination=destination,
             encoding=message.plan.encoding,
             segment_count=message.plan.count,
             reference=message.reference,

@@ -29,11 +29,11 @@ def to_row(record: FeeRecord) -> FeeRow:
         subscriber=record.subscriber,
         period=record.period,
         created_at=record.created_at,
-        calls_listed=record.calls_listed,
-        callers_listed=record.callers_listed,
-        messages=record.messages,
-        segments=record.segments,
-        fee_minor=record.fee_minor,
+        calls_listed=record.calls_listed,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
+        callers_listed=record.callers_listed,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
+        messages=record.messages,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
+        segments=record.segments,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
+        fee_minor=record.fee_minor,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
         currency=record.currency,
         tariff_id=record.tariff_id,
         charge_on=record.charge_on,

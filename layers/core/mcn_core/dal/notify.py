@@ -123,13 +123,14 @@ class NotifyStore:
         one transaction's capacity are deleted after it, idempotently, so a retry finishes the job.
         """
         fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
-        message_ids = list(fee.smsc_message_ids or []) if self._message_ids is not None else []
+        # PynamoDB types a list of strings as a list of its attributes
+        message_ids: list[str] = list(fee.smsc_message_ids or []) if self._message_ids is not None else []  # type: ignore[arg-type]
         room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0) - len(message_ids)
         in_transaction, after = clear_calls[:room], clear_calls[room:]
         # The request lists deletes, then puts, then updates (pynamodb's order): reasons follow it.
         call_items, fee_item = range(len(in_transaction)), len(in_transaction)
         try:
-            with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:
+            with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:  # type: ignore[attr-defined]  # PynamoDB Meta
                 transaction.save(fee, condition=fee_model.notification_id.does_not_exist())
                 for message_id in message_ids:
                     transaction.save(self._message_id_record(fee, message_id, len(message_ids)))
@@ -180,7 +181,7 @@ class NotifyStore:
             return None
 
     def new_fee(self, **values: object) -> FeeRecord:
-        return self._fees(**values)
+        return self._fees(**values)  # type: ignore[arg-type]  # PynamoDB attributes by keyword
 
     def mark_notified_once(self, notification_id: str, caller: str) -> bool:
         """NotifyMe at most once per caller per notice: the mark is taken before the SMS is sent."""

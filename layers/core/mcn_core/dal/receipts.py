@@ -68,7 +68,7 @@ class DynamoReceiptStore:
         return FeeState(
             notification_id=record.notification_id,
             status=record.status,
-            smsc_message_ids=tuple(record.smsc_message_ids or ()),
+            smsc_message_ids=tuple(record.smsc_message_ids or ()),  # type: ignore[arg-type]  # PynamoDB list of str
             delivered_parts=frozenset(record.delivered_parts or ()),
             failed_parts=frozenset(record.failed_parts or ()),
             version=int(record.receipt_version or 0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -92,6 +93,26 @@ def handle_attach(
     return AttachResult(
         index=index, event_ref=event_ref, outcome=AttachOutcome.STARTED, notification_id=notification_id
     )
+
+
+def attach_batch(
+    raw_events: Sequence[Any],
+    *,
+    default_region: str,
+    store: AttachStore,
+    starter: NoticeStarter,
+    now: datetime,
+    on_result: Callable[[Any, AttachResult], None] = lambda raw, result: None,
+) -> list[AttachResult]:
+    """Each event in order (results in input order); a store or starter error ends the batch.
+
+    `on_result` hears of each event as it is handled (the caller logs it even if a later one fails).
+    """
+    results = []
+    for index, raw in enumerate(raw_events):
+        results.append(handle_attach(raw, index, default_region=default_region, store=store, starter=starter, now=now))
+        on_result(raw, results[-1])
+    return results
 
 
 def tally(results: list[AttachResult]) -> dict[str, int]:

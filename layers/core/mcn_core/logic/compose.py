@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mcn_core.models.calls import StoredCall
@@ -127,7 +128,7 @@ def compose_notice(
     now: datetime,
     ignore_quiet_hours: bool = False,
 ) -> Notice:
-    base = {"notification_id": notification_id, "subscriber": profile.msisdn}
+    base: dict[str, Any] = {"notification_id": notification_id, "subscriber": profile.msisdn}
     if profile.notify_lock is not None and profile.notify_lock != notification_id:
         # Another notice holds the subscriber's lock: it lists these calls, this one must not.
         return Notice(**base, action="nothing")

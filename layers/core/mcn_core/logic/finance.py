@@ -85,7 +85,7 @@ def _whole(value: object, what: str, notification_id: str) -> int:
     if isinstance(value, int):
         return value
     try:
-        whole = int(value)  # type: ignore[call-overload]
+        whole: int = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         raise FinanceError(f"fee record {notification_id}: {what}={value!r} is not a number") from None
     if whole != value:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
@@ -47,7 +46,7 @@ def _validate(raw: Any) -> MissedCallEvent:
     if not isinstance(raw, dict):
         raise _Rejection(f"invalid event: expected a JSON object, got {type(raw).__name__}")
     try:
-        return parse(event=raw, model=MissedCallEvent)
+        return MissedCallEvent.model_validate(raw)
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         raise _Rejection(f"invalid event: {problems}") from None

@@ -36,7 +36,7 @@ class SmsSender(Protocol):
 
 
 def backoff_seconds(attempt: int) -> int:
-    return min(2 ** max(0, attempt - 1), MAX_BACKOFF_S)
+    return min(1 << max(0, attempt - 1), MAX_BACKOFF_S)
 
 
 def send_notice(notice: Notice, progress: SendProgress | None, sender: SmsSender) -> SendProgress:

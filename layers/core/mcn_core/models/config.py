@@ -43,6 +43,9 @@ def template_fields(text: str) -> set[str]:
     return fields
 
 
+_TURKISH: Literal["turkish"] = "turkish"
+
+
 class QuietHours(BaseModel):
     """A daily window in the subscriber's time zone, e.g. 22:00-07:00 (may cross midnight)."""
 
@@ -338,7 +341,7 @@ class NotifyConfig(BaseModel):
     default_language: str = "en"
     templates: dict[str, MessageTemplates] = Field(min_length=1)
     # GSM 03.38 national language single shift table per language (keeps Turkish in GSM-7).
-    national_shift: dict[str, Literal["turkish"]] = Field(default_factory=lambda: {"tr": "turkish"})
+    national_shift: dict[str, Literal["turkish"]] = Field(default_factory=lambda: {"tr": _TURKISH})
     max_callers_per_message: int = Field(default=5, ge=1, le=50)
     max_messages_per_notice: int = Field(default=3, ge=1, le=10)
     max_segments_per_message: int = Field(default=2, ge=1, le=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -30,5 +31,5 @@ class BatchResult(BaseModel):
         tally = Counter(result.outcome.value for result in self.results)
         return {outcome.value: tally.get(outcome.value, 0) for outcome in Outcome}
 
-    def response(self) -> dict:
+    def response(self) -> dict[str, Any]:
         return {"results": [r.model_dump(mode="json") for r in self.results], "counts": self.counts}
