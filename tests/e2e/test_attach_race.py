@@ -36,3 +36,11 @@ def test_twenty_processes_attaching_at_once_send_one_notice_and_charge_once(
     assert set(outcome.outcomes) <= {"started", "in_flight", "no_pending"}, outcome.outcomes
     assert (outcome.sent, outcome.sms, outcome.fees) == (1, 1, 1), outcome
     assert race.flow.pending(outcome.subscriber) == []
+
+
+@pytest.mark.soak
+def test_fifty_rounds_of_twenty_processes_attaching_at_once(race: AttachRace) -> None:
+    """The long variant: `pytest -m soak tests/e2e/test_attach_race.py` (50 rounds)."""
+    for round_number in range(50):
+        outcome = race.round(f"+4479111{41000 + round_number:05d}", ["+447912000111", None])
+        assert (outcome.sent, outcome.sms, outcome.fees) == (1, 1, 1), (round_number, outcome)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+import pytest
 from batch_strategies import attach, batches, missed_call
 from hypothesis import HealthCheck, given, settings
 
@@ -98,3 +99,12 @@ def test_attach_gives_every_event_one_outcome_and_starts_nothing_for_a_rejected_
     for result in results:
         if result.outcome is AttachOutcome.REJECTED:
             assert result.notification_id is None and result.reason
+
+
+def test_a_batch_over_the_cap_is_refused_whole_and_one_at_the_cap_is_taken() -> None:
+    from mcn_core.models.envelope import MAX_EVENTS_PER_INVOCATION, EnvelopeError, unpack_events
+
+    full = [{"n": n} for n in range(MAX_EVENTS_PER_INVOCATION)]
+    assert unpack_events({"events": full}) == full
+    with pytest.raises(EnvelopeError, match=f"exceeds the limit of {MAX_EVENTS_PER_INVOCATION}"):
+        unpack_events({"events": [*full, {"n": -1}]})
