@@ -143,3 +143,22 @@ def test_one_of_twenty_notices_listing_the_same_calls_is_recorded(
         assert sorted(results) == ["calls_already_cleared"] * (PROCESSES - 1) + ["recorded"], results
         fees = dynamodb.scan(TableName=tables["fees"])["Items"]
         assert [f["subscriber"]["S"] for f in fees].count(subscriber) == 1, f"round {round_number}"
+
+
+def test_a_retried_record_is_already_recorded_and_a_second_notice_for_cleared_calls_charges_nothing(
+    stack: LocalStack, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
+    subscriber = "+447911170000"
+    dynamodb = stack.client("dynamodb")
+    for call in ("c1", "c2"):
+        dynamodb.put_item(
+            TableName=tables["calls"],
+            Item={"subscriber": {"S": subscriber}, "call_ref": {"S": f"{subscriber}-{call}"}},
+        )
+    assert _record(tables, subscriber, 1) == "recorded"
+    assert _record(tables, subscriber, 1) == "already_recorded"  # the same notice, retried
+    assert _record(tables, subscriber, 2) == "calls_already_cleared"  # another notice, same calls
+    fees = dynamodb.scan(TableName=tables["fees"])["Items"]
+    assert [f["notification_id"]["S"] for f in fees if f["subscriber"]["S"] == subscriber] == [f"{subscriber}-n-1"]
