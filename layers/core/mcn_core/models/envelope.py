@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 #: The most events one invocation of ingest, attach or receipts takes. Sized so a full batch ends
 #: well within the functions' 30 s timeout even when every event costs its most (an attach that
 #: starts a notice: a Query, a conditional write and a StartExecution); benchmarks/batch_cap.py
