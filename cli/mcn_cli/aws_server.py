@@ -38,7 +38,12 @@ class _LambdaInvokeRouter:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET):
             with self._dynamodb:  # atomic per request, as DynamoDB is (see the module's docstring)
-                return list(self._moto_app(environ, start_response))
+                response = self._moto_app(environ, start_response)
+                try:
+                    return [b"".join(response)]
+                finally:
+                    if hasattr(response, "close"):
+                        response.close()
         match = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if environ.get("REQUEST_METHOD") != "POST" or match is None:
             return self._moto_app(environ, start_response)
