@@ -15,13 +15,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mcn_cli.localstack import LocalStack
 from mcn_core.models.envelope import MAX_EVENTS_PER_INVOCATION
+from mcn_devkit.embedded import EmbeddedStack
 
 CAP = MAX_EVENTS_PER_INVOCATION
 
 
-def timed(stack: LocalStack, function: str, events: list[dict[str, Any]]) -> float:
+def timed(stack: EmbeddedStack, function: str, events: list[dict[str, Any]]) -> float:
     started = time.perf_counter()
     response = stack.invoke(function, {"events": events})
     elapsed = time.perf_counter() - started
@@ -31,7 +31,7 @@ def timed(stack: LocalStack, function: str, events: list[dict[str, Any]]) -> flo
 
 def main() -> None:
     # No SMSC: the notices attach starts fail to bind and wait (the attach handler is what is timed).
-    with LocalStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": "1"}) as stack:
+    with EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": "1"}) as stack:
         assert stack.runtime is not None
         stack.runtime.log_sink = open("/dev/null", "w")  # noqa: SIM115 - kept for the run
         now = datetime.now(UTC)

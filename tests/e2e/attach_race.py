@@ -20,7 +20,7 @@ from typing import Any
 
 from notify_stack import NotifyStack
 
-from mcn_cli.lambda_runtime import LambdaContext, LocalFunction
+from mcn_devkit.lambda_runtime import LambdaContext, LocalFunction
 
 PROCESSES = 20
 

@@ -9,7 +9,7 @@ import pytest
 from attach_race import AttachRace
 from notify_stack import SMSC_PASSWORD, NotifyStack
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

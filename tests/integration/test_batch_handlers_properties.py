@@ -13,7 +13,7 @@ import pytest
 from batch_strategies import attach, batches, inbound, missed_call
 from hypothesis import HealthCheck, given, settings
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ PROPERTIES = settings(
 )
 
 
-def item_count(stack: LocalStack, table: str) -> int:
+def item_count(stack: EmbeddedStack, table: str) -> int:
     return int(stack.client("dynamodb").scan(TableName=stack.resource_name(table), Select="COUNT")["Count"])
 
 
@@ -38,14 +38,14 @@ def outcomes(response: dict[str, Any], events: list[Any]) -> list[str]:
 
 @PROPERTIES
 @given(events=batches(missed_call(NOW)))
-def test_ingest(stack: LocalStack, events: list[Any]) -> None:
+def test_ingest(stack: EmbeddedStack, events: list[Any]) -> None:
     before = item_count(stack, "MissedCallsTable")
     response = stack.invoke("IngestFunction", {"events": events})  # FunctionError if it fails
     assert item_count(stack, "MissedCallsTable") - before == outcomes(response, events).count("accepted")
 
 
 @pytest.fixture(scope="module")
-def no_pending_calls(stack: LocalStack) -> None:
+def no_pending_calls(stack: EmbeddedStack) -> None:
     dynamodb, table = stack.client("dynamodb"), stack.resource_name("MissedCallsTable")
     for item in dynamodb.scan(TableName=table, ProjectionExpression="subscriber, call_ref")["Items"]:
         dynamodb.delete_item(TableName=table, Key=item)
@@ -53,7 +53,7 @@ def no_pending_calls(stack: LocalStack) -> None:
 
 @PROPERTIES
 @given(events=batches(attach(NOW)))
-def test_attach(stack: LocalStack, no_pending_calls: None, events: list[Any]) -> None:
+def test_attach(stack: EmbeddedStack, no_pending_calls: None, events: list[Any]) -> None:
     before = item_count(stack, "SubscribersTable")
     response = stack.invoke("AttachFunction", {"events": events})
     # Nothing pending: whatever the event, no lock taken (no subscriber item) and nothing started.
@@ -63,7 +63,7 @@ def test_attach(stack: LocalStack, no_pending_calls: None, events: list[Any]) ->
 
 @PROPERTIES
 @given(events=batches(inbound(NOW)))
-def test_receipts(stack: LocalStack, events: list[Any]) -> None:
+def test_receipts(stack: EmbeddedStack, events: list[Any]) -> None:
     before = item_count(stack, "SubscribersTable"), item_count(stack, "FeesTable")
     response = stack.invoke("ReceiptsFunction", {"events": events})
     results = outcomes(response, events)

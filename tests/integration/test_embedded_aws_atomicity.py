@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def _worker(environment: dict[str, str], barrier: Any, inbox: Any, outbox: Any) 
 
 
 @pytest.fixture(scope="module")
-def workers(stack: LocalStack) -> Iterator[Callable[..., list[Any]]]:
+def workers(stack: EmbeddedStack) -> Iterator[Callable[..., list[Any]]]:
     context = multiprocessing.get_context("spawn")
     barrier, outbox = context.Barrier(PROCESSES), context.Queue()
     inboxes = [context.Queue() for _ in range(PROCESSES)]
@@ -102,7 +102,7 @@ def workers(stack: LocalStack) -> Iterator[Callable[..., list[Any]]]:
 
 
 @pytest.fixture(scope="module")
-def tables(stack: LocalStack) -> dict[str, str]:
+def tables(stack: EmbeddedStack) -> dict[str, str]:
     return {
         "calls": stack.resource_name("MissedCallsTable"),
         "subscribers": stack.resource_name("SubscribersTable"),
@@ -120,7 +120,7 @@ def test_one_of_twenty_processes_takes_a_subscribers_lock(
 
 
 def test_one_of_twenty_notices_listing_the_same_calls_is_recorded(
-    stack: LocalStack, workers: Callable[..., list[Any]], tables: dict[str, str]
+    stack: EmbeddedStack, workers: Callable[..., list[Any]], tables: dict[str, str]
 ) -> None:
     dynamodb = stack.client("dynamodb")
     for round_number in range(ROUNDS):
@@ -146,7 +146,7 @@ def test_one_of_twenty_notices_listing_the_same_calls_is_recorded(
 
 
 def test_a_retried_record_is_already_recorded_and_a_second_notice_for_cleared_calls_charges_nothing(
-    stack: LocalStack, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    stack: EmbeddedStack, tables: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in stack.env.items():
         monkeypatch.setenv(name, value)
