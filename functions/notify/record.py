@@ -29,17 +29,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     outcome = store.record_notice(
         store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
     )
-    recorded = outcome is RecordOutcome.RECORDED
-    if recorded:
+    recorded = outcome is not RecordOutcome.ALREADY_RECORDED
+    if outcome is RecordOutcome.RECORDED:
         count("FeeRecorded")
         count("FeeMinorUnits", values["fee_minor"])
     elif outcome is RecordOutcome.ALREADY_RECORDED:
         count("FeeAlreadyRecorded")  # a retried or re-driven Record: nothing charged twice
     else:
         count("NoticeDuplicateNotCharged")  # another notice charged for these calls: a design slip
-        logger.error("listed calls were already cleared by another notice: not charged", outcome=outcome.value)
-    existing = store.fee(notice.notification_id) if outcome is RecordOutcome.ALREADY_RECORDED else None
-    logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], first_time=recorded)
+        logger.error("listed calls were already cleared by another notice: recorded with fee 0")
+    # The stored record when it is not the one computed here (recorded before, or without charge).
+    existing = store.fee(notice.notification_id) if outcome is not RecordOutcome.RECORDED else None
+    logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], outcome=outcome.value)
     return {
         "notification_id": notice.notification_id,
         "status": existing.status if existing else values["status"],

@@ -140,9 +140,9 @@ def test_one_of_twenty_notices_listing_the_same_calls_is_recorded(
                 },
             )
         results = workers(_record, tables, subscriber)
-        assert sorted(results) == ["calls_already_cleared"] * (PROCESSES - 1) + ["recorded"], results
-        fees = dynamodb.scan(TableName=tables["fees"])["Items"]
-        assert [f["subscriber"]["S"] for f in fees].count(subscriber) == 1, f"round {round_number}"
+        assert sorted(results) == ["not_charged"] * (PROCESSES - 1) + ["recorded"], results
+        fees = [f for f in dynamodb.scan(TableName=tables["fees"])["Items"] if f["subscriber"]["S"] == subscriber]
+        assert sorted(int(f["fee_minor"]["N"]) for f in fees) == [0] * (PROCESSES - 1) + [10], round_number
 
 
 def test_a_retried_record_is_already_recorded_and_a_second_notice_for_cleared_calls_charges_nothing(
@@ -159,6 +159,7 @@ def test_a_retried_record_is_already_recorded_and_a_second_notice_for_cleared_ca
         )
     assert _record(tables, subscriber, 1) == "recorded"
     assert _record(tables, subscriber, 1) == "already_recorded"  # the same notice, retried
-    assert _record(tables, subscriber, 2) == "calls_already_cleared"  # another notice, same calls
+    assert _record(tables, subscriber, 2) == "not_charged"  # another notice, same calls: recorded, fee 0
     fees = dynamodb.scan(TableName=tables["fees"])["Items"]
-    assert [f["notification_id"]["S"] for f in fees if f["subscriber"]["S"] == subscriber] == [f"{subscriber}-n-1"]
+    charged = {f["notification_id"]["S"]: int(f["fee_minor"]["N"]) for f in fees if f["subscriber"]["S"] == subscriber}
+    assert charged == {f"{subscriber}-n-1": 10, f"{subscriber}-n-2": 0}

@@ -12,7 +12,7 @@ from pynamodb.transactions import TransactWrite
 from mcn_core.dal.tables import FeeRecord, MessageIdRecord, MissedCallRecord, SubscriberRecord, bind
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.events import ForwardingReason, Presentation
-from mcn_core.models.fees import RecordOutcome
+from mcn_core.models.fees import NOT_CHARGED_REASON, RecordOutcome
 from mcn_core.models.notice import SubscriberProfile
 
 MESSAGE_ID_RETENTION = timedelta(days=14)
@@ -114,13 +114,16 @@ class NotifyStore:
         return True
 
     # ------------------------------------------------------------------ fees
-    def record_notice(self, fee: FeeRecord, *, clear_calls: list[str], release_lock: bool) -> RecordOutcome:
+    def record_notice(
+        self, fee: FeeRecord, *, clear_calls: list[str], release_lock: bool, calls_must_exist: bool = True
+    ) -> RecordOutcome:
         """Fee record + removal of exactly the listed calls + lock release, in one transaction.
 
         Each listed call is deleted only if it still exists: calls another notice already cleared
-        cancel the transaction, so two notices can never both charge for the same calls. A
-        retried or re-driven step finds its fee recorded: nothing is charged twice. Calls beyond
-        one transaction's capacity are deleted after it, idempotently, so a retry finishes the job.
+        cancel the transaction, and the notice is then recorded with fee 0 (NOT_CHARGED), so two
+        notices never both charge for the same calls. A retried or re-driven step finds its fee
+        recorded: nothing is charged twice. Calls beyond one transaction's capacity are deleted
+        after it, idempotently, so a retry finishes the job.
         """
         fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
         # PynamoDB types a list of strings as a list of its attributes
@@ -135,7 +138,8 @@ class NotifyStore:
                 for message_id in message_ids:
                     transaction.save(self._message_id_record(fee, message_id, len(message_ids)))
                 for call_ref in in_transaction:
-                    transaction.delete(calls_model(fee.subscriber, call_ref), condition=calls_model.call_ref.exists())
+                    exists = calls_model.call_ref.exists() if calls_must_exist else None
+                    transaction.delete(calls_model(fee.subscriber, call_ref), condition=exists)
                 if release_lock:
                     transaction.update(
                         subs_model(fee.subscriber),
@@ -155,12 +159,17 @@ class NotifyStore:
                     self.release_lock(fee.subscriber, fee.notification_id)
                 return RecordOutcome.ALREADY_RECORDED
             if failed.intersection(call_items):
-                if release_lock:
-                    self.release_lock(fee.subscriber, fee.notification_id)
-                return RecordOutcome.CALLS_ALREADY_CLEARED
+                fee.fee_minor = 0
+                fee.failure_reason = NOT_CHARGED_REASON
+                outcome = self.record_notice(
+                    fee, clear_calls=clear_calls, release_lock=release_lock, calls_must_exist=False
+                )
+                return RecordOutcome.NOT_CHARGED if outcome is RecordOutcome.RECORDED else outcome
             if release_lock:
                 # Only the lock's condition failed: it is no longer ours (expired, taken).
-                return self.record_notice(fee, clear_calls=clear_calls, release_lock=False)
+                return self.record_notice(
+                    fee, clear_calls=clear_calls, release_lock=False, calls_must_exist=calls_must_exist
+                )
             raise
         for call_ref in after:
             calls_model(fee.subscriber, call_ref).delete()

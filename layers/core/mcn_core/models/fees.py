@@ -19,6 +19,11 @@ class RecordOutcome(StrEnum):
 
     RECORDED = "recorded"
     ALREADY_RECORDED = "already_recorded"  # a retried or re-driven Record: charged once, before
-    # Another notice cleared (listed, sent and charged) some of these calls: nothing is charged.
-    # Only a design slip can get here (the subscriber's lock keeps one notice in flight).
-    CALLS_ALREADY_CLEARED = "calls_already_cleared"
+    # Another notice cleared (listed, sent and charged) some of these calls: this notice's record is
+    # written with fee 0 (finance and receipts still see the SMS), nothing is charged twice. Only a
+    # design slip gets here: the subscriber's lock keeps one notice in flight.
+    NOT_CHARGED = "not_charged"
+
+
+#: failure_reason of a notice recorded without charge because its calls were charged already
+NOT_CHARGED_REASON = "not charged: listed calls already cleared by another notice"
