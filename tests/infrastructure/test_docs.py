@@ -317,3 +317,16 @@ def test_every_repository_path_named_exists() -> None:
     assert "functions/ingest/app.py" in paths
     missing = sorted(path for path in paths if not (ROOT / path).exists())
     assert not missing, f"the docs name paths that do not exist: {missing}"
+
+
+def test_every_deploy_parameter_in_the_operator_guide_exists() -> None:
+    """The parameters table lists template parameters only, and every one of them."""
+    from mcn_devkit.template import load_template
+
+    text = (ROOT / "docs" / "operator-guide.md").read_text()
+    table = text.split("### Parameters", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([A-Za-z0-9]+)`", row.split("|")[1])}
+    parameters = set(load_template().get("Parameters", {}))
+    assert named - parameters == set(), f"not template parameters: {sorted(named - parameters)}"
+    assert parameters - named == set(), f"parameters the guide does not list: {sorted(parameters - named)}"
