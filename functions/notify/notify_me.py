@@ -19,12 +19,18 @@ def _report(sent: NotifyMeSent) -> None:
     logger.info("notify-me", caller=mask(sent.caller), accepted=sent.accepted)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def notify(event: dict[str, Any]) -> dict[str, Any]:
+    """The NotifyMe task; deployed inside the submitting function (send.py), which holds the binds."""
     notice = Notice.model_validate(event)
     result = notify_callers(notice, config=notify_config(), store=notify_store(), sender=sms_sender(), on_sent=_report)
     return {
         "sent": [{"caller": mask(sent.caller), "accepted": sent.accepted} for sent in result.sent],
         "already_notified": result.already_notified,
     }
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """NotifyMe on its own (local invoke and tools); the deployed machine reaches it through send.py."""
+    return notify(event)

@@ -67,6 +67,8 @@ class ReceiptsSettings(NotifySettings):
     """receipts finds a notice by its SMSC message ids."""
 
     message_ids_table: str = Field(min_length=3)
+    #: the function that holds the SMPP binds; keyword replies are handed to it (None: send here)
+    sms_submit_function: str | None = None
 
 
 class DeferSettings(_FunctionSettings):
