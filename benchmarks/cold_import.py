@@ -42,9 +42,8 @@ SAMPLE_EVENTS = {
     "IngestFunction": ["ingest/batch.json"],
     "AttachFunction": ["attach/single.json"],
     "ComposeFunction": ["notify/compose.json"],
-    "SendFunction": ["notify/send.json", "notify/notify_me.json"],
+    "SendFunction": ["notify/send.json", "notify/notify_me.json", "notify/reply.json"],
     "RecordFunction": ["notify/record.json"],
-    "NotifyMeFunction": ["notify/notify_me.json"],
     "ReleaseFunction": ["notify/release.json"],
     "DeferFunction": ["notify/defer.json"],
     "ResumeFunction": ["notify/resume.json"],
@@ -65,7 +64,7 @@ for path in {events!r}:
         getattr(handler, "{function}")(json.load(open(path)), Context())
     except BaseException:
         pass  # the endpoints refuse connections: only the imports on the way there matter
-sys.stdout.write(json.dumps(sorted(set(sys.modules) - after_import)))
+sys.stdout.write("\\nMODULES " + json.dumps(sorted(set(sys.modules) - after_import)))
 """
 
 
@@ -118,7 +117,8 @@ def first_call_modules(module: str, function: str, events: list[str], env: dict[
     paths = [str(ROOT / "events" / name) for name in events]
     out = _run(DISCOVER.format(module=module, function=function, events=paths), dead, cwd)
     # Only top-level names are imported explicitly; their submodules follow from the list itself.
-    return [name for name in json.loads(out) if not name.startswith("_") or "." in name]
+    found = json.loads(out.rpartition("\nMODULES ")[2])  # the handler's own logs come first
+    return [name for name in found if not name.startswith("_") or "." in name]
 
 
 def main() -> None:

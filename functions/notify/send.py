@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import notify_me
+from mcn_core.logic.notify_me import NotifyMeSent, notify_callers
 from mcn_core.logic.send import send_notice
 from mcn_core.models.notice import Notice, OutgoingSms, SendProgress
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics
-from mcn_core.wiring import sms_sender
+from mcn_core.wiring import notify_config, notify_store, sms_sender
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -41,6 +41,23 @@ def _send_notice(event: dict[str, Any]) -> dict[str, Any]:
     return progress.model_dump(mode="json")
 
 
+def _report_notify_me(sent: NotifyMeSent) -> None:
+    count("NotifyMeSent" if sent.accepted else "NotifyMeFailed")
+    logger.info("notify-me", caller=mask(sent.caller), accepted=sent.accepted)
+
+
+def _notify_me(event: dict[str, Any]) -> dict[str, Any]:
+    """Callers who asked learn the subscriber is reachable again (once per caller per notice)."""
+    notice = Notice.model_validate(event)
+    result = notify_callers(
+        notice, config=notify_config(), store=notify_store(), sender=sms_sender(), on_sent=_report_notify_me
+    )
+    return {
+        "sent": [{"caller": mask(sent.caller), "accepted": sent.accepted} for sent in result.sent],
+        "already_notified": result.already_notified,
+    }
+
+
 def _send_reply(event: dict[str, Any]) -> dict[str, Any]:
     sms = OutgoingSms.model_validate(event["sms"])
     try:
@@ -60,7 +77,7 @@ def _send_reply(event: dict[str, Any]) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = event.get("task")
     if task == "notify_me":
-        return notify_me.notify(event["notice"])
+        return _notify_me(event["notice"])
     if task == "reply":
         return _send_reply(event)
     return _send_notice(event)

@@ -26,7 +26,8 @@ FUNCTION_OF_NOTIFY_STEP = {
     "compose": "ComposeFunction",
     "send": "SendFunction",
     "record": "RecordFunction",
-    "notify_me": "NotifyMeFunction",
+    "notify_me": "SendFunction",  # the one submitting function serves NotifyMe and keyword replies
+    "reply": "SendFunction",
     "release": "ReleaseFunction",
     "defer": "DeferFunction",
     "resume": "ResumeFunction",

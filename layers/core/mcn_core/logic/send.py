@@ -38,11 +38,11 @@ class SmsSender(Protocol):
 
 
 # A notice that found the fleet at its SMSC budget waits in the Standard machine (billed per
-# transition, not per second) for about half as long as it has waited so far: few round trips
+# transition, not per second) for a quarter of the time it has waited so far: few round trips
 # through the waiting machine in a long wave, short waits in a short one.
-CAPACITY_WAIT_MIN_S = 60
-CAPACITY_WAIT_MAX_S = 900
-CAPACITY_WAIT_GROWTH = 0.5
+CAPACITY_WAIT_MIN_S = 30
+CAPACITY_WAIT_MAX_S = 300
+CAPACITY_WAIT_GROWTH = 0.25
 
 
 def capacity_resume_at(now: datetime, waiting_since: datetime, delay_s: int, jitter: float) -> datetime:
