@@ -30,6 +30,7 @@ FUNCTION_OF_NOTIFY_STEP = {
     "reply": "SendFunction",
     "release": "ReleaseFunction",
     "defer": "DeferFunction",
+    "wait_for_smsc": "DeferFunction",  # every submitting instance busy: the same Standard wait
     "resume": "ResumeFunction",
 }
 
