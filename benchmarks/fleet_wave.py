@@ -85,8 +85,12 @@ class Fleet:
         env = {k: str(v) for k, v in resolved.function_environment("SendFunction").items()}
         env["SMPP_PASSWORD_SECRET_ID"] = "unused-in-simulation"
         notify = asl("notify.asl.json")["States"]
-        (throttle_retry,) = [r for r in notify["Send"]["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
-        (throttle_catch,) = [c for c in notify["Send"]["Catch"] if "Lambda.TooManyRequestsException" in c["ErrorEquals"]]
+        (throttle_retry,) = [
+            r for r in notify["Send"]["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]
+        ]
+        (throttle_catch,) = [
+            c for c in notify["Send"]["Catch"] if "Lambda.TooManyRequestsException" in c["ErrorEquals"]
+        ]
         busy = notify[throttle_catch["Next"]]
         wait_state = notify[busy["Default"]]  # nothing sent yet: handed to the waiting machine
         return cls(
@@ -236,7 +240,10 @@ def main() -> None:
             + DDB_WRITE_UNIT  # the lock kept through the wait
             + 2 * 0.5 * DDB_READ_UNIT  # Compose reads the calls and the profile again
         )
-        print(f"\nlicence {licence:g} msg/s, {MAX_BINDS} binds (template: SmscLicenceTps={licence:g}, SmscMaxBinds={MAX_BINDS})")
+        print(
+            f"\nlicence {licence:g} msg/s, {MAX_BINDS} binds "
+            f"(template: SmscLicenceTps={licence:g}, SmscMaxBinds={MAX_BINDS})"
+        )
         print(
             f"  derived: Send reserved concurrency {fleet.reserved_concurrency}, {fleet.config.binds} bind(s) and "
             f"{fleet.config.tps:.2f} msg/s (+ burst {fleet.config.tps_burst:g}) per instance"
@@ -257,7 +264,8 @@ def main() -> None:
         )
         print(
             f"  Lambda throttles (retried, not billed): {result.lambda_throttles:,}; round trips through the waiting "
-            f"machine: {result.round_trips / ATTACHES:.2f} per notice = ${result.round_trips / ATTACHES * per_trip * 1e6:.0f} "
+            f"machine: {result.round_trips / ATTACHES:.2f} per notice = "
+            f"${result.round_trips / ATTACHES * per_trip * 1e6:.0f} "
             f"per million notices of this wave (${per_trip * 1e6:.0f} per million round trips)"
         )
 

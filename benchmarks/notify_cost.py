@@ -17,6 +17,11 @@ counted at the botocore level:
     template's LoggingConfig lowers the system log level, at 26 bytes of overhead per event;
   - X-Ray when the template turns tracing on (each task its own trace; the default sampling rule
     keeps 1/s + 5 %: at operator volume, 5 % of invocations).
+Lambda and Express durations are not taken from this machine's wall clock (the embedded AWS runs
+in the same process, on 2 shared cores): each invocation's duration is the CPU time of the
+handler's own thread, scaled to the vCPU share of the function's memory (1,769 MB = 1 vCPU), plus
+an in-region latency per AWS request and per SMSC round trip (figures below); an Express
+execution lasts the sum of its tasks plus a hop per task, billed in 100 ms steps.
 Then prices it at list prices and prints the breakdown and the total against the target.
 Latency from the attach event to the submit_sm at the SMSC is compared with a bare SMPP submit
 through the same pool in the same run (the floor no design can beat).
@@ -30,12 +35,12 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTICES = int(sys.argv[1]) if len(sys.argv) > 1 else 40
@@ -57,26 +62,54 @@ XRAY_TRACE = 5.00 / 1e6  # traces recorded
 XRAY_SAMPLED = 0.05
 SECRETS_API_CALL = 0.05 / 10_000
 
+# Latency a Lambda waits for, per request (in-region), and what Step Functions adds per task.
+REQUEST_LATENCY_S = {"dynamodb": 0.006, "stepfunctions": 0.020, "ssm": 0.010, "secretsmanager": 0.015, "lambda": 0.015}
+SMSC_ROUND_TRIP_S = 0.020  # submit_sm -> submit_sm_resp (as benchmarks/fleet_wave.py)
+FULL_VCPU_MB = 1769
+EXPRESS_TASK_HOP_S = 0.025
+
 for part in ("cli", "gateway"):
     sys.path.insert(0, str(ROOT / part))
 
 import botocore.client  # noqa: E402
 
+from mcn_cli import lambda_runtime  # noqa: E402
 from mcn_cli.localstack import LocalStack  # noqa: E402
 from mcn_cli.smsc import LocalSmsc  # noqa: E402
 
-_calls: list[tuple[str, str, str, dict]] = []
+_calls: list[tuple[str, str, str, dict, int]] = []
 _phase = ["setup"]
 _original = botocore.client.BaseClient._make_api_call
+_original_entry_point = lambda_runtime.LocalFunction.entry_point
+_submits_seen = [lambda: 0]
+#: per invocation: function, handler-thread CPU seconds, modelled waits (AWS requests, SMSC)
+_timed: list[tuple[str, float, float]] = []
 
 
 def _counting(self, operation, params):  # type: ignore[no-untyped-def]
-    _calls.append((_phase[0], self.meta.service_model.service_name, operation, params))
+    _calls.append((_phase[0], self.meta.service_model.service_name, operation, params, threading.get_ident()))
     return _original(self, operation, params)
 
 
+def _timed_entry_point(self):  # type: ignore[no-untyped-def]
+    handler = _original_entry_point(self)
+
+    def timed(event, context):  # type: ignore[no-untyped-def]
+        thread, first_call, submits = threading.get_ident(), len(_calls), _submits_seen[0]()
+        started = time.thread_time()
+        try:
+            return handler(event, context)
+        finally:
+            cpu = time.thread_time() - started
+            waits = sum(REQUEST_LATENCY_S.get(c[1], 0.01) for c in _calls[first_call:] if c[4] == thread)
+            waits += (_submits_seen[0]() - submits) * SMSC_ROUND_TRIP_S  # invocations run one at a time
+            _timed.append((self.logical_id, cpu, waits))
+
+    return timed
+
+
 def _value_bytes(value: dict) -> int:
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind in ("S", "B"):
         return len(str(inner).encode())
     if kind == "N":
@@ -108,7 +141,11 @@ class Units:
     def _write(self, table: str, kind: str, body: dict, multiplier: int) -> float:
         if kind == "Put":
             size = item_bytes(body["Item"])
-            key = {k: v for k, v in body["Item"].items() if k in ("notification_id", "subscriber", "call_ref", "message_id")}
+            key = {
+                k: v
+                for k, v in body["Item"].items()
+                if k in ("notification_id", "subscriber", "call_ref", "message_id")
+            }
             self.sizes[self._key(table, key)] = size
         else:
             size = self.sizes.get(self._key(table, body["Key"]), 1)
@@ -121,7 +158,7 @@ class Units:
         if operation == "TransactWriteItems":
             total = 0.0
             for entry in params["TransactItems"]:
-                (kind, body), = entry.items()
+                ((kind, body),) = entry.items()
                 if kind != "ConditionCheck":
                     total += self._write(body["TableName"], kind, body, 2)
             return total
@@ -131,7 +168,7 @@ class Units:
             total = 0.0
             for table, requests in params["RequestItems"].items():
                 for request in requests:
-                    (kind, body), = request.items()
+                    ((kind, body),) = request.items()
                     total += self._write(table, "Put" if kind == "PutRequest" else "Delete", body, 1)
             return total
         return 0.0
@@ -142,7 +179,9 @@ class Units:
         if operation in ("GetItem", "Query"):
             return strong
         if operation == "BatchGetItem":
-            return sum(len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5) for t in params["RequestItems"].values())
+            return sum(
+                len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5) for t in params["RequestItems"].values()
+            )
         return 0.0
 
 
@@ -154,7 +193,11 @@ def platform_log_bytes(invocations: int, tracing: bool) -> tuple[int, int]:
         f"END RequestId: {request}",
         f"REPORT RequestId: {request}\tDuration: 23.45 ms\tBilled Duration: 24 ms\tMemory Size: 512 MB\t"
         "Max Memory Used: 96 MB\t"
-        + ("\nXRAY TraceId: 1-5f84c7a1-1234567890abcdef12345678\tSegmentId: 1234567890abcdef\tSampled: true" if tracing else ""),
+        + (
+            "\nXRAY TraceId: 1-5f84c7a1-1234567890abcdef12345678\tSegmentId: 1234567890abcdef\tSampled: true"
+            if tracing
+            else ""
+        ),
     ]
     per = sum(len(line) + 1 + LOG_EVENT_OVERHEAD for line in lines)
     return invocations * len(lines), invocations * per
@@ -174,12 +217,18 @@ def main() -> None:
         )
         assert stack.runtime is not None
         stack.runtime.log_sink = open("/dev/null", "w")  # noqa: SIM115 - kept for the run
+        lambda_runtime.LocalFunction.entry_point = _timed_entry_point  # type: ignore[method-assign]
+        _submits_seen[0] = lambda: len(smsc.submits)
         memory_mb = {
             logical: int(resolved.function_property(logical, "MemorySize", 128))
             for logical in resolved.resources_of_type("AWS::Serverless::Function")
         }
         tracing = resolved.function_property("SendFunction", "Tracing", "PassThrough") == "Active"
-        logging_config = resolved.function_property("SendFunction", "LoggingConfig", {}) or {}
+        # SAM merges a function's LoggingConfig into the Globals' one.
+        logging_config = {
+            **(resolved.resolve(resolved.template.get("Globals", {}).get("Function", {}).get("LoggingConfig")) or {}),
+            **(resolved.resolve(resolved.resources["SendFunction"]["Properties"].get("LoggingConfig")) or {}),
+        }
         platform_lines = str(logging_config.get("SystemLogLevel", "INFO")).upper() in ("INFO", "DEBUG")
         fees_table = stack.resource_name("FeesTable")
         units = Units({fees_table}, {})
@@ -188,8 +237,20 @@ def main() -> None:
         now = datetime.now(UTC)
         # Warm every function once (cold starts are not per notice), on a subscriber of its own.
         warm = "+447911123456"
-        stack.invoke("IngestFunction", {"events": [{"call_ref": "w", "subscriber": warm, "caller": "+447912000999",
-                                                   "call_time": now.isoformat(), "msc": "447953000001"}]})
+        stack.invoke(
+            "IngestFunction",
+            {
+                "events": [
+                    {
+                        "call_ref": "w",
+                        "subscriber": warm,
+                        "caller": "+447912000999",
+                        "call_time": now.isoformat(),
+                        "msc": "447953000001",
+                    }
+                ]
+            },
+        )
         warm_result = stack.invoke("AttachFunction", {"subscriber": warm, "attach_time": now.isoformat(), "hlr": "x"})
         sfn = stack.client("stepfunctions")
         machine = stack.resource_name("NotifyStateMachine")
@@ -198,7 +259,9 @@ def main() -> None:
             return f"{machine.replace(':stateMachine:', ':execution:')}:{notification_id}"
 
         def finished(notification_id: str) -> dict:
-            while (described := sfn.describe_execution(executionArn=execution_arn(notification_id)))["status"] == "RUNNING":
+            while (described := sfn.describe_execution(executionArn=execution_arn(notification_id)))[
+                "status"
+            ] == "RUNNING":
                 time.sleep(0.02)
             return described
 
@@ -217,7 +280,7 @@ def main() -> None:
             direct.append(time.perf_counter() - started)
         smsc_seen = len(smsc.submits)
 
-        invocations_before = len(stack.runtime.invocations)
+        invocations_before, timed_before = len(stack.runtime.invocations), len(_timed)
         log_mark = {k: len(v) for k, v in stack.runtime.logs.items()}
         botocore.client.BaseClient._make_api_call = _counting
         latencies, durations = [], []
@@ -246,7 +309,7 @@ def main() -> None:
             )
             epoch = int(time.time())
             for subscriber in subscribers:
-                assert registrations.claim(subscriber, "gw-1", epoch, epoch + 300).claimed
+                assert registrations.claim(subscriber, "gw-1", epoch, epoch + 300).won
                 registrations.transition(subscriber, "gw-1", STATE_REGISTERED, epoch, epoch + 259200)
 
             # 3. attach -> the notify flow (Express) -> submit_sm at the SMSC
@@ -296,6 +359,7 @@ def main() -> None:
         history = sfn.get_execution_history(executionArn=last_arn, maxResults=1000)["events"]
         transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
         invocations = stack.runtime.invocations[invocations_before:]
+        timed = _timed[timed_before:]
         new_logs = {k: v[log_mark.get(k, 0) :] for k, v in stack.runtime.logs.items()}
 
     # ------------------------------------------------------------------ pricing
@@ -306,13 +370,19 @@ def main() -> None:
     }
     cost: dict[str, float] = defaultdict(float)
     detail: dict[str, Counter] = defaultdict(Counter)
-    for logical, seconds in invocations:
+    task_seconds: list[float] = []
+    for logical, cpu, waits in timed:
         phase = phase_of.get(logical, "notify")
+        seconds = cpu * FULL_VCPU_MB / min(memory_mb[logical], FULL_VCPU_MB) + waits
+        if phase == "notify" and logical != "AttachFunction":
+            task_seconds.append(seconds + EXPRESS_TASK_HOP_S)
         billed_ms = math.ceil(max(seconds, 0.001) * 1000)
         cost[f"{phase}: Lambda requests"] += LAMBDA_REQUEST / n
-        cost[f"{phase}: Lambda duration (arm64)"] += billed_ms / 1000 * memory_mb[logical] / 1024 * LAMBDA_GB_SECOND_ARM / n
+        cost[f"{phase}: Lambda duration (arm64)"] += (
+            billed_ms / 1000 * memory_mb[logical] / 1024 * LAMBDA_GB_SECOND_ARM / n
+        )
         detail[phase][f"{logical} invocations"] += 1
-    for phase, service, operation, params in _calls:
+    for phase, service, operation, params, _ in _calls:
         if service == "dynamodb":
             w, r = units.writes(operation, params), units.reads(operation, params)
             cost[f"{phase}: DynamoDB writes"] += w * DDB_WRITE_UNIT / n
@@ -322,9 +392,12 @@ def main() -> None:
             detail[phase][operation] += 1
         elif service == "secretsmanager":
             cost[f"{phase}: Secrets Manager"] += SECRETS_API_CALL / n
-    billed_express = [math.ceil(d / 0.1) * 0.1 for d in durations]
+    express_s = sum(task_seconds) / n
+    billed_express = [math.ceil(express_s / 0.1) * 0.1]
     cost["notify: Express requests"] = EXPRESS_REQUEST
-    cost["notify: Express duration (100 ms steps, 64 MB)"] = statistics.mean(billed_express) * 0.0625 * EXPRESS_GB_SECOND
+    cost["notify: Express duration (100 ms steps, 64 MB)"] = (
+        statistics.mean(billed_express) * 0.0625 * EXPRESS_GB_SECOND
+    )
     app_lines = sum(len(v) for v in new_logs.values())
     app_bytes = sum(len(line) + 1 + LOG_EVENT_OVERHEAD for v in new_logs.values() for line in v)
     plat_lines, plat_bytes = platform_log_bytes(len(invocations), tracing) if platform_lines else (0, 0)
@@ -335,20 +408,34 @@ def main() -> None:
 
     print(f"notices: {n} ({CALLS_PER_NOTICE} calls from 2 callers, one withheld; one SMS each), local stack, real SMSC")
     print(f"state transitions per notice (Express, not billed per transition): {transitions}")
-    print(f"Lambda invocations per notice: {len(invocations) / n:.2f}  {dict(Counter(name for name, _ in invocations))}")
+    print(
+        f"Lambda invocations per notice: {len(invocations) / n:.2f}  {dict(Counter(name for name, _ in invocations))}"
+    )
     for phase in ("ingest", "mwd", "notify", "receipts"):
         ops = {k: round(v / n, 3) for k, v in detail[phase].items()}
         print(f"  {phase:<9} per notice: {ops}")
     print(
         f"log lines per notice: {app_lines / n:.1f} application ({app_bytes / n:.0f} B) + "
         f"{plat_lines / n:.1f} Lambda platform ({plat_bytes / n:.0f} B); tracing {'on' if tracing else 'off'}; "
-        f"Express duration mean {statistics.mean(durations) * 1000:.0f} ms, billed {statistics.mean(billed_express) * 1000:.0f} ms"
+        f"Express execution {express_s * 1000:.0f} ms modelled (here: {statistics.mean(durations) * 1000:.0f} ms), "
+        f"billed {billed_express[0] * 1000:.0f} ms"
+    )
+    per_function: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for logical, cpu, waits in timed:
+        per_function[logical].append((cpu, waits))
+    print(
+        "per invocation, handler CPU here / modelled waits: "
+        + ", ".join(
+            f"{name.removesuffix('Function')} {statistics.mean(c for c, _ in v) * 1000:.0f}/"
+            f"{statistics.mean(w for _, w in v) * 1000:.0f} ms"
+            for name, v in sorted(per_function.items())
+        )
     )
     print("cost per million notices at list prices (USD):")
     for item in sorted(cost):
         print(f"  {item:<52} {cost[item] * 1e6:8.2f}")
     total = sum(cost.values()) * 1e6
-    print(f"  {'total (target <= %g)' % TARGET:<52} {total:8.2f}  {'met' if total <= TARGET else 'NOT met'}")
+    print(f"  {f'total (target <= {TARGET:g})':<52} {total:8.2f}  {'met' if total <= TARGET else 'NOT met'}")
     if not tracing:
         print(f"  (with Tracing=Active: + {XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE * 1e6:.2f} for X-Ray)")
     lat, base = statistics.median(latencies), statistics.median(direct)

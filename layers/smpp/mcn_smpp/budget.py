@@ -43,7 +43,9 @@ class FleetBudget:
 
     def __post_init__(self) -> None:
         if self.max_binds < 1 or self.binds_per_instance < 1 or self.binds_per_instance > self.max_binds:
-            raise BudgetError(f"need 1 <= binds per instance ({self.binds_per_instance}) <= max binds ({self.max_binds})")
+            raise BudgetError(
+                f"need 1 <= binds per instance ({self.binds_per_instance}) <= max binds ({self.max_binds})"
+            )
         if self.instance_tps <= 0:
             raise BudgetError(
                 f"a licence of {self.licence_tps:g} msg/s cannot be shared by {self.instances} instances "

@@ -30,7 +30,5 @@ class LambdaSmsRelay:
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
         payload = {"task": "reply", "sms": sms.model_dump(mode="json")}
         self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload))
-        parts = tuple(
-            PartOutcome(n, sms.segments, QUEUED, None, None, "") for n in range(1, max(1, sms.segments) + 1)
-        )
+        parts = tuple(PartOutcome(n, sms.segments, QUEUED, None, None, "") for n in range(1, max(1, sms.segments) + 1))
         return MessageOutcome(reference=reference, parts=parts)

@@ -246,7 +246,9 @@ def handle_mo(
         reply = outcomes.pop()
     else:
         reply = "permanent" if "permanent" in outcomes else "retryable"
-    reason = None if reply in ("accepted", "queued") else "; ".join(p.reason for p in outcome.parts if p.reason) or reply
+    reason = (
+        None if reply in ("accepted", "queued") else "; ".join(p.reason for p in outcome.parts if p.reason) or reply
+    )
     return MoResult("applied", keyword=command.keyword, reason=reason, reply=reply, reply_language=language)
 
 

@@ -7,9 +7,8 @@ Retryable outcomes come back as status "retry" with a backoff the state machine 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from mcn_core.models.notice import MessageProgress, Notice, OutgoingSms, SendProgress
