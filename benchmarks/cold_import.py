@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "cli"))
+sys.path.insert(0, str(ROOT / "devkit"))
 
-from mcn_cli.template import ResolvedTemplate, load_template  # noqa: E402
+from mcn_devkit.template import ResolvedTemplate, load_template  # noqa: E402
 
 REPEATS = int(sys.argv[1]) if len(sys.argv) > 1 else 7
 TARGET = 1.5

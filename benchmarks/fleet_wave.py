@@ -31,11 +31,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for part in ("cli", "layers/core", "layers/smpp"):
+for part in ("devkit", "layers/core", "layers/smpp"):
     sys.path.insert(0, str(ROOT / part))
 
-from mcn_cli.template import ResolvedTemplate, load_template  # noqa: E402
 from mcn_core.logic.send import capacity_resume_at  # noqa: E402
+from mcn_devkit.template import ResolvedTemplate, load_template  # noqa: E402
 from mcn_smpp.config import SmppConfig  # noqa: E402
 from mcn_smpp.ratelimit import TokenBucket  # noqa: E402
 

@@ -26,6 +26,9 @@ from pycrate_mobile import ISUP as pycrate_isup
 from pycrate_mobile import M3UA as pycrate_m3ua
 from pycrate_mobile.SCCP import parse_SCCP
 
+from mcn_devkit.sigtran import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
+from mcn_devkit.sigtran.builders import HLR_PC, MSC_PC, PLATFORM_GT, ROUTING_CONTEXT
+from mcn_devkit.sigtran.local import loopback_config
 from mcn_gateway.app import GatewayThread
 from mcn_gateway.config import FirewallConfig, SignallingConfig
 from mcn_gateway.metrics import Metrics
@@ -34,9 +37,6 @@ from mcn_gateway.processor import SignallingProcessor
 from mcn_gateway.protocol import m3ua, tcap
 from mcn_gateway.protocol.isup import PRESENTATION_RESTRICTED
 from mcn_gateway.protocol.m3ua import _fixed_instance
-from mcn_gateway.testing import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
-from mcn_gateway.testing.builders import HLR_PC, MSC_PC, PLATFORM_GT, ROUTING_CONTEXT
-from mcn_gateway.testing.local import loopback_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURE = ROOT / "tests" / "unit" / "gateway" / "captures" / "pycrate_pcapr_tcapmap.pcap"

@@ -68,14 +68,14 @@ SMSC_ROUND_TRIP_S = 0.020  # submit_sm -> submit_sm_resp (as benchmarks/fleet_wa
 FULL_VCPU_MB = 1769
 EXPRESS_TASK_HOP_S = 0.025
 
-for part in ("cli", "gateway"):
+for part in ("devkit", "gateway"):
     sys.path.insert(0, str(ROOT / part))
 
 import botocore.client  # noqa: E402
 
-from mcn_cli import lambda_runtime  # noqa: E402
-from mcn_cli.localstack import LocalStack  # noqa: E402
-from mcn_cli.smsc import LocalSmsc  # noqa: E402
+from mcn_devkit import lambda_runtime  # noqa: E402
+from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
+from mcn_devkit.smsc import LocalSmsc  # noqa: E402
 
 _calls: list[tuple[str, str, str, dict, int]] = []
 _phase = ["setup"]
@@ -208,7 +208,7 @@ def main() -> None:
 
     with (
         LocalSmsc(system_id="mcn", password="bench1") as smsc,
-        LocalStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
+        EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
     ):
         resolved = stack.resolved
         stack.client("secretsmanager").put_secret_value(

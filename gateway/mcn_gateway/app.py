@@ -19,18 +19,19 @@ from collections.abc import Iterable
 from pydantic import ValidationError
 
 from mcn_core.models.events import AttachEvent, MissedCallEvent
+from mcn_edge.forwarder import Forwarder
+from mcn_edge.httpserver import HttpServer
+from mcn_edge.spool import Spool
+from mcn_edge.targets import Target, make_target
 
 from .association import AssociationManager
 from .config import GatewayConfig
-from .forwarder import Forwarder, Target, make_target
-from .httpserver import HttpServer
 from .metrics import Metrics
 from .mwd import MwdRegistrar
 from .processor import KIND_ATTACH, KIND_MISSED_CALL, Event, SignallingProcessor
+from .protocol.dialogues import TransactionRegistry
 from .protocol.m3ua import ProtocolData
-from .protocol.tcap import TransactionRegistry
 from .registrations import MemoryRegistrationStore, make_store
-from .spool import Spool
 
 log = logging.getLogger("mcn_gateway")
 

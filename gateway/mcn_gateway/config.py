@@ -1,4 +1,5 @@
-"""Gateway configuration: a TOML/JSON/YAML file plus environment overrides, validated with pydantic.
+"""Gateway configuration: a TOML/JSON/YAML file plus environment overrides, validated with pydantic
+(loading helpers shared with mcn-receiver: mcn_edge.config).
 
 Environment overrides use `MCN_GATEWAY__SECTION__KEY=value` (double underscores
 separate levels, values are parsed as JSON when they parse, else taken as strings),
@@ -7,23 +8,19 @@ e.g. `MCN_GATEWAY__FORWARDING__ENDPOINT_URL=http://127.0.0.1:4000`.
 
 from __future__ import annotations
 
-import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mcn_edge.config import ConfigError, apply_env_overrides, read_config_file, readable_errors
 
 ENV_PREFIX = "MCN_GATEWAY__"
 ENV_CONFIG_FILE = "MCN_GATEWAY_CONFIG"
 
 PointCode = Annotated[int, Field(ge=0, le=0xFFFFFF)]
 Digits = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
-
-
-class ConfigError(ValueError):
-    """Invalid configuration, with a message an operator can act on."""
 
 
 class _Strict(BaseModel):
@@ -174,54 +171,13 @@ class GatewayConfig(_Strict):
         return self
 
 
-def _read_file(path: Path) -> dict:
-    text = path.read_text()
-    if path.suffix == ".toml":
-        return tomllib.loads(text)
-    if path.suffix == ".json":
-        return json.loads(text)
-    if path.suffix in (".yaml", ".yml"):
-        import yaml  # optional: only for YAML configs
-
-        return yaml.safe_load(text) or {}
-    raise ConfigError(f"{path}: unsupported config format (use .toml, .json or .yaml)")
-
-
-def _apply_env(data: dict, environ: dict[str, str]) -> dict:
-    for key, raw in environ.items():
-        if not key.startswith(ENV_PREFIX):
-            continue
-        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__") if part]
-        if not path:
-            continue
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: {part} is not a section")
-        node[path[-1]] = value
-    return data
-
-
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> GatewayConfig:
     environ = dict(os.environ if environ is None else environ)
     path = path or environ.get(ENV_CONFIG_FILE)
-    data: dict = {}
-    if path:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"config file not found: {file}")
-        try:
-            data = _read_file(file)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{file}: not valid: {exc}") from exc
-    data = _apply_env(data, environ)
+    data = read_config_file(path) if path else {}
+    data = apply_env_overrides(data, environ, ENV_PREFIX)
     try:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()]
+        lines = [f"  {line}" for line in readable_errors(exc)]
         raise ConfigError("invalid gateway configuration:\n" + "\n".join(lines)) from None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
-ASSOCIATION_STATES = {"down": 0, "connecting": 0, "up": 1, "active": 2}
+from mcn_edge.metrics import EdgeMetrics
 
 
-class Metrics:
+class Metrics(EdgeMetrics):
+    """The gateway's metrics: signalling, associations, MWD registrations, plus the shared spool/forwarding ones."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        super().__init__("mcn_gateway", registry)
         r = self.registry
         self.messages = Counter(
             "mcn_gateway_messages",
@@ -31,23 +33,6 @@ class Metrics:
             registry=r,
         )
         self.replies = Counter("mcn_gateway_replies", "Answers sent back, by type", ["type"], registry=r)
-        self.spool_depth = Gauge("mcn_gateway_spool_depth", "Events waiting in the spool", ["kind"], registry=r)
-        self.forward_latency = Histogram(
-            "mcn_gateway_forward_latency_seconds",
-            "Time to forward one batch",
-            ["target"],
-            registry=r,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-        )
-        self.forward_failures = Counter(
-            "mcn_gateway_forward_failures", "Batches that failed to forward (retried)", ["target"], registry=r
-        )
-        self.forward_outcomes = Counter(
-            "mcn_gateway_forward_outcomes",
-            "Per-event outcomes reported by the target",
-            ["target", "outcome"],
-            registry=r,
-        )
         self.association_state = Gauge(
             "mcn_gateway_association_state",
             "M3UA association state (0 down, 1 ASP up, 2 ASP active)",
@@ -114,10 +99,3 @@ class Metrics:
         self.mwd_in_progress = Gauge(
             "mcn_gateway_mwd_registrations_in_progress", "Registrations with an HLR dialogue under way", registry=r
         )
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """Current value of a sample (tests, the demo)."""
-        return self.registry.get_sample_value(name, labels or {}) or 0.0

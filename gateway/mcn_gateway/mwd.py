@@ -36,7 +36,8 @@ from mcn_core.numbers import mask
 
 from .config import RegistrationConfig
 from .metrics import Metrics
-from .protocol import DecodeError
+from .protocol import DecodeError, dialogues
+from .protocol import map as map_codec
 from .protocol import sccp as sccp_codec
 from .protocol import tcap as tcap_codec
 from .protocol.m3ua import SI_SCCP, ProtocolData
@@ -51,23 +52,23 @@ from .registrations import (
 
 log = logging.getLogger("mcn_gateway.mwd")
 
-OP_SRI_SM = tcap_codec.OP_SEND_ROUTING_INFO_FOR_SM
-OP_REPORT = tcap_codec.OP_REPORT_SM_DELIVERY_STATUS
+OP_SRI_SM = map_codec.OP_SEND_ROUTING_INFO_FOR_SM
+OP_REPORT = map_codec.OP_REPORT_SM_DELIVERY_STATUS
 OPERATION_NAMES = {OP_SRI_SM: "sendRoutingInfoForSM", OP_REPORT: "reportSM-DeliveryStatus"}
 
 # MAP errors after which asking again cannot help (TS 29.002 12.1.1.3, 12.3.1.3)
 PERMANENT_ERRORS = frozenset(
     {
-        tcap_codec.ERR_UNKNOWN_SUBSCRIBER,
-        tcap_codec.ERR_TELESERVICE_NOT_PROVISIONED,
-        tcap_codec.ERR_CALL_BARRED,
-        tcap_codec.ERR_FACILITY_NOT_SUPPORTED,
-        tcap_codec.ERR_MESSAGE_WAITING_LIST_FULL,
-        tcap_codec.ERR_DATA_MISSING,
-        tcap_codec.ERR_UNEXPECTED_DATA_VALUE,
+        map_codec.ERR_UNKNOWN_SUBSCRIBER,
+        map_codec.ERR_TELESERVICE_NOT_PROVISIONED,
+        map_codec.ERR_CALL_BARRED,
+        map_codec.ERR_FACILITY_NOT_SUPPORTED,
+        map_codec.ERR_MESSAGE_WAITING_LIST_FULL,
+        map_codec.ERR_DATA_MISSING,
+        map_codec.ERR_UNEXPECTED_DATA_VALUE,
     }
 )
-ABSENT_ERRORS = frozenset({tcap_codec.ERR_ABSENT_SUBSCRIBER_SM, tcap_codec.ERR_ABSENT_SUBSCRIBER})
+ABSENT_ERRORS = frozenset({map_codec.ERR_ABSENT_SUBSCRIBER_SM, map_codec.ERR_ABSENT_SUBSCRIBER})
 _HOLD_REASONS = {
     STATE_REGISTERED: "registered",
     STATE_PENDING: "in_progress",
@@ -106,7 +107,7 @@ class MwdRegistrar:
         config: RegistrationConfig,
         platform_gt: str,
         point_code: int,
-        transactions: tcap_codec.TransactionRegistry,
+        transactions: dialogues.TransactionRegistry,
         sender: Sender,
         store: RegistrationStore,
         metrics: Metrics,
@@ -129,7 +130,7 @@ class MwdRegistrar:
         self._cache: dict[str, tuple[float, str]] = {}  # subscriber -> (monotonic until, skip reason)
         self._thread: threading.Thread | None = None
         self._platform_address = sccp_codec.encode_gt_address(platform_gt, config.platform_ssn)
-        self._service_centre = tcap_codec.encode_address_string(platform_gt)
+        self._service_centre = map_codec.encode_address_string(platform_gt)
 
     # --- called from other threads --------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class MwdRegistrar:
     # --- dialogues ------------------------------------------------------------------------------------
 
     def _argument(self, registration: _Registration) -> dict:
-        msisdn = tcap_codec.encode_address_string(registration.digits)
+        msisdn = map_codec.encode_address_string(registration.digits)
         if registration.operation == OP_SRI_SM:
             return {
                 "msisdn": msisdn,
@@ -320,9 +321,9 @@ class MwdRegistrar:
         registration.otid, registration.peer_otid = otid, None
         self._by_otid[otid] = registration
         try:
-            begin = tcap_codec.encode_begin(
+            begin = map_codec.encode_begin(
                 otid,
-                (*tcap_codec.AC_SHORT_MSG_GATEWAY, registration.version),
+                (*map_codec.AC_SHORT_MSG_GATEWAY, registration.version),
                 registration.operation,
                 self._argument(registration),
                 _INVOKE_ID,
@@ -405,14 +406,14 @@ class MwdRegistrar:
         outcome = None
         for component in message.components:
             if component.kind == tcap_codec.COMPONENT_INVOKE:
-                if component.opcode == tcap_codec.OP_INFORM_SERVICE_CENTRE and component.parameter:
+                if component.opcode == map_codec.OP_INFORM_SERVICE_CENTRE and component.parameter:
                     try:
-                        argument = tcap_codec.decode_argument(component.opcode, component.parameter)
+                        argument = map_codec.decode_argument(component.opcode, component.parameter)
                     except DecodeError as exc:
                         log.warning("undecodable informServiceCentre: %s", exc)
                         continue
                     status = argument.get("mw-Status")
-                    if tcap_codec.bit_set(status, tcap_codec.MW_MNRF_SET):
+                    if map_codec.bit_set(status, map_codec.MW_MNRF_SET):
                         registration.absent_flag = True
                 continue  # informServiceCentre is class 4: nothing to answer
             if component.invoke_id != _INVOKE_ID:
@@ -431,7 +432,7 @@ class MwdRegistrar:
             # dialogue refused, application-context-name-not-supported: fall back (29.002 15.1.3 / Q.773)
             offered = message.application_context
             version = 2
-            if offered and offered[:-1] == tcap_codec.AC_SHORT_MSG_GATEWAY and 2 <= offered[-1] < registration.version:
+            if offered and offered[:-1] == map_codec.AC_SHORT_MSG_GATEWAY and 2 <= offered[-1] < registration.version:
                 version = offered[-1]
             self.metrics.mwd_dialogues.labels(operation, "ac_refused").inc()
             log.info("HLR refused shortMsgGatewayContext v%d: falling back to v%d", registration.version, version)
@@ -446,7 +447,7 @@ class MwdRegistrar:
             self._attempt_failed(registration, "abort")
 
     def _answered(self, registration: _Registration, operation: str, what: str, error: int | None) -> None:
-        error_name = tcap_codec.MAP_ERROR_NAMES.get(error or -1, f"error{error}")
+        error_name = map_codec.MAP_ERROR_NAMES.get(error or -1, f"error{error}")
         if what == "reject":
             self.metrics.mwd_dialogues.labels(operation, "reject").inc()
             self._fail(registration, "rejected")

@@ -15,8 +15,9 @@ from mcn_core.numbers import mask
 
 from .config import FirewallConfig, SignallingConfig
 from .metrics import Metrics
-from .protocol import DecodeError
+from .protocol import DecodeError, dialogues
 from .protocol import isup as isup_codec
+from .protocol import map as map_codec
 from .protocol import sccp as sccp_codec
 from .protocol import tcap as tcap_codec
 from .protocol.m3ua import SI_ISUP, SI_SCCP, ProtocolData
@@ -33,10 +34,10 @@ _PRESENTATION = {
     isup_codec.PRESENTATION_UNAVAILABLE: "unavailable",
 }
 _ATTACH_SOURCES = {
-    tcap_codec.OP_ALERT_SERVICE_CENTRE: "alertServiceCentre",
-    tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT: "alertServiceCentre",
-    tcap_codec.OP_READY_FOR_SM: "readyForSM",
-    tcap_codec.OP_UPDATE_LOCATION: "updateLocation",
+    map_codec.OP_ALERT_SERVICE_CENTRE: "alertServiceCentre",
+    map_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT: "alertServiceCentre",
+    map_codec.OP_READY_FOR_SM: "readyForSM",
+    map_codec.OP_UPDATE_LOCATION: "updateLocation",
 }
 
 
@@ -77,23 +78,23 @@ class SignallingProcessor:
         firewall: FirewallConfig,
         metrics: Metrics,
         passive: bool = False,
-        transactions: tcap_codec.TransactionRegistry | None = None,
+        transactions: dialogues.TransactionRegistry | None = None,
     ) -> None:
         self.signalling = signalling
         self.firewall = firewall
         self.metrics = metrics
         self.passive = passive
-        self.transactions = transactions if transactions is not None else tcap_codec.TransactionRegistry()
+        self.transactions = transactions if transactions is not None else dialogues.TransactionRegistry()
         self._isup = isup_codec.IsupDecoder()
         self._sccp = sccp_codec.SccpDecoder()
         self._tcap = tcap_codec.TcapDecoder()
         self._segments = sccp_codec.SegmentReassembler()
         self._counter_children: dict[tuple[int, tuple[str, ...]], object] = {}
-        self._handled_opcodes = {tcap_codec.OP_ALERT_SERVICE_CENTRE, tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT}
+        self._handled_opcodes = {map_codec.OP_ALERT_SERVICE_CENTRE, map_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT}
         if signalling.ready_for_sm:
-            self._handled_opcodes.add(tcap_codec.OP_READY_FOR_SM)
+            self._handled_opcodes.add(map_codec.OP_READY_FOR_SM)
         if passive:
-            self._handled_opcodes.add(tcap_codec.OP_UPDATE_LOCATION)
+            self._handled_opcodes.add(map_codec.OP_UPDATE_LOCATION)
 
     def _inc(self, counter: object, *labels: str) -> None:
         # labels() costs a lock and a dict build per call; the label sets here are few and fixed
@@ -254,7 +255,7 @@ class SignallingProcessor:
         invokes = message.invokes()
         for invoke in invokes:
             # unknown opcodes share one label: a peer must not be able to grow the metric set at will
-            name = tcap_codec.MAP_OPERATION_NAMES.get(invoke.opcode or -1, "other")
+            name = map_codec.MAP_OPERATION_NAMES.get(invoke.opcode or -1, "other")
             self._inc(self.metrics.messages, "map", name)
         if self.passive:
             for invoke in invokes:
@@ -297,7 +298,7 @@ class SignallingProcessor:
             self._inc(self.metrics.replies, "TCAP-End-Reject")
             raise
         # v1 alertServiceCentreWithoutResult has no result: a bare End closes the dialogue
-        invoke_id = None if invoke.opcode == tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT else invoke.invoke_id
+        invoke_id = None if invoke.opcode == map_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT else invoke.invoke_id
         end = tcap_codec.encode_end_result(message.otid, invoke_id, message.application_context)
         outcome.replies.append(self._sccp_reply(data, unitdata, end))
         self._inc(self.metrics.replies, "TCAP-End")
@@ -312,13 +313,13 @@ class SignallingProcessor:
     ) -> None:
         if invoke.parameter is None:
             raise DecodeError("map", f"opcode {invoke.opcode} without an argument")
-        argument = tcap_codec.decode_argument(invoke.opcode, invoke.parameter)
-        if invoke.opcode in (tcap_codec.OP_ALERT_SERVICE_CENTRE, tcap_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT):
-            digits, international = tcap_codec.decode_address_string(argument["msisdn"])
+        argument = map_codec.decode_argument(invoke.opcode, invoke.parameter)
+        if invoke.opcode in (map_codec.OP_ALERT_SERVICE_CENTRE, map_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT):
+            digits, international = map_codec.decode_address_string(argument["msisdn"])
             subscriber = ("+" + digits) if international else digits
         else:
             # readyForSM / updateLocation identify the subscriber by IMSI only
-            subscriber = tcap_codec.decode_tbcd(argument["imsi"])
+            subscriber = map_codec.decode_tbcd(argument["imsi"])
         if not subscriber.strip("+"):
             raise DecodeError("map", "empty subscriber address")
         origin = unitdata.calling.describe()

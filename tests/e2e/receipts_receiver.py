@@ -39,7 +39,7 @@ class ReceiverProcess:
         known = {b["session"] for b in self.flow.smsc.binds()}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mcn_gateway.receiver"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "mcn_receiver"], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
 
         def bound() -> int | None:

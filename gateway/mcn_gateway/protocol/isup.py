@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from pycrate_mobile import ISUP as pi
 
@@ -80,9 +81,10 @@ class InitialAddress:
         return _REDIRECTING_REASONS.get(reason or 0, "not_reachable")
 
 
-def _digits(number: object) -> str:
+def _digits(number: Any) -> str:
     # BCD filler (0xF) and the odd/even indicator are handled by pycrate's get_num()
-    return number.get_num().rstrip("f").rstrip("F")
+    digits: str = number.get_num()
+    return digits.rstrip("f").rstrip("F")
 
 
 # optional parameter names (Q.763 table 5) the gateway reads from an IAM
@@ -143,14 +145,14 @@ class IsupDecoder:
         return called, options
 
     @staticmethod
-    def _parse(element: object, raw: bytes, what: str) -> object:
+    def _parse(element: Any, raw: bytes, what: str) -> Any:
         try:
             element.from_bytes(raw)
         except Exception as exc:
             raise DecodeError("isup", f"{what}: {exc}") from exc
         return element
 
-    def _number(self, element: object, raw: bytes | None, what: str) -> IsupNumber | None:
+    def _number(self, element: Any, raw: bytes | None, what: str) -> IsupNumber | None:
         if raw is None:
             return None
         if len(raw) < 2:
@@ -165,7 +167,8 @@ class IsupDecoder:
         cic, message_type = self.peek(buf)
         if message_type != MSG_IAM:
             raise DecodeError("isup", f"not an IAM (type {message_type:#x})")
-        called_raw, options = self.split_iam(buf)
+        called_value, options = self.split_iam(buf)
+        called_raw: bytes | None = called_value
         original_called_raw = options.get(PARAM_ORIGINAL_CALLED_NUMBER)
         redirecting_raw = options.get(PARAM_REDIRECTING_NUMBER)
         if not complete:
@@ -249,7 +252,7 @@ class IsupDecoder:
             redirecting_reason = info["RedirectingReason"].get_val()
             original_reason = info["OriginalRedirectReason"].get_val()
 
-        def number(raw: object | None) -> IsupNumber | None:
+        def number(raw: Any) -> IsupNumber | None:
             if raw is None:
                 return None
             digits = _digits(raw)
@@ -299,7 +302,8 @@ def _encode_rel_with_pycrate(cic: int, cause: int) -> bytes:
     cause_ind["Location"].set_val(2)
     cause_ind["Class"].set_val(cause >> 4)
     cause_ind["Cause"].set_val(cause & 0x0F)
-    return rel.to_bytes()
+    encoded: bytes = rel.to_bytes()
+    return encoded
 
 
 def encode_rlc(cic: int) -> bytes:
@@ -307,7 +311,8 @@ def encode_rlc(cic: int) -> bytes:
     if _rlc_prototype is None:
         _rlc_prototype = pi.ReleaseComplete()
     _rlc_prototype["CIC"].set_val(cic)
-    return _rlc_prototype.to_bytes()
+    encoded: bytes = _rlc_prototype.to_bytes()
+    return encoded
 
 
 def decode_rel_cause(buf: bytes) -> int:
@@ -316,4 +321,5 @@ def decode_rel_cause(buf: bytes) -> int:
     if error or message is None:
         raise DecodeError("isup", "REL does not decode")
     cause = message["CauseInd"][1]
-    return (cause["Class"].get_val() << 4) | cause["Cause"].get_val()
+    value: int = (cause["Class"].get_val() << 4) | cause["Cause"].get_val()
+    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycrate_core.base import Uint32
 from pycrate_mobile import M3UA as pm
@@ -90,7 +91,7 @@ SI_SCCP = 3
 SI_ISUP = 5
 
 
-class NetworkAppearance32(Uint32):
+class NetworkAppearance32(Uint32):  # type: ignore[misc]  # pycrate ships no type information
     """Network Appearance as RFC 4666 3.3.1 defines it (32 bits)."""
 
     _Tag = pm.M3UATag.NetworkAppearance
@@ -100,11 +101,11 @@ _FIXED_DISPATCH = dict(pm.M3UAPrmDispatcher)
 _FIXED_DISPATCH[pm.M3UATag.NetworkAppearance] = NetworkAppearance32
 
 
-class _FixedParam(pm.Param):
+class _FixedParam(pm.Param):  # type: ignore[misc]  # pycrate ships no type information
     _Dispatch = _FIXED_DISPATCH
 
 
-def _fixed_instance(message_class: type) -> object:
+def _fixed_instance(message_class: type) -> Any:
     message = message_class()
     message[1]._tmpl = _FixedParam()  # every parameter decoded with the corrected dispatcher
     return message
@@ -237,16 +238,15 @@ class M3uaDecoder:
 
 def _encode(kind: tuple[int, int], params: list[tuple[int, bytes]]) -> bytes:
     """Encode header + TLV parameters with pycrate's SIGTRAN header and parameter structures."""
-    message = pm.SIGTRAN.__new__(pm.SIGTRAN)
     header = SigtranHeader(val={"Class": kind[0], "Type": kind[1]})
     body = b""
     for tag, value in params:
         param = _FixedParam()
         param.set_val({"Tag": tag, "Val": value})
         body += param.to_bytes()
-    del message
     header["Len"].set_val(HEADER_LENGTH + len(body))
-    return header.to_bytes() + body
+    encoded: bytes = header.to_bytes() + body
+    return encoded
 
 
 def _u32(value: int) -> bytes:
@@ -360,7 +360,7 @@ class FrameReader:
             return False
         if strict and (buffer[offset + 2], buffer[offset + 3]) not in _KNOWN_KINDS:
             return False
-        length = struct.unpack_from("!I", buffer, offset + 4)[0]
+        length: int = struct.unpack_from("!I", buffer, offset + 4)[0]
         return HEADER_LENGTH <= length <= MAX_MESSAGE_LENGTH and length % 4 == 0
 
     def feed(self, chunk: bytes) -> list[bytes]:

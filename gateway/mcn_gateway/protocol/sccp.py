@@ -7,6 +7,7 @@ Only UDT / XUDT / LUDT carry TCAP for the gateway; the others are reported as su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycrate_mobile import SCCP as ps
 
@@ -53,7 +54,7 @@ class SccpUnitdata:
     segmentation: bytes | None = None  # the Segmentation parameter (Q.713 3.17)
 
 
-def _address(party: object) -> SccpAddress:
+def _address(party: Any) -> SccpAddress:
     return _address_from_element(party[1], party[1].to_bytes())
 
 
@@ -263,7 +264,7 @@ class SegmentReassembler:
         self.expired += len(stale)
 
 
-def _address_from_element(value: object, raw: bytes) -> SccpAddress:
+def _address_from_element(value: Any, raw: bytes) -> SccpAddress:
     indicator = value[0]
     global_title = None
     if indicator[2].get_val():
@@ -317,7 +318,8 @@ def _encode_udt_with_pycrate(
     udt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
     udt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
     udt["Data"].from_bytes(bytes([len(data)]) + data)
-    return udt.to_bytes()
+    encoded: bytes = udt.to_bytes()
+    return encoded
 
 
 def encode_gt_address(digits: str, ssn: int, numbering_plan: int = 1, nature: int = 4) -> bytes:
@@ -333,4 +335,5 @@ def encode_gt_address(digits: str, ssn: int, numbering_plan: int = 1, nature: in
     gt["NumberingPlan"].set_val(numbering_plan)
     gt["NAI"].set_val(nature)
     gt.set_addr_bcd(digits)
-    return address.to_bytes()
+    encoded: bytes = address.to_bytes()
+    return encoded

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mcn_devkit.sigtran.local import loopback_config
 from mcn_gateway.app import GatewayThread
-from mcn_gateway.testing.local import loopback_config
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from mcn_devkit.sigtran import ScriptedPeer, build_iam, m3ua_data
+from mcn_devkit.sigtran.builders import MSC_PC, ROUTING_CONTEXT
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 from mcn_gateway.protocol import isup, m3ua
-from mcn_gateway.testing import ScriptedPeer, build_iam, m3ua_data
-from mcn_gateway.testing.builders import MSC_PC, ROUTING_CONTEXT
-from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -97,8 +97,8 @@ def test_sigkill_with_file_target_unreachable_then_restart(tmp_path: Path):
 
 
 def test_sigkill_with_lambda_unreachable_then_restart_on_the_embedded_aws(tmp_path: Path):
-    localstack = pytest.importorskip("mcn_cli.localstack")
-    with localstack.LocalStack() as stack:
+    embedded = pytest.importorskip("mcn_devkit.embedded")
+    with embedded.EmbeddedStack() as stack:
         port = _free_port()
         dead_endpoint = f"http://127.0.0.1:{_free_port()}"
         try:

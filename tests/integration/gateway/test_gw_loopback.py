@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from mcn_core.models.events import AttachEvent, MissedCallEvent
+from mcn_devkit.sigtran import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data, play_scenario
+from mcn_devkit.sigtran.builders import HLR_PC, MSC_PC, PLATFORM_PC, ROUTING_CONTEXT, scenario_bytes
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 from mcn_gateway.app import GatewayThread
 from mcn_gateway.protocol import isup, m3ua, sccp, tcap
-from mcn_gateway.testing import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data, play_scenario
-from mcn_gateway.testing.builders import HLR_PC, MSC_PC, PLATFORM_PC, ROUTING_CONTEXT, scenario_bytes
-from mcn_gateway.testing.local import loopback_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from mcn_devkit.sigtran.builders import HLR_GT, PLATFORM_GT, PLATFORM_PC
 from mcn_gateway.config import FirewallConfig, SignallingConfig
 from mcn_gateway.metrics import Metrics
 from mcn_gateway.processor import SignallingProcessor
-from mcn_gateway.testing.builders import HLR_GT, PLATFORM_GT, PLATFORM_PC
 
 # copies of ../shared/captures (public pcapr.net traces) live next to the tests so a fresh clone runs them
 CAPTURES = Path(__file__).resolve().parent / "captures"

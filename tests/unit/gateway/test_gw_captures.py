@@ -9,6 +9,7 @@ from mcn_gateway.metrics import Metrics
 from mcn_gateway.pcap import SCTP_PPID_M3UA, iter_sctp_data
 from mcn_gateway.processor import SignallingProcessor
 from mcn_gateway.protocol import isup, m3ua, sccp, tcap
+from mcn_gateway.protocol import map as map_codec
 from mcn_gateway.replay import M2paDecoder, ReplayStats, iter_protocol_data, replay_capture
 
 
@@ -59,7 +60,7 @@ def test_every_unsegmented_map_message_decodes_to_tcap(map_capture: Path):
         assert value.get("dtid") == message.dtid
     assert decoded >= 50
     assert management == 10
-    assert {tcap.OP_UPDATE_LOCATION, 56, tcap.OP_SEND_ROUTING_INFO_FOR_SM} <= opcodes
+    assert {map_codec.OP_UPDATE_LOCATION, 56, map_codec.OP_SEND_ROUTING_INFO_FOR_SM} <= opcodes
 
 
 def test_relaxed_bounds_decode_real_messages_strict_pycrate_rejects(map_capture: Path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mcn_devkit.sigtran.local import loopback_config, read_jsonl
 from mcn_gateway.cli import main
-from mcn_gateway.testing.local import loopback_config, read_jsonl
 
 
 def _config(tmp_path: Path) -> Path:

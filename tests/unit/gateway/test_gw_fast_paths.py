@@ -8,10 +8,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcn_devkit.sigtran.builders import build_alert_service_centre, build_iam, build_ready_for_sm, m3ua_data
 from mcn_gateway.pcap import iter_sctp_data
-from mcn_gateway.protocol import DecodeError, isup, m3ua, sccp, tcap
+from mcn_gateway.protocol import DecodeError, isup, m3ua, sccp
+from mcn_gateway.protocol import map as map_codec
 from mcn_gateway.replay import M2paDecoder
-from mcn_gateway.testing.builders import build_alert_service_centre, build_iam, build_ready_for_sm, m3ua_data
 
 CAPTURES = Path(__file__).resolve().parent / "captures"
 
@@ -117,7 +118,7 @@ def test_isup_fast_path_matches_pycrate():
 
 def test_address_string_matches_pycrate():
     for raw in (b"\x91\x44\x97\x11\x32\x54\xf6", b"\xa1\x97\x11\x32\x54", b"\x81\x21\x43"):
-        assert tcap.decode_address_string(raw) == tcap.decode_address_string_reference(raw)
+        assert map_codec.decode_address_string(raw) == map_codec.decode_address_string_reference(raw)
 
 
 @st.composite

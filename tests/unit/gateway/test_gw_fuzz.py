@@ -7,13 +7,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcn_devkit.sigtran.builders import build_alert_service_centre, build_iam, build_ready_for_sm, m3ua_data
 from mcn_gateway.config import FirewallConfig, SignallingConfig
 from mcn_gateway.metrics import Metrics
 from mcn_gateway.pcap import iter_sctp_data
 from mcn_gateway.processor import SignallingProcessor
 from mcn_gateway.protocol import DecodeError, m3ua
 from mcn_gateway.protocol.m3ua import FrameReader, M3uaDecoder, ProtocolData
-from mcn_gateway.testing.builders import build_alert_service_centre, build_iam, build_ready_for_sm, m3ua_data
 
 CAPTURE = Path(__file__).resolve().parent / "captures" / "pycrate_pcapr_tcapmap.pcap"
 

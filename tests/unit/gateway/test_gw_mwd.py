@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 from pycrate_mobile.TS29002_MAPIE import AddressString
 
+from mcn_devkit.sigtran.builders import HLR_GT, HLR_PC, PLATFORM_GT, PLATFORM_PC, SUBSCRIBER
+from mcn_devkit.sigtran.hlr import ReceivedDialogue, ScriptedHlr
 from mcn_gateway.config import FirewallConfig, RegistrationConfig, SignallingConfig
 from mcn_gateway.metrics import Metrics
 from mcn_gateway.mwd import MwdRegistrar
 from mcn_gateway.processor import SignallingProcessor
-from mcn_gateway.protocol import m3ua, sccp, tcap
+from mcn_gateway.protocol import dialogues, m3ua, sccp, tcap
 from mcn_gateway.protocol.m3ua import ProtocolData
 from mcn_gateway.registrations import MemoryRegistrationStore, StoreError
-from mcn_gateway.testing.builders import HLR_GT, HLR_PC, PLATFORM_GT, PLATFORM_PC, SUBSCRIBER
-from mcn_gateway.testing.hlr import ReceivedDialogue, ScriptedHlr
 
 STP_PC = 4001
 SUB = "+" + SUBSCRIBER
@@ -59,7 +59,7 @@ class Harness:
         self.wall.now = 1_800_000_000.0
         self.metrics = Metrics()
         self.store = MemoryRegistrationStore()
-        self.transactions = tcap.TransactionRegistry()
+        self.transactions = dialogues.TransactionRegistry()
         self.sent: list[ProtocolData] = []
         self.route = True
         self.registrar = MwdRegistrar(
@@ -231,7 +231,7 @@ def test_v3_refused_falls_back_to_v2_for_both_operations(h: Harness):
     assert h.value("mcn_gateway_mwd_dialogues_total", {"operation": "sendRoutingInfoForSM", "outcome": "ac_refused"})
     assert h.store.get(SUB)["ac_version"] == "2"
     # a v2 HLR parses the arguments with the v2 syntax (MAPv2-SM-DataTypes): they must decode there too
-    v2 = tcap._MODULES["MAPv2-SM-DataTypes"]
+    v2 = tcap.ASN1_MODULES["MAPv2-SM-DataTypes"]
     for index, name in ((1, "RoutingInfoForSM-Arg"), (2, "ReportSM-DeliveryStatusArg")):
         dialogue = h.dialogue(index)
         v2_type = v2[name]
@@ -340,7 +340,7 @@ def test_continue_then_end_and_a_continue_carrying_the_answer(h: Harness):
     h.call()
     sri = h.dialogue()
     hlr_otid = b"\x99\x00\x00\x01"
-    accepted = tcap._dialogue_response(sri.application_context)
+    accepted = tcap.dialogue_response(sri.application_context)
     inform = {"storedMSISDN": sri.argument["msisdn"], "mw-Status": (0b010000, 6)}
     inform_component = (
         "basicROS",
@@ -393,7 +393,7 @@ def test_continue_then_end_and_a_continue_carrying_the_answer(h: Harness):
 def test_registration_config_is_validated():
     with pytest.raises(ValueError, match="dpc"):
         RegistrationConfig(enabled=True)
-    from mcn_gateway.testing.local import loopback_config
+    from mcn_devkit.sigtran.local import loopback_config
 
     with pytest.raises(ValueError, match="unknown associations"):
         loopback_config(Path("/tmp"), registration={"enabled": True, "dpc": 1, "associations": ["nope"]})

@@ -7,12 +7,7 @@ import logging
 import pytest
 
 from mcn_core.models.events import AttachEvent, MissedCallEvent
-from mcn_gateway.config import FirewallConfig, SignallingConfig
-from mcn_gateway.metrics import Metrics
-from mcn_gateway.processor import KIND_ATTACH, KIND_MISSED_CALL, SignallingProcessor
-from mcn_gateway.protocol import isup, sccp, tcap
-from mcn_gateway.protocol.m3ua import ProtocolData
-from mcn_gateway.testing.builders import (
+from mcn_devkit.sigtran.builders import (
     HLR_GT,
     HLR_PC,
     MSC_PC,
@@ -22,6 +17,12 @@ from mcn_gateway.testing.builders import (
     build_iam,
     build_ready_for_sm,
 )
+from mcn_gateway.config import FirewallConfig, SignallingConfig
+from mcn_gateway.metrics import Metrics
+from mcn_gateway.processor import KIND_ATTACH, KIND_MISSED_CALL, SignallingProcessor
+from mcn_gateway.protocol import isup, sccp, tcap
+from mcn_gateway.protocol import map as map_codec
+from mcn_gateway.protocol.m3ua import ProtocolData
 
 CALL_TIME = 1_795_000_000.25  # a fixed receive time: call_ref depends on it
 
@@ -139,7 +140,7 @@ def test_alert_service_centre_gives_attach_and_tcap_end(processor, version):
     assert message.kind == tcap.TCAP_END
     assert message.dtid == (0xABCD).to_bytes(4, "big")
     assert message.dialogue_pdu == 1  # AARE: dialogue response
-    assert message.application_context == (*tcap.AC_SHORT_MSG_ALERT, version)
+    assert message.application_context == (*map_codec.AC_SHORT_MSG_ALERT, version)
     [component] = message.components
     assert (component.kind, component.invoke_id) == (tcap.COMPONENT_RETURN_RESULT_LAST, 3)
     kind, value = full
@@ -199,7 +200,7 @@ def test_ready_for_sm_when_enabled(firewall_config):
 
 
 def test_continue_for_an_unknown_transaction_is_aborted(processor):
-    begin = tcap.encode_begin(b"\x00\x00\x00\x01", None, 64, None)
+    begin = map_codec.encode_begin(b"\x00\x00\x00\x01", None, 64, None)
     continue_message = b"\x65" + begin[1:]  # same body, Continue tag, but no dtid -> malformed
     outcome = processor.handle(
         _sccp(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from mcn_devkit.sigtran.builders import HLR_GT, PLATFORM_GT
 from mcn_gateway.protocol import sccp
-from mcn_gateway.testing.builders import HLR_GT, PLATFORM_GT
 
 
 def _segment(data: bytes, first: bool, remaining: int, reference: bytes = b"\x00\x00\x07") -> sccp.SccpUnitdata:

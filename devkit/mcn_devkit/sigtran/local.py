@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from ..config import GatewayConfig
+from mcn_gateway.config import GatewayConfig
+
 from .builders import HLR_GT, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT
 
 T = TypeVar("T")

@@ -23,8 +23,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ..protocol import m3ua, sccp, tcap
-from ..protocol.m3ua import ProtocolData
+from mcn_gateway.protocol import m3ua, sccp, tcap
+from mcn_gateway.protocol import map as map_codec
+from mcn_gateway.protocol.m3ua import ProtocolData
+
 from .builders import HLR_GT, HLR_PC
 from .peer import PeerTimeout, ScriptedPeer
 
@@ -71,11 +73,11 @@ class ReceivedDialogue:
 
 
 def address(digits: str) -> bytes:
-    return tcap.encode_address_string(digits)
+    return map_codec.encode_address_string(digits)
 
 
 def _dialogue_response(ac: tuple[int, ...], accepted: bool = True) -> dict:
-    return tcap._dialogue_response(ac, accepted)
+    return tcap.dialogue_response(ac, accepted)
 
 
 @dataclass
@@ -167,17 +169,17 @@ class ScriptedHlr:
             behaviour = "absent"
         end: dict = {"dtid": otid, "dialoguePortion": _dialogue_response(ac)}
         opcode = received.opcode
-        if opcode == tcap.OP_REPORT_SM_DELIVERY_STATUS:
+        if opcode == map_codec.OP_REPORT_SM_DELIVERY_STATUS:
             result = (("MAP-SM-DataTypes", "ReportSM-DeliveryStatusRes"), {"storedMSISDN": msisdn})
             end["components"] = [_result(invoke_id, opcode, result)]
         elif behaviour == "reachable":
             routing = {"imsi": HLR_IMSI, "locationInfoWithLMSI": {"networkNode-Number": address(SERVING_MSC)}}
             end["components"] = [_result(invoke_id, opcode, (("MAP-SM-DataTypes", "RoutingInfoForSM-Res"), routing))]
         elif behaviour == "unknown":
-            end["components"] = [_error(invoke_id, tcap.ERR_UNKNOWN_SUBSCRIBER, None)]
+            end["components"] = [_error(invoke_id, map_codec.ERR_UNKNOWN_SUBSCRIBER, None)]
         else:
             absent = (("MAP-ER-DataTypes", "AbsentSubscriberSM-Param"), {"absentSubscriberDiagnosticSM": 1})
-            components = [_error(invoke_id, tcap.ERR_ABSENT_SUBSCRIBER_SM, absent)]
+            components = [_error(invoke_id, map_codec.ERR_ABSENT_SUBSCRIBER_SM, absent)]
             if behaviour == "absent":
                 inform = {"storedMSISDN": msisdn, "mw-Status": (0b010000, 6)}  # mnrf-Set
                 components.insert(0, _inform(invoke_id + 1, inform))
@@ -200,7 +202,7 @@ def _error(invoke_id: int, code: int, parameter: tuple | None) -> tuple:
 def _inform(invoke_id: int, argument: dict) -> tuple:
     body = {
         "invokeId": ("present", invoke_id),
-        "opcode": ("local", tcap.OP_INFORM_SERVICE_CENTRE),
+        "opcode": ("local", map_codec.OP_INFORM_SERVICE_CENTRE),
         "argument": (("MAP-SM-DataTypes", "InformServiceCentreArg"), argument),
     }
     return ("basicROS", ("invoke", body))

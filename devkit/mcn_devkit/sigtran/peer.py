@@ -19,7 +19,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from ..protocol import m3ua
+from mcn_gateway.protocol import m3ua
+
 from .builders import ROUTING_CONTEXT, SUBSCRIBER, scenario_messages
 
 DEFAULT_TIMEOUT_S = 10.0

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mcn_gateway.forwarder import Forwarder, TransientForwardError
-from mcn_gateway.metrics import Metrics
-from mcn_gateway.spool import Spool
+from mcn_edge.forwarder import Forwarder
+from mcn_edge.metrics import EdgeMetrics
+from mcn_edge.spool import Spool
+from mcn_edge.targets import TransientForwardError
 
 
 class Recording:
@@ -33,7 +34,11 @@ def test_attach_waits_for_earlier_missed_calls_while_the_ingest_target_is_down(t
     ingest, attach = Recording("ingest", log, failures=3), Recording("attach", log)
     spool = Spool(tmp_path / "spool.sqlite3")
     forwarder = Forwarder(
-        spool, {"missed_call": ingest, "attach": attach}, Metrics(), batch_max_wait_s=0.01, retry_initial_s=0.02
+        spool,
+        {"missed_call": ingest, "attach": attach},
+        EdgeMetrics("mcn_test"),
+        batch_max_wait_s=0.01,
+        retry_initial_s=0.02,
     )
     spool.append([("missed_call", {"ref": "call-1"}), ("missed_call", {"ref": "call-2"})])
     spool.append([("attach", {"ref": "alert-1"})])
@@ -56,7 +61,7 @@ def test_drain_forwards_in_the_same_order(tmp_path: Path) -> None:
     forwarder = Forwarder(
         spool,
         {"attach": Recording("attach", log), "missed_call": Recording("ingest", log, failures=1)},
-        Metrics(),
+        EdgeMetrics("mcn_test"),
         retry_initial_s=0.01,
     )
     assert forwarder.drain(timeout_s=10)
@@ -67,7 +72,7 @@ def test_without_the_ingest_kind_attach_is_not_held(tmp_path: Path) -> None:
     log: list[str] = []
     spool = Spool(tmp_path / "spool.sqlite3")
     spool.append([("missed_call", {"ref": "orphan"}), ("attach", {"ref": "alert"})])
-    forwarder = Forwarder(spool, {"attach": Recording("attach", log)}, Metrics())
+    forwarder = Forwarder(spool, {"attach": Recording("attach", log)}, EdgeMetrics("mcn_test"))
     assert forwarder.ordered_after == {"attach": ()}
     assert forwarder.forward_once("attach", forwarder._peek("attach"))
     assert log == ["attach:alert"]

@@ -1,18 +1,20 @@
-"""mcn-receiver: config errors, spooling before deliver_sm_resp, forwarding, restart, rebind (real SMSC)."""
+"""mcn-receiver against a real SMSC (node-smpp): spooling before deliver_sm_resp, forwarding, restart, rebind."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
-from mcn_gateway.forwarder import FileTarget, TransientForwardError
-from mcn_gateway.receiver import Receiver, ReceiverConfig, load_config, main
-from mcn_gateway.spool import Spool
+from mcn_devkit.smsc import LocalSmsc
+from mcn_edge.spool import Spool
+from mcn_edge.targets import FileTarget, TransientForwardError
+from mcn_receiver.config import ReceiverConfig
+from mcn_receiver.service import Receiver
 from mcn_smpp import SmppConfig
 
 PASSWORD = "secret1"
@@ -26,28 +28,6 @@ def wait_for(predicate, timeout: float = 10.0):
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
-
-
-def test_main_reports_every_configuration_problem(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    for name in ("SMPP_HOST", "SMPP_SYSTEM_ID", "MCN_RECEIVER_TARGET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MCN_RECEIVER_BATCH_SIZE", "0")
-    assert main(["--target", "s3:bucket"]) == 2
-    err = capsys.readouterr().err
-    assert "MCN_RECEIVER_TARGET / --target: Value error, must be lambda:" in err
-    assert "MCN_RECEIVER_BATCH_SIZE / --batch-size: Input should be greater than or equal to 1" in err
-    assert "SMPP_HOST: Field required" in err and "SMPP_SYSTEM_ID: Field required" in err
-
-
-def test_check_and_precedence(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    monkeypatch.setenv("SMPP_HOST", "smsc.example")
-    monkeypatch.setenv("SMPP_SYSTEM_ID", "mcn")
-    monkeypatch.setenv("MCN_RECEIVER_TARGET", "lambda:from-env")
-    monkeypatch.setenv("AWS_REGION", "eu-central-1")
-    assert main(["--check", "--target", "lambda:from-args", "--smpp-port", "2776"]) == 0
-    assert capsys.readouterr().out.strip() == "configuration OK: SMSC smsc.example:2776 as mcn, target lambda:from-args"
-    config, smpp = load_config(None)
-    assert (config.target, config.region, smpp.port) == ("lambda:from-env", "eu-central-1", 2775)
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +68,17 @@ def test_receipt_and_mo_are_spooled_then_forwarded(fresh: LocalSmsc, tmp_path: P
     out = tmp_path / "out.jsonl"
     with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
         assert receiver.wait_bound()
+        healthy, details = receiver.health()
+        assert healthy and details["binds"] >= 1
         fresh.send_receipt("abc123", stat="UNDELIV", err="027")
         fresh.send_mo("447911123456", "62226", b"Stop")
         fresh.send_mo("447911123456", "62226", "İptal".encode("utf-16-be"), data_coding=8)
         events = wait_for(lambda: len(_lines(out)) >= 3 and _lines(out))
         assert receiver.status()["spooled"] == {"receipt": 1, "mo": 2}
+        assert receiver.metrics.value("mcn_receiver_events_total", {"kind": "mo"}) == 2
     receipt, stop, iptal = sorted(events, key=lambda e: (e["kind"] != "receipt", e["received_at"]))
     assert receipt["message_id"] == "abc123" and receipt["state"] == "UNDELIV" and receipt["final"] is True
-    assert receipt["error_code"] == "027" and receipt["done_at"].endswith("+00:00")
+    assert receipt["error_code"] == "027" and datetime.fromisoformat(receipt["done_at"]).utcoffset() == timedelta(0)
     assert (stop["source"], stop["destination"], stop["text"]) == ("447911123456", "62226", "Stop")
     assert iptal["text"] == "İptal" and iptal["data_coding"] == 8
     assert stop["message_ref"] < iptal["message_ref"]  # arrival order, as the function requires
@@ -117,6 +100,7 @@ def test_a_deliver_sm_that_cannot_be_spooled_is_refused_so_the_smsc_redelivers(
         response = wait_for(lambda: fresh.deliver_sm_responses())
         assert response[0]["status"] == 0x64  # ESME_RX_T_APPN: temporary, the SMSC tries again
         assert receiver.counts["spool_errors"] == 1
+        assert receiver.metrics.value("mcn_receiver_spool_errors_total") == 1
 
 
 class _Down:
@@ -195,3 +179,4 @@ def test_a_receipt_answered_retry_is_resent_alone_later_without_holding_up_other
     assert target.calls.index(later) < target.calls.index(retried)  # "later" did not wait for "early"
     assert retried[0]["attempt"] == 1 and retried[0]["retry_at"] > 0
     assert receiver.counts["deferred"] == 1
+    assert receiver.metrics.value("mcn_receiver_deferred_total") == 1

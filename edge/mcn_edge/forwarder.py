@@ -1,109 +1,24 @@
-"""Batches spooled events to their targets: AWS Lambda (RequestResponse) or a JSON-lines file.
+"""Batches spooled events to their targets (mcn_edge.targets), one worker per event kind.
 
-This is the only module that knows about AWS. A batch leaves the spool only when the
-target acknowledged it (Lambda returned without FunctionError, or the file was
-fsynced). Per-event 'rejected' outcomes are final: logged and counted, not retried.
-Transport errors and FunctionError keep the batch spooled and retry with backoff.
+A batch leaves the spool only when the target acknowledged it. Per-event 'rejected' outcomes are
+final: logged and counted, not retried. Transport errors and FunctionError keep the batch spooled
+and retry with backoff.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Protocol
 
 from mcn_core.numbers import mask
 
-from .metrics import Metrics
+from .metrics import EdgeMetrics
 from .spool import Spool, SpooledEvent
+from .targets import Target, TransientForwardError
 
-log = logging.getLogger("mcn_gateway.forwarder")
-
-
-class TransientForwardError(Exception):
-    """The batch was not acknowledged; it stays spooled and is retried."""
-
-
-class Target(Protocol):
-    name: str
-
-    def send(self, events: list[dict]) -> list[dict]:
-        """Deliver a batch; return per-event results ({index, outcome, reason}) or raise TransientForwardError."""
-
-
-class FileTarget:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.name = f"file:{self.path.name}"
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def send(self, events: list[dict]) -> list[dict]:
-        try:
-            with self.path.open("a", encoding="utf-8") as out:
-                for event in events:
-                    out.write(json.dumps(event, sort_keys=True) + "\n")
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as exc:
-            raise TransientForwardError(f"{self.path}: {exc}") from exc
-        return [{"index": i, "outcome": "accepted", "reason": None} for i in range(len(events))]
-
-
-class LambdaTarget:
-    def __init__(self, client: object, function_name: str) -> None:
-        self.client = client
-        self.function_name = function_name
-        self.name = f"lambda:{function_name.rsplit(':', 1)[-1]}"
-
-    def send(self, events: list[dict]) -> list[dict]:
-        try:
-            response = self.client.invoke(
-                FunctionName=self.function_name,
-                InvocationType="RequestResponse",
-                Payload=json.dumps({"events": events}).encode(),
-            )
-            payload = response["Payload"].read()
-        except Exception as exc:  # botocore raises many transport exception types
-            raise TransientForwardError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        if response.get("FunctionError"):
-            raise TransientForwardError(f"{self.name}: FunctionError {response['FunctionError']}: {payload[:200]!r}")
-        try:
-            document = json.loads(payload or b"{}")
-        except json.JSONDecodeError:
-            document = {}
-        results = document.get("results") if isinstance(document, dict) else None
-        if not isinstance(results, list):
-            return [{"index": i, "outcome": "accepted", "reason": None} for i in range(len(events))]
-        return results
-
-
-def make_lambda_client(region: str, endpoint_url: str | None, timeout_s: float) -> object:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "lambda",
-        region_name=region,
-        endpoint_url=endpoint_url,
-        config=Config(
-            connect_timeout=min(timeout_s, 5.0),
-            read_timeout=timeout_s,
-            retries={"max_attempts": 1, "mode": "standard"},  # the spool is the retry mechanism
-        ),
-    )
-
-
-def make_target(spec: str, region: str, endpoint_url: str | None, timeout_s: float) -> Target:
-    scheme, _, rest = spec.partition(":")
-    if scheme == "file":
-        return FileTarget(rest)
-    return LambdaTarget(make_lambda_client(region, endpoint_url, timeout_s), rest)
+log = logging.getLogger("mcn_edge.forwarder")
 
 
 # An attach must not overtake the missed calls spooled before it.
@@ -117,7 +32,7 @@ class Forwarder:
         self,
         spool: Spool,
         targets: dict[str, Target],
-        metrics: Metrics,
+        metrics: EdgeMetrics,
         batch_size: int = 50,
         batch_max_wait_s: float = 0.5,
         retry_initial_s: float = 0.5,

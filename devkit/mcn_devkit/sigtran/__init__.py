@@ -1,4 +1,5 @@
-"""Builders of real SIGTRAN byte streams and a scripted SG/MSC/HLR peer (tests, demo, benchmarks)."""
+"""SIGTRAN test kit: builders of real SIGTRAN byte streams, a scripted SG/MSC/HLR peer, loopback
+helpers (tests, demo, benchmarks; never in the gateway image)."""
 
 from .builders import (
     build_alert_service_centre,

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from pycrate_mobile import ISUP as pi
 
-from ..protocol import m3ua, sccp, tcap
-from ..protocol.isup import NAI_INTERNATIONAL, PRESENTATION_ALLOWED, PRESENTATION_RESTRICTED
-from ..protocol.m3ua import ProtocolData
+from mcn_gateway.protocol import m3ua, sccp
+from mcn_gateway.protocol import map as map_codec
+from mcn_gateway.protocol.isup import NAI_INTERNATIONAL, PRESENTATION_ALLOWED, PRESENTATION_RESTRICTED
+from mcn_gateway.protocol.m3ua import ProtocolData
 
 PLATFORM_PC = 1001
 MSC_PC = 2001
@@ -113,16 +114,16 @@ def build_alert_service_centre(
     v1: alertServiceCentreWithoutResult, opcode 49, no dialogue portion)."""
     argument = {"msisdn": _address_digits(subscriber), "serviceCentreAddress": _address_digits(service_centre)}
     if version == 1:
-        begin = tcap.encode_begin(otid.to_bytes(4, "big"), None, opcode or 49, argument, invoke_id)
+        begin = map_codec.encode_begin(otid.to_bytes(4, "big"), None, opcode or 49, argument, invoke_id)
     else:
-        ac = (*tcap.AC_SHORT_MSG_ALERT, version)
-        begin = tcap.encode_begin(otid.to_bytes(4, "big"), ac, opcode or 64, argument, invoke_id)
+        ac = (*map_codec.AC_SHORT_MSG_ALERT, version)
+        begin = map_codec.encode_begin(otid.to_bytes(4, "big"), ac, opcode or 64, argument, invoke_id)
     return build_map_udt(begin, calling_gt=calling_gt)
 
 
 def build_ready_for_sm(imsi: str = "234150999999999", otid: int = 0x2001, calling_gt: str = HLR_GT) -> bytes:
     argument = {"imsi": _tbcd(imsi), "alertReason": "ms-Present"}
-    begin = tcap.encode_begin(otid.to_bytes(4, "big"), (*tcap.AC_MWD_MNGT, 3), 66, argument)
+    begin = map_codec.encode_begin(otid.to_bytes(4, "big"), (*map_codec.AC_MWD_MNGT, 3), 66, argument)
     return build_map_udt(begin, calling_gt=calling_gt, calling_ssn=sccp.SSN_VLR)
 
 

@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from mcn_gateway.forwarder import FileTarget, Forwarder, LambdaTarget, TransientForwardError
-from mcn_gateway.metrics import Metrics
-from mcn_gateway.spool import Spool
+from mcn_edge.forwarder import Forwarder
+from mcn_edge.metrics import EdgeMetrics
+from mcn_edge.spool import Spool
+from mcn_edge.targets import FileTarget, LambdaTarget, TransientForwardError
 
 
 def _event(i: int) -> dict:
@@ -56,7 +57,7 @@ def test_batches_are_size_bounded_and_leave_the_spool_only_when_acknowledged(tmp
     spool = Spool(tmp_path / "s.sqlite3")
     spool.append([("missed_call", _event(i)) for i in range(7)])
     target = ScriptedTarget(failures=1)
-    forwarder = Forwarder(spool, {"missed_call": target}, Metrics(), batch_size=3)
+    forwarder = Forwarder(spool, {"missed_call": target}, EdgeMetrics("mcn_test"), batch_size=3)
     batch = spool.peek("missed_call", 3)
     assert forwarder.forward_once("missed_call", batch) is False
     assert spool.depth() == 7  # transport error: nothing removed
@@ -64,18 +65,17 @@ def test_batches_are_size_bounded_and_leave_the_spool_only_when_acknowledged(tmp
     assert [len(b) for b in target.batches] == [3, 3, 1]
     assert [e["call_ref"] for b in target.batches for e in b] == [f"ref-{i}" for i in range(7)]
     assert spool.depth() == 0
-    assert forwarder.metrics.value("mcn_gateway_forward_failures_total", {"target": "scripted"}) == 1
+    assert forwarder.metrics.value("mcn_test_forward_failures_total", {"target": "scripted"}) == 1
 
 
 def test_rejected_outcomes_are_final_and_counted(tmp_path, caplog):
     spool = Spool(tmp_path / "s.sqlite3")
     spool.append([("missed_call", _event(1))])
-    forwarder = Forwarder(spool, {"missed_call": ScriptedTarget(outcome="rejected")}, Metrics())
+    forwarder = Forwarder(spool, {"missed_call": ScriptedTarget(outcome="rejected")}, EdgeMetrics("mcn_test"))
     assert forwarder.forward_once("missed_call", spool.peek("missed_call", 10))
     assert spool.depth() == 0
     assert (
-        forwarder.metrics.value("mcn_gateway_forward_outcomes_total", {"target": "scripted", "outcome": "rejected"})
-        == 1
+        forwarder.metrics.value("mcn_test_forward_outcomes_total", {"target": "scripted", "outcome": "rejected"}) == 1
     )
     assert "447911123456" not in caplog.text
 
@@ -83,7 +83,7 @@ def test_rejected_outcomes_are_final_and_counted(tmp_path, caplog):
 def test_worker_thread_forwards_after_notify(tmp_path):
     spool = Spool(tmp_path / "s.sqlite3")
     target = ScriptedTarget()
-    forwarder = Forwarder(spool, {"attach": target}, Metrics(), batch_size=10, batch_max_wait_s=0.05)
+    forwarder = Forwarder(spool, {"attach": target}, EdgeMetrics("mcn_test"), batch_size=10, batch_max_wait_s=0.05)
     forwarder.start()
     try:
         spool.append([("attach", {"subscriber": "+447911123456"})])

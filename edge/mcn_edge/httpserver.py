@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-log = logging.getLogger("mcn_gateway.http")
+log = logging.getLogger("mcn_edge.http")
 
 HealthProbe = Callable[[], tuple[bool, dict]]
 
@@ -59,3 +60,31 @@ class HttpServer:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+
+class HttpServerThread:
+    """The same server on its own event loop thread, for a service that has no asyncio loop (mcn-receiver).
+
+    `start()` returns the bound port (0 = any free port); `stop()` closes the server and ends the thread.
+    """
+
+    def __init__(self, host: str, port: int, render_metrics: Callable[[], bytes], health: HealthProbe) -> None:
+        self.server = HttpServer(host, port, render_metrics, health)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="edge-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def start(self) -> int:
+        self._thread.start()
+        return asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()

@@ -1,0 +1,5 @@
+"""`python -m mcn_receiver`: the same as the `mcn-receiver` command."""
+
+from .cli import main
+
+raise SystemExit(main())
