@@ -43,7 +43,7 @@ SAMPLE_EVENTS = {
     "IngestFunction": ["ingest/batch.json"],
     "AttachFunction": ["attach/single.json"],
     "ComposeFunction": ["notify/compose.json"],
-    "SendFunction": ["notify/send.json", "notify/notify_me.json", "notify/reply.json"],
+    "SendFunction": ["notify/send.json", "send/notify_me.json", "send/reply.json"],
     "RecordFunction": ["notify/record.json"],
     "ReleaseFunction": ["notify/release.json"],
     "DeferFunction": ["notify/defer.json"],
