@@ -20,6 +20,10 @@ class PooledSmsSender:
             reference=reference,
             part_numbers=part_numbers,
         )
+        if result.lost_responses:
+            from mcn_core.observability import count
+
+            count("SmsLostResponse", result.lost_responses)  # SMPP_LOST_RESPONSE_POLICY decided the outcome
         return MessageOutcome(
             reference=result.reference,
             parts=tuple(
@@ -30,6 +34,7 @@ class PooledSmsSender:
                     message_id=p.message_id,
                     command_status=p.command_status,
                     reason=p.reason,
+                    lost_response=p.lost_response,
                 )
                 for p in result.parts
             ),

@@ -94,7 +94,7 @@ class SecretsManagerCredentials:
             response = self._secrets_client().get_secret_value(SecretId=self.secret_id)
         except Exception as error:  # botocore errors; never include the response in the message
             raise CredentialsError(f"cannot read secret {self.secret_id}: {type(error).__name__}") from error
-        secret = response.get("SecretString")
+        secret: str | None = response.get("SecretString")
         if secret is None:
             raise CredentialsError(f"secret {self.secret_id} has no SecretString")
         stripped = secret.strip()
