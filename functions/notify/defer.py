@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from mcn_core.logic.attach import LOCK_LIFETIME, notification_time
 from mcn_core.logic.send import capacity_resume_at
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import defer_settings
 from mcn_core.wiring import notify_store, workflow_starter
 
@@ -43,6 +43,7 @@ class DeferredNotice(BaseModel):
         return self
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
@@ -69,6 +70,7 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     return {"deferred_until": notice.send_at}
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:

@@ -17,11 +17,15 @@ from mcn_core.logic.notify_me import NotifyMeSent, notify_callers
 from mcn_core.logic.send import send_notice
 from mcn_core.models.notice import Notice, OutgoingSms, SendProgress
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.wiring import notify_config, notify_store, sms_sender
+from mcn_smpp.outcomes import ESME_RMSGQFUL, ESME_RTHROTTLED
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The SMSC's "slow down" answers (licence exceeded, queue full), counted apart from other retryable outcomes.
+SMSC_THROTTLING = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
 
 
 def _send_notice(event: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +35,8 @@ def _send_notice(event: dict[str, Any]) -> dict[str, Any]:
     progress = send_notice(notice, previous, sms_sender())
     for message in progress.messages:
         count(f"Sms{message.outcome.title()}")
+        if message.outcome == "retryable" and message.command_status in SMSC_THROTTLING:
+            count("SmsThrottled")
     logger.info(
         "send attempt",
         attempt=progress.attempt,
@@ -72,6 +78,7 @@ def _send_reply(event: dict[str, Any]) -> dict[str, Any]:
     return {"sent": sent, "outcomes": outcomes}
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,10 +8,18 @@ from mcn_core.models.notice import OutgoingSms
 
 class PooledSmsSender:
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
+        from mcn_core.dal.secrets import read_secret
         from mcn_smpp import SmppConfig, get_pool
+        from mcn_smpp.credentials import SecretsManagerCredentials
 
         # Config read each time (cheap): the pool is rebuilt only if the environment changed.
-        result = get_pool(SmppConfig.from_env()).send(
+        config = SmppConfig.from_env()
+        credentials = (
+            SecretsManagerCredentials(config.password_secret_id, json_key=config.password_secret_key, fetch=read_secret)
+            if config.password_secret_id
+            else None
+        )
+        result = get_pool(config, credentials=credentials).send(
             sms.destination,
             sms.text,
             # A caller's own number keeps its '+': the layer sends it with TON/NPI international/E.164.

@@ -428,17 +428,20 @@ def get_pool(
     *,
     on_inbound: InboundHandler | None = None,
     factory: Callable[..., SmppPool] = SmppPool,
+    credentials: CredentialsProvider | None = None,
 ) -> SmppPool:
     """The process-wide pool (built from ``SmppConfig.from_env()`` unless given a config).
 
-    Kept at module scope so warm Lambda invocations reuse the open binds.
+    Kept at module scope so warm Lambda invocations reuse the open binds. ``credentials`` (default:
+    the config's own source) is used when the pool is (re)built.
     """
     global _pool
     with _pool_lock:
         if _pool is None or (config is not None and config != _pool.config):
             if _pool is not None:
                 _pool.close()
-            _pool = factory(config or SmppConfig.from_env(), on_inbound=on_inbound)
+            extra = {"credentials": credentials} if credentials is not None else {}
+            _pool = factory(config or SmppConfig.from_env(), on_inbound=on_inbound, **extra)
         return _pool
 
 

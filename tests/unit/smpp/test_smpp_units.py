@@ -89,6 +89,30 @@ def test_secrets_manager_credentials_plain_and_json() -> None:
     assert "smpp/missing" in str(error.value)
 
 
+def test_secret_read_through_the_given_fetcher_and_reread_after_invalidate() -> None:
+    reads: list[tuple[str, bool]] = []
+    values = iter(["old-pw", json.dumps({"password": "new-pw"})])
+
+    def fetch(secret_id: str, bypass_cache: bool) -> str:
+        reads.append((secret_id, bypass_cache))
+        return next(values)
+
+    provider = SecretsManagerCredentials("smpp/rotating", fetch=fetch)
+    assert provider.password() == "old-pw"
+    provider.invalidate()  # a bind was refused for a bad password: it may have been rotated
+    assert provider.password() == "new-pw"
+    assert reads == [("smpp/rotating", False), ("smpp/rotating", True)]
+
+
+def test_a_failing_fetcher_is_a_credentials_error_without_the_secret() -> None:
+    def fetch(secret_id: str, bypass_cache: bool) -> str:
+        raise ValueError("response body with s3cret")
+
+    with pytest.raises(CredentialsError) as error:
+        SecretsManagerCredentials("smpp/broken", fetch=fetch).password()
+    assert "smpp/broken" in str(error.value) and "s3cret" not in str(error.value)
+
+
 def test_classify_status() -> None:
     assert classify_status(0) is Outcome.ACCEPTED
     assert classify_status(0x58) is Outcome.RETRYABLE
