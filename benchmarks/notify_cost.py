@@ -1,10 +1,30 @@
-"""Cost and latency of one notice on the local stack, from the ASL that deploys.
+"""Full AWS cost of one notice (3 missed calls, one SMS), counted on the local stack from what deploys.
 
-Counts, per notice (attach -> compose -> send -> record), on the embedded AWS with a real SMPP
-SMSC: state transitions, Lambda invocations and their durations, DynamoDB requests and the
-write/read units they cost, log bytes; then prices them at AWS list prices. Latency from the
-attach event to the submit_sm arriving at the SMSC is compared with a bare SMPP submit through
-the same pool in the same run (the floor no design can beat).
+Everything a notice causes, each measured by running the real handlers on the embedded AWS
+(template.yaml deployed, the ASL run by Step Functions, a real SMPP SMSC) with every AWS request
+counted at the botocore level:
+  - ingest: the 3 missed calls, forwarded in the gateway's batches (its default batch size);
+  - attach: one alert per notice (not batched: the conservative case);
+  - the notify flow: the Express execution (requests, duration billed in 100 ms steps at 64 MB)
+    and its Lambda tasks (requests, duration billed per ms at the function's memory);
+  - delivery receipts: one DELIVRD per part, forwarded in mcn-receiver's batches to the receipts
+    function (Lambda, reads, writes);
+  - the HLR registration (MWD) of the absence: the gateway's own store, claim -> confirm -> clear;
+  - DynamoDB units: 1 per KB written (2 in a transaction), 0.5/1 per 4 KB read (eventual/strong),
+    plus one write per index an item is in (the fee table's `by-period` index projects ALL, so
+    every write of a fee writes the index too);
+  - CloudWatch Logs: every application line, plus Lambda's own START/END/REPORT lines unless the
+    template's LoggingConfig lowers the system log level, at 26 bytes of overhead per event;
+  - X-Ray when the template turns tracing on (each task its own trace; the default sampling rule
+    keeps 1/s + 5 %: at operator volume, 5 % of invocations).
+Lambda and Express durations are not taken from this machine's wall clock (the embedded AWS runs
+in the same process, on 2 shared cores): each invocation's duration is the CPU time of the
+handler's own thread, scaled to the vCPU share of the function's memory (1,769 MB = 1 vCPU), plus
+an in-region latency per AWS request and per SMSC round trip (figures below); an Express
+execution lasts the sum of its tasks plus a hop per task, billed in 100 ms steps.
+Then prices it at list prices and prints the breakdown and the total against the target.
+Latency from the attach event to the submit_sm at the SMSC is compared with a bare SMPP submit
+through the same pool in the same run (the floor no design can beat).
 
 Run: .venv/bin/python benchmarks/notify_cost.py  [NOTICES]
 """
@@ -12,83 +32,241 @@ Run: .venv/bin/python benchmarks/notify_cost.py  [NOTICES]
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
+import threading
 import time
-from collections import Counter
+import uuid
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTICES = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+TARGET = 12.0
+CALLS_PER_NOTICE = 3
+GATEWAY_BATCH = 50  # gateway forwarding.batch_size default; mcn-receiver's batch is the same
+RECEIVER_BATCH = 50
 
-# List prices, us-east-1 / eu-west-1, November 2026 (USD).
+# List prices, eu-west-1, November 2026 (USD).
 LAMBDA_REQUEST = 0.20 / 1e6
 LAMBDA_GB_SECOND_ARM = 0.0000133334
 EXPRESS_REQUEST = 1.00 / 1e6
-EXPRESS_GB_SECOND = 0.00001667  # billed in 64 MB steps; a notice's payload stays in the first
-STANDARD_TRANSITION = 0.025 / 1000
+EXPRESS_GB_SECOND = 0.00001667  # billed in 100 ms steps and 64 MB steps
 DDB_WRITE_UNIT = 0.625 / 1e6  # on-demand
 DDB_READ_UNIT = 0.125 / 1e6
-LOGS_PER_GB = 0.50  # CloudWatch Logs ingestion
+LOGS_PER_GB = 0.50  # CloudWatch Logs ingestion (standard class)
+LOG_EVENT_OVERHEAD = 26  # bytes counted per log event
+XRAY_TRACE = 5.00 / 1e6  # traces recorded
+XRAY_SAMPLED = 0.05
+SECRETS_API_CALL = 0.05 / 10_000
+
+# Latency a Lambda waits for, per request (in-region), and what Step Functions adds per task.
+REQUEST_LATENCY_S = {"dynamodb": 0.006, "stepfunctions": 0.020, "ssm": 0.010, "secretsmanager": 0.015, "lambda": 0.015}
+SMSC_ROUND_TRIP_S = 0.020  # submit_sm -> submit_sm_resp (as benchmarks/fleet_wave.py)
+FULL_VCPU_MB = 1769
+EXPRESS_TASK_HOP_S = 0.025
+
+for part in ("devkit", "gateway"):
+    sys.path.insert(0, str(ROOT / part))
 
 import botocore.client  # noqa: E402
 
+from mcn_devkit import lambda_runtime  # noqa: E402
 from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
 from mcn_devkit.smsc import LocalSmsc  # noqa: E402
 
-_calls: list[tuple[str, str, dict]] = []
+_calls: list[tuple[str, str, str, dict, int]] = []
+_phase = ["setup"]
 _original = botocore.client.BaseClient._make_api_call
+_original_entry_point = lambda_runtime.LocalFunction.entry_point
+_submits_seen = [lambda: 0]
+#: per invocation: function, handler-thread CPU seconds, modelled waits (AWS requests, SMSC)
+_timed: list[tuple[str, float, float]] = []
 
 
 def _counting(self, operation, params):  # type: ignore[no-untyped-def]
-    _calls.append((self.meta.service_model.service_name, operation, params))
+    _calls.append((_phase[0], self.meta.service_model.service_name, operation, params, threading.get_ident()))
     return _original(self, operation, params)
 
 
-def write_units(operation: str, params: dict) -> int:
-    if operation == "TransactWriteItems":
-        return 2 * len(params["TransactItems"])  # transactions cost two units per item (items < 1 KB)
-    return 1 if operation in {"PutItem", "UpdateItem", "DeleteItem"} else 0
+def _timed_entry_point(self):  # type: ignore[no-untyped-def]
+    handler = _original_entry_point(self)
+
+    def timed(event, context):  # type: ignore[no-untyped-def]
+        thread, first_call, submits = threading.get_ident(), len(_calls), _submits_seen[0]()
+        started = time.thread_time()
+        try:
+            return handler(event, context)
+        finally:
+            cpu = time.thread_time() - started
+            waits = sum(REQUEST_LATENCY_S.get(c[1], 0.01) for c in _calls[first_call:] if c[4] == thread)
+            waits += (_submits_seen[0]() - submits) * SMSC_ROUND_TRIP_S  # invocations run one at a time
+            _timed.append((self.logical_id, cpu, waits))
+
+    return timed
 
 
-def read_units(operation: str, params: dict) -> float:
-    if operation in {"GetItem", "Query"}:
-        return 1.0 if params.get("ConsistentRead") else 0.5
-    if operation == "BatchGetItem":
-        return sum(len(t["Keys"]) for t in params["RequestItems"].values()) * 0.5
-    return 0.0
+def _value_bytes(value: dict) -> int:
+    ((kind, inner),) = value.items()
+    if kind in ("S", "B"):
+        return len(str(inner).encode())
+    if kind == "N":
+        return len(str(inner).lstrip("-").replace(".", "")) // 2 + 2
+    if kind in ("SS", "NS", "BS"):
+        return sum(len(str(v).encode()) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in inner.items())
+    return 1
+
+
+def item_bytes(item: dict) -> int:
+    """DynamoDB's item size: attribute names plus values."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+class Units:
+    """DynamoDB capacity of one request, per table, with the index writes it causes."""
+
+    def __init__(self, indexed_tables: set[str], item_sizes: dict[tuple[str, str], int]) -> None:
+        self.indexed = indexed_tables
+        self.sizes = item_sizes  # last known size per (table, key): updates cost the item's size
+
+    def _key(self, table: str, key: dict) -> tuple[str, str]:
+        return table, json.dumps(key, sort_keys=True)
+
+    def _write(self, table: str, kind: str, body: dict, multiplier: int) -> float:
+        if kind == "Put":
+            size = item_bytes(body["Item"])
+            key = {
+                k: v
+                for k, v in body["Item"].items()
+                if k in ("notification_id", "subscriber", "call_ref", "message_id")
+            }
+            self.sizes[self._key(table, key)] = size
+        else:
+            size = self.sizes.get(self._key(table, body["Key"]), 1)
+        units = multiplier * max(1, math.ceil(size / 1024))
+        if table in self.indexed and kind in ("Put", "Update"):
+            units += max(1, math.ceil(size / 1024))  # the index's copy (projection ALL)
+        return units
+
+    def writes(self, operation: str, params: dict) -> float:
+        if operation == "TransactWriteItems":
+            total = 0.0
+            for entry in params["TransactItems"]:
+                ((kind, body),) = entry.items()
+                if kind != "ConditionCheck":
+                    total += self._write(body["TableName"], kind, body, 2)
+            return total
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            return self._write(params["TableName"], operation.removesuffix("Item"), params, 1)
+        if operation == "BatchWriteItem":
+            total = 0.0
+            for table, requests in params["RequestItems"].items():
+                for request in requests:
+                    ((kind, body),) = request.items()
+                    total += self._write(table, "Put" if kind == "PutRequest" else "Delete", body, 1)
+            return total
+        return 0.0
+
+    @staticmethod
+    def reads(operation: str, params: dict) -> float:
+        strong = 1.0 if params.get("ConsistentRead") else 0.5
+        if operation in ("GetItem", "Query"):
+            return strong
+        if operation == "BatchGetItem":
+            return sum(
+                len(t["Keys"]) * (1.0 if t.get("ConsistentRead") else 0.5) for t in params["RequestItems"].values()
+            )
+        return 0.0
+
+
+def platform_log_bytes(invocations: int, tracing: bool) -> tuple[int, int]:
+    """Lambda's own START/END/REPORT lines (text format), with their real shapes."""
+    request = str(uuid.uuid4())
+    lines = [
+        f"START RequestId: {request} Version: $LATEST",
+        f"END RequestId: {request}",
+        f"REPORT RequestId: {request}\tDuration: 23.45 ms\tBilled Duration: 24 ms\tMemory Size: 512 MB\t"
+        "Max Memory Used: 96 MB\t"
+        + (
+            "\nXRAY TraceId: 1-5f84c7a1-1234567890abcdef12345678\tSegmentId: 1234567890abcdef\tSampled: true"
+            if tracing
+            else ""
+        ),
+    ]
+    per = sum(len(line) + 1 + LOG_EVENT_OVERHEAD for line in lines)
+    return invocations * len(lines), invocations * per
 
 
 def main() -> None:
+    from mcn_gateway.registrations import STATE_REGISTERED, DynamoRegistrationStore
+
     with (
         LocalSmsc(system_id="mcn", password="bench1") as smsc,
         EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
     ):
+        resolved = stack.resolved
         stack.client("secretsmanager").put_secret_value(
             SecretId=stack.resource_name("SmscCredentials"),
             SecretString=json.dumps({"username": "mcn", "password": "bench1"}),
         )
         assert stack.runtime is not None
         stack.runtime.log_sink = open("/dev/null", "w")  # noqa: SIM115 - kept for the run
+        lambda_runtime.LocalFunction.entry_point = _timed_entry_point  # type: ignore[method-assign]
+        _submits_seen[0] = lambda: len(smsc.submits)
+        memory_mb = {
+            logical: int(resolved.function_property(logical, "MemorySize", 128))
+            for logical in resolved.resources_of_type("AWS::Serverless::Function")
+        }
+        tracing = resolved.function_property("SendFunction", "Tracing", "PassThrough") == "Active"
+        # SAM merges a function's LoggingConfig into the Globals' one.
+        logging_config = {
+            **(resolved.resolve(resolved.template.get("Globals", {}).get("Function", {}).get("LoggingConfig")) or {}),
+            **(resolved.resolve(resolved.resources["SendFunction"]["Properties"].get("LoggingConfig")) or {}),
+        }
+        platform_lines = str(logging_config.get("SystemLogLevel", "INFO")).upper() in ("INFO", "DEBUG")
+        fees_table = stack.resource_name("FeesTable")
+        units = Units({fees_table}, {})
+
         subscribers = [f"+4479111{n:05d}" for n in range(NOTICES)]
         now = datetime.now(UTC)
-        for subscriber in subscribers:
-            events = [
-                {
-                    "call_ref": f"b-{subscriber}-{i}",
-                    "subscriber": subscriber,
-                    "caller": caller,
-                    "presentation": "allowed" if caller else "restricted",
-                    "call_time": (now - timedelta(minutes=5 - i)).isoformat(),
-                    "msc": "447953000001",
-                }
-                for i, caller in enumerate(["+447912000111", "+447912000111", None])
-            ]
-            stack.invoke("IngestFunction", {"events": events})
-        stack.invoke("AttachFunction", {"subscriber": "+447911123456", "attach_time": now.isoformat(), "hlr": "x"})
+        # Warm every function once (cold starts are not per notice), on a subscriber of its own.
+        warm = "+447911123456"
+        stack.invoke(
+            "IngestFunction",
+            {
+                "events": [
+                    {
+                        "call_ref": "w",
+                        "subscriber": warm,
+                        "caller": "+447912000999",
+                        "call_time": now.isoformat(),
+                        "msc": "447953000001",
+                    }
+                ]
+            },
+        )
+        warm_result = stack.invoke("AttachFunction", {"subscriber": warm, "attach_time": now.isoformat(), "hlr": "x"})
         sfn = stack.client("stepfunctions")
         machine = stack.resource_name("NotifyStateMachine")
+
+        def execution_arn(notification_id: str) -> str:
+            return f"{machine.replace(':stateMachine:', ':execution:')}:{notification_id}"
+
+        def finished(notification_id: str) -> dict:
+            while (described := sfn.describe_execution(executionArn=execution_arn(notification_id)))[
+                "status"
+            ] == "RUNNING":
+                time.sleep(0.02)
+            return described
+
+        finished(warm_result["results"][0]["notification_id"])
+        smsc_seen = len(smsc.submits)
 
         # Baseline: the same SMS through the same SMPP layer, directly.
         from mcn_smpp import SmppConfig, get_pool
@@ -100,14 +278,45 @@ def main() -> None:
             started = time.perf_counter()
             pool.send("+447911999999", "You missed 3 call(s) while unreachable:\n+447912000111 2x, last 12:00")
             direct.append(time.perf_counter() - started)
+        smsc_seen = len(smsc.submits)
 
-        latencies, durations = [], []
-        invocations_before = len(stack.runtime.invocations)
-        log_lines_before = sum(len(v) for v in stack.runtime.logs.values())
-        log_bytes_before = sum(len(line) + 1 for v in stack.runtime.logs.values() for line in v)
+        invocations_before, timed_before = len(stack.runtime.invocations), len(_timed)
+        log_mark = {k: len(v) for k, v in stack.runtime.logs.items()}
         botocore.client.BaseClient._make_api_call = _counting
+        latencies, durations = [], []
         try:
+            # 1. ingest: 3 calls per notice (2 from one caller, one withheld), in the gateway's batches
+            _phase[0] = "ingest"
+            events = [
+                {
+                    "call_ref": f"b-{subscriber}-{i}",
+                    "subscriber": subscriber,
+                    "caller": caller,
+                    "presentation": "allowed" if caller else "restricted",
+                    "call_time": (now - timedelta(minutes=5 - i)).isoformat(),
+                    "msc": "447953000001",
+                }
+                for subscriber in subscribers
+                for i, caller in enumerate(["+447912000111", "+447912000111", None])
+            ]
+            for start in range(0, len(events), GATEWAY_BATCH):
+                stack.invoke("IngestFunction", {"events": events[start : start + GATEWAY_BATCH]})
+
+            # 2. the absence's HLR registration, by the gateway's own store (claim, confirm, clear at the alert)
+            _phase[0] = "mwd"
+            registrations = DynamoRegistrationStore(
+                stack.resource_name("MwdRegistrationsTable"), stack.region, stack.aws_endpoint
+            )
+            epoch = int(time.time())
             for subscriber in subscribers:
+                assert registrations.claim(subscriber, "gw-1", epoch, epoch + 300).won
+                registrations.transition(subscriber, "gw-1", STATE_REGISTERED, epoch, epoch + 259200)
+
+            # 3. attach -> the notify flow (Express) -> submit_sm at the SMSC
+            for subscriber in subscribers:
+                _phase[0] = "mwd"
+                registrations.clear(subscriber)
+                _phase[0] = "notify"
                 seen = len(smsc.submits)
                 started = time.perf_counter()
                 result = stack.invoke(
@@ -117,53 +326,122 @@ def main() -> None:
                 while len(smsc.submits) == seen:
                     time.sleep(0.002)
                 latencies.append(time.perf_counter() - started)
-                arn = f"{machine.replace(':stateMachine:', ':execution:')}:{result['results'][0]['notification_id']}"
-                while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-                    time.sleep(0.02)
+                described = finished(result["results"][0]["notification_id"])
+                assert described["status"] == "SUCCEEDED", described
                 durations.append((described["stopDate"] - described["startDate"]).total_seconds())
+            last_arn = execution_arn(result["results"][0]["notification_id"])
+
+            # 4. delivery receipts, as mcn-receiver forwards them
+            _phase[0] = "receipts"
+            done = datetime.now(UTC)
+            receipts = [
+                {
+                    "kind": "receipt",
+                    "message_id": submit.message_id,
+                    "state": "DELIVRD",
+                    "final": True,
+                    "error_code": "000",
+                    "message_state": 2,
+                    "submit_date": done.strftime("%y%m%d%H%M"),
+                    "done_date": done.strftime("%y%m%d%H%M"),
+                    "done_at": done.isoformat(),
+                    "received_at": done.isoformat(),
+                }
+                for submit in smsc.submits[smsc_seen:]
+                if submit.message_id
+            ]
+            for start in range(0, len(receipts), RECEIVER_BATCH):
+                response = stack.invoke("ReceiptsFunction", {"events": receipts[start : start + RECEIVER_BATCH]})
+                assert response["counts"].get("applied", 0) + response["counts"].get("duplicate", 0) > 0, response
         finally:
             botocore.client.BaseClient._make_api_call = _original
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+            _phase[0] = "setup"
+        history = sfn.get_execution_history(executionArn=last_arn, maxResults=1000)["events"]
         transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
-
         invocations = stack.runtime.invocations[invocations_before:]
-        per_function = Counter(name for name, _ in invocations)
-        lambda_gb_s = sum(max(0.001, seconds) * 0.5 for _, seconds in invocations) / NOTICES  # 512 MB
-        dynamo = [(op, params) for service, op, params in _calls if service == "dynamodb"]
-        wcu = sum(write_units(op, p) for op, p in dynamo) / NOTICES
-        rcu = sum(read_units(op, p) for op, p in dynamo) / NOTICES
-        log_bytes = (sum(len(line) + 1 for v in stack.runtime.logs.values() for line in v) - log_bytes_before) / NOTICES
-        log_lines = (sum(len(v) for v in stack.runtime.logs.values()) - log_lines_before) / NOTICES
-        express_gb_s = statistics.mean(durations) * 0.0625
+        timed = _timed[timed_before:]
+        new_logs = {k: v[log_mark.get(k, 0) :] for k, v in stack.runtime.logs.items()}
 
-    cost = {
-        "Lambda requests": len(invocations) / NOTICES * LAMBDA_REQUEST,
-        "Lambda duration (arm64, 512 MB)": lambda_gb_s * LAMBDA_GB_SECOND_ARM,
-        "Step Functions Express requests": EXPRESS_REQUEST,
-        "Step Functions Express duration (64 MB)": express_gb_s * EXPRESS_GB_SECOND,
-        "DynamoDB writes (on-demand)": wcu * DDB_WRITE_UNIT,
-        "DynamoDB reads (on-demand)": rcu * DDB_READ_UNIT,
-        "CloudWatch Logs ingestion": log_bytes / 1e9 * LOGS_PER_GB,
+    # ------------------------------------------------------------------ pricing
+    n = NOTICES
+    phase_of = {
+        "IngestFunction": "ingest",
+        "ReceiptsFunction": "receipts",
     }
-    print(f"notices: {NOTICES} (3 calls from 2 callers each, one SMS), local stack, real SMPP SMSC")
-    print(f"state transitions per notice (Express, not billed per transition): {transitions}")
-    print(f"Lambda invocations per notice: {len(invocations) / NOTICES:.2f}  {dict(per_function)}")
-    ops = Counter(op for op, _ in dynamo)
-    print(f"DynamoDB requests per notice: {len(dynamo) / NOTICES:.2f}  {dict(ops)}")
-    print(f"DynamoDB units per notice: {wcu:.2f} write, {rcu:.2f} read")
-    print(f"log lines / bytes per notice: {log_lines:.1f} / {log_bytes:.0f}")
-    print("cost per million notices at list prices (USD):")
-    for item, dollars in cost.items():
-        print(f"  {item:<42} {dollars * 1e6:8.2f}")
-    print(f"  {'total (target <= 20)':<42} {sum(cost.values()) * 1e6:8.2f}")
-    print(
-        f"  deferred by quiet hours: + Standard wait (2 transitions) + 2 Lambda = "
-        f"{(2 * STANDARD_TRANSITION + 2 * LAMBDA_REQUEST) * 1e6:.2f} per million deferred notices"
+    cost: dict[str, float] = defaultdict(float)
+    detail: dict[str, Counter] = defaultdict(Counter)
+    task_seconds: list[float] = []
+    for logical, cpu, waits in timed:
+        phase = phase_of.get(logical, "notify")
+        seconds = cpu * FULL_VCPU_MB / min(memory_mb[logical], FULL_VCPU_MB) + waits
+        if phase == "notify" and logical != "AttachFunction":
+            task_seconds.append(seconds + EXPRESS_TASK_HOP_S)
+        billed_ms = math.ceil(max(seconds, 0.001) * 1000)
+        cost[f"{phase}: Lambda requests"] += LAMBDA_REQUEST / n
+        cost[f"{phase}: Lambda duration (arm64)"] += (
+            billed_ms / 1000 * memory_mb[logical] / 1024 * LAMBDA_GB_SECOND_ARM / n
+        )
+        detail[phase][f"{logical} invocations"] += 1
+    for phase, service, operation, params, _ in _calls:
+        if service == "dynamodb":
+            w, r = units.writes(operation, params), units.reads(operation, params)
+            cost[f"{phase}: DynamoDB writes"] += w * DDB_WRITE_UNIT / n
+            cost[f"{phase}: DynamoDB reads"] += r * DDB_READ_UNIT / n
+            detail[phase]["write units"] += w
+            detail[phase]["read units"] += r
+            detail[phase][operation] += 1
+        elif service == "secretsmanager":
+            cost[f"{phase}: Secrets Manager"] += SECRETS_API_CALL / n
+    express_s = sum(task_seconds) / n
+    billed_express = [math.ceil(express_s / 0.1) * 0.1]
+    cost["notify: Express requests"] = EXPRESS_REQUEST
+    cost["notify: Express duration (100 ms steps, 64 MB)"] = (
+        statistics.mean(billed_express) * 0.0625 * EXPRESS_GB_SECOND
     )
+    app_lines = sum(len(v) for v in new_logs.values())
+    app_bytes = sum(len(line) + 1 + LOG_EVENT_OVERHEAD for v in new_logs.values() for line in v)
+    plat_lines, plat_bytes = platform_log_bytes(len(invocations), tracing) if platform_lines else (0, 0)
+    cost["logs: application lines"] = app_bytes / 1e9 * LOGS_PER_GB / n
+    cost["logs: Lambda START/END/REPORT"] = plat_bytes / 1e9 * LOGS_PER_GB / n
+    traced = XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE
+    cost["X-Ray traces"] = traced if tracing else 0.0
+
+    print(f"notices: {n} ({CALLS_PER_NOTICE} calls from 2 callers, one withheld; one SMS each), local stack, real SMSC")
+    print(f"state transitions per notice (Express, not billed per transition): {transitions}")
+    print(
+        f"Lambda invocations per notice: {len(invocations) / n:.2f}  {dict(Counter(name for name, _ in invocations))}"
+    )
+    for phase in ("ingest", "mwd", "notify", "receipts"):
+        ops = {k: round(v / n, 3) for k, v in detail[phase].items()}
+        print(f"  {phase:<9} per notice: {ops}")
+    print(
+        f"log lines per notice: {app_lines / n:.1f} application ({app_bytes / n:.0f} B) + "
+        f"{plat_lines / n:.1f} Lambda platform ({plat_bytes / n:.0f} B); tracing {'on' if tracing else 'off'}; "
+        f"Express execution {express_s * 1000:.0f} ms modelled (here: {statistics.mean(durations) * 1000:.0f} ms), "
+        f"billed {billed_express[0] * 1000:.0f} ms"
+    )
+    per_function: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for logical, cpu, waits in timed:
+        per_function[logical].append((cpu, waits))
+    print(
+        "per invocation, handler CPU here / modelled waits: "
+        + ", ".join(
+            f"{name.removesuffix('Function')} {statistics.mean(c for c, _ in v) * 1000:.0f}/"
+            f"{statistics.mean(w for _, w in v) * 1000:.0f} ms"
+            for name, v in sorted(per_function.items())
+        )
+    )
+    print("cost per million notices at list prices (USD):")
+    for item in sorted(cost):
+        print(f"  {item:<52} {cost[item] * 1e6:8.2f}")
+    total = sum(cost.values()) * 1e6
+    print(f"  {f'total (target <= {TARGET:g})':<52} {total:8.2f}  {'met' if total <= TARGET else 'NOT met'}")
+    if not tracing:
+        print(f"  (with Tracing=Active: + {XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE * 1e6:.2f} for X-Ray)")
     lat, base = statistics.median(latencies), statistics.median(direct)
     print(
         f"latency attach -> submit_sm at the SMSC: median {lat * 1000:.0f} ms, "
-        f"p95 {sorted(latencies)[int(0.95 * (NOTICES - 1))] * 1000:.0f} ms; "
+        f"p95 {sorted(latencies)[int(0.95 * (n - 1))] * 1000:.0f} ms; "
         f"bare SMPP submit through the same pool: {base * 1000:.1f} ms ({lat / base:.0f}x)"
     )
 

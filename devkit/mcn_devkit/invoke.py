@@ -23,8 +23,10 @@ SAMPLE_STACK_NAME = "mcn-dev"
 FUNCTION_ALIASES = {
     "receipt": "ReceiptsFunction",
     "mo": "ReceiptsFunction",
-    "notify-me": "NotifyMeFunction",
-    "notifyme": "NotifyMeFunction",
+    # NotifyMe is a task of the Send function, the only one holding SMSC binds (events/send/notify_me.json)
+    "notify_me": "SendFunction",
+    "notify-me": "SendFunction",
+    "notifyme": "SendFunction",
 }
 
 
@@ -88,7 +90,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     invoke.add_argument(
         "function",
-        help="ingest, attach, compose, send, record, notify_me, release, defer, resume, receipts; "
+        help="ingest, attach, compose, send (also notify_me), record, release, defer, resume, receipts; "
         "or the template's logical id (IngestFunction)",
     )
     invoke.add_argument("event", help="event file, e.g. events/ingest/single.json")

@@ -34,6 +34,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         config=config,
         now=now,
     )
+    if notice.notify_me_candidates:
+        # Only callers who asked stay candidates: the NotifyMe step then runs only when it has work
+        # (one Lambda invocation less for most notices; NotifyMe checks again before it sends).
+        wanted = store.notify_me_subscribers(notice.notify_me_candidates)
+        notice = notice.model_copy(update={"notify_me_candidates": sorted(wanted)})
     if notice.action == "defer" and notice.send_at is not None:
         store.extend_lock(request.subscriber, request.notification_id, notice.send_at + DEFER_LOCK_MARGIN)
     count(f"Notice{notice.action.title()}")

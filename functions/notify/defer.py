@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from mcn_core.logic.attach import LOCK_LIFETIME, notification_time
+from mcn_core.logic.send import capacity_resume_at
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import defer_settings
-from mcn_core.wiring import workflow_starter
+from mcn_core.wiring import notify_store, workflow_starter
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,9 +29,18 @@ if TYPE_CHECKING:
 class DeferredNotice(BaseModel):
     notification_id: str = Field(min_length=1)
     subscriber: str = Field(min_length=2)
-    send_at: str = Field(min_length=10)
+    #: quiet hours: when the window ends
+    send_at: str | None = Field(default=None, min_length=10)
+    #: every submitting instance busy (the fleet's SMSC budget): wait about this long
+    delay_s: int | None = Field(default=None, ge=1, le=3600)
     resume_state_machine_arn: str = Field(min_length=10)
     deferring_execution: str | None = None
+
+    @model_validator(mode="after")
+    def _when(self) -> DeferredNotice:
+        if self.send_at is None and self.delay_s is None:
+            raise ValueError("give send_at (quiet hours) or delay_s (SMSC capacity)")
+        return self
 
 
 @traced
@@ -36,6 +49,14 @@ class DeferredNotice(BaseModel):
 def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     notice = DeferredNotice.model_validate(event)
     arn = defer_settings().quiet_hours_state_machine_arn
+    if notice.send_at is None and notice.delay_s is not None:
+        now = datetime.now(UTC)
+        since = notification_time(notice.notification_id, default=now)
+        resume_at = capacity_resume_at(now, since, notice.delay_s, random.random())
+        notice = notice.model_copy(update={"send_at": resume_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        # The notice keeps its subscriber's lock through the wait (a repeated alert starts nothing).
+        notify_store().extend_lock(notice.subscriber, notice.notification_id, resume_at + LOCK_LIFETIME)
+        count("NoticeWaitingForSmsc")
     # Named by the deferring execution: a retried Defer task cannot start a second wait, while a
     # notice resumed a little early (clocks) and deferred again gets its own, short, wait.
     origin = hashlib.sha256((notice.deferring_execution or notice.send_at).encode()).hexdigest()[:12]

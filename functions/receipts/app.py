@@ -22,7 +22,7 @@ from mcn_core.logic.inbound import (
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import receipts_settings
-from mcn_core.wiring import notify_config, receipt_store, sms_sender
+from mcn_core.wiring import notify_config, receipt_store, reply_sender
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -53,7 +53,7 @@ def _report(batch: InboundBatch) -> None:
             mo, result = item.event, item.result
             if result.outcome == "applied":
                 count(f"Keyword{result.keyword}")
-                if result.reply != "accepted":
+                if result.reply not in ("accepted", "queued"):
                     count("KeywordReplyFailed")
             else:
                 count(f"Mo{result.outcome.capitalize()}")
@@ -96,7 +96,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         raw_events,
         store=receipt_store(settings),
         config=lambda: notify_config(settings),
-        sender=sms_sender(),
+        sender=reply_sender(settings),
         default_region=settings.default_region,
         now=datetime.now(UTC),
     )

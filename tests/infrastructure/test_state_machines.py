@@ -64,3 +64,19 @@ def test_notify_is_express_and_the_wait_is_standard() -> None:
     waits = [s for s in json.loads(definition("NotifyStateMachine"))["States"].values() if s["Type"] == "Wait"]
     # Only the short send back-off waits inside the Express machine (its executions last <= 5 min).
     assert [w.get("SecondsPath") for w in waits] == ["$.send.retry_after_s"]
+
+
+def test_a_busy_fleet_hands_the_notice_to_the_standard_wait() -> None:
+    """Send throttled (every instance of the SMSC budget busy): a short retry, then the Standard wait."""
+    states = json.loads(definition("NotifyStateMachine"))["States"]
+    (throttled,) = [c for c in states["Send"]["Catch"] if c["ErrorEquals"] == ["Lambda.TooManyRequestsException"]]
+    assert states["Send"]["Catch"].index(throttled) == 0  # before States.ALL
+    busy = states[throttled["Next"]]
+    assert busy["Type"] == "Choice" and busy["Choices"][0]["Next"] == "BackOff"  # parts already sent: resume here
+    wait = states[busy["Default"]]
+    assert wait["Resource"] == "${DeferFunctionArn}" and wait["Parameters"]["delay_s"] >= 1
+    (retry,) = [r for r in states["Send"]["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+    in_express = sum(retry["IntervalSeconds"] * retry["BackoffRate"] ** i for i in range(retry["MaxAttempts"]))
+    assert in_express < 30  # waiting in Express is billed per 100 ms; the Standard wait is not
+    assert states["NotifyMe"]["Resource"] == "${SendFunctionArn}"  # the one submitting function
+    assert states["NotifyMe"]["Parameters"]["task"] == "notify_me"

@@ -136,3 +136,24 @@ def test_operators_are_alarmed_on_failed_notices_and_ingest_errors() -> None:
     for metric in failures:
         if "MetricStat" in metric:
             assert metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"] == {"Ref": "NotifyStateMachine"}
+
+
+def test_one_function_holds_every_smsc_bind_within_the_fleet_budget() -> None:
+    """SmscMaxBinds bounds the binds and SmscLicenceTps the rate, however Lambda scales (mcn_smpp.budget)."""
+    from mcn_smpp import SmppConfig
+    from mcn_smpp.budget import FleetBudget
+
+    resolved = ResolvedTemplate(TEMPLATE, "x", parameter_overrides={"SmscLicenceTps": "50", "SmscMaxBinds": "4"})
+    binders = [f for f in FUNCTIONS if "SMPP_HOST" in resolved.function_environment(f)]
+    assert binders == ["SendFunction"]
+    assert resolved.function_property("SendFunction", "ReservedConcurrentExecutions") == "4"
+    env = {**resolved.function_environment("SendFunction"), "SMPP_PASSWORD_SECRET_ID": "arn"}
+    config = SmppConfig.from_env(env)
+    budget = FleetBudget.from_env(env)
+    assert budget is not None and budget.instances == 4
+    assert config.binds * budget.instances <= 4
+    assert (config.tps or 0) * budget.instances + config.tps_burst * budget.instances <= 50
+    # keyword replies are handed to it, and a reply it ran is never run twice
+    receipts = resolved.function_environment("ReceiptsFunction")
+    assert resolved.physical_name("SendFunction") in receipts["SMS_SUBMIT_FUNCTION"]  # its live alias
+    assert FUNCTIONS["SendFunction"]["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] == 0

@@ -49,9 +49,9 @@ def invoke(function: str, event: str, *, state: Path | None = None, fresh: bool 
     [
         ("IngestFunction", "IngestFunction"),
         ("ingest", "IngestFunction"),
-        ("notify_me", "NotifyMeFunction"),
-        ("notify-me", "NotifyMeFunction"),
-        ("NotifyMe", "NotifyMeFunction"),
+        ("notify_me", "SendFunction"),  # a task of the one submitting function
+        ("notify-me", "SendFunction"),
+        ("NotifyMe", "SendFunction"),
         ("receipt", "ReceiptsFunction"),
         ("receipts", "ReceiptsFunction"),
         ("resume", "ResumeFunction"),
@@ -62,7 +62,7 @@ def test_function_names(name: str, logical_id: str) -> None:
 
 
 def test_unknown_function_lists_the_short_names() -> None:
-    with pytest.raises(InvokeError, match=r"unknown function 'nosuch'.*notify_me.*receipts"):
+    with pytest.raises(InvokeError, match=r"unknown function 'nosuch'.*receipts.*send"):
         function_logical_id(FUNCTIONS, "nosuch")
 
 
@@ -105,8 +105,8 @@ def test_local_without_a_running_stack_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "no embedded AWS running" in err
 
 
-@pytest.mark.parametrize("sample", ["notify_me", "resume"])
+@pytest.mark.parametrize("sample", ["send/notify_me", "notify/resume"])
 def test_notify_samples_work_as_shipped_on_a_fresh_stack(sample: str) -> None:
-    code, response, err = invoke(sample, f"events/notify/{sample}.json", fresh=True)
+    code, response, err = invoke(sample.rpartition("/")[2], f"events/{sample}.json", fresh=True)
     assert code == 0, (response, err)
     assert isinstance(response, dict) and response

@@ -21,12 +21,19 @@ from mcn_devkit.template import PROJECT_ROOT
 pytestmark = pytest.mark.integration
 EVENTS = PROJECT_ROOT / "events"
 EVENT_FILES = sorted(EVENTS.rglob("*.json"))
-FUNCTION_OF_FOLDER = {"ingest": "IngestFunction", "attach": "AttachFunction", "receipts": "ReceiptsFunction"}
+FUNCTION_OF_FOLDER = {
+    "ingest": "IngestFunction",
+    "attach": "AttachFunction",
+    "receipts": "ReceiptsFunction",
+    # the one submitting function's other tasks: NotifyMe and a keyword reply
+    "send": "SendFunction",
+    # every submitting instance busy: the quiet-hours wait, for the SMSC
+    "defer": "DeferFunction",
+}
 FUNCTION_OF_NOTIFY_STEP = {
     "compose": "ComposeFunction",
     "send": "SendFunction",
     "record": "RecordFunction",
-    "notify_me": "NotifyMeFunction",
     "release": "ReleaseFunction",
     "defer": "DeferFunction",
     "resume": "ResumeFunction",

@@ -13,7 +13,19 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.metrics import MetricUnit
+
+# The log group already names the function (and its memory): repeated on every line they were a
+# third of the log bytes a notice pays for (benchmarks/notify_cost.py). The request id stays.
+_REDUNDANT_KEYS = ("function_name", "function_arn", "function_memory_size")
+
+
+class _LeanFormatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: LogRecord) -> str:
+        lean = {key: value for key, value in log.items() if key not in _REDUNDANT_KEYS}
+        return super().serialize(lean)
 
 
 class _CurrentStdout:
@@ -32,7 +44,7 @@ class _CurrentStdout:
 # A task that had nothing to count (e.g. NotifyMe with no takers) is normal, not worth a warning per call.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-logger = Logger(stream=cast(IO[str], _CurrentStdout()))  # write/flush is all the logger uses
+logger = Logger(stream=cast(IO[str], _CurrentStdout()), logger_formatter=_LeanFormatter())  # write/flush is all it uses
 metrics = Metrics()
 
 

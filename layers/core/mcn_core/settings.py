@@ -1,4 +1,4 @@
-"""Per-handler settings, read from the environment template.yaml sets (pydantic-settings).
+"""Per-handler settings, read from the environment template.yaml sets (pydantic models).
 
 One model per kind of handler, each requiring exactly what that handler needs: a missing or
 invalid variable is a deployment error, reported once with the variable's name
@@ -7,20 +7,24 @@ invalid variable is a deployment error, reported once with the variable's name
 
 from __future__ import annotations
 
+import os
 from typing import TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class SettingsError(RuntimeError):
     """The function's environment is incomplete or invalid (a deployment error, not bad input)."""
 
 
-class _FunctionSettings(BaseSettings):
-    """Field names are the variable names in lower case, unless an alias says otherwise."""
+class _FunctionSettings(BaseModel):
+    """Field names are the variable names in lower case, unless an alias says otherwise.
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    A plain pydantic model over os.environ, not pydantic-settings: that package imports asyncio,
+    argparse and dotenv, a third of a cold start, for a job of one dictionary comprehension.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 def _upper_region(value: str) -> str:
@@ -67,6 +71,8 @@ class ReceiptsSettings(NotifySettings):
     """receipts finds a notice by its SMSC message ids."""
 
     message_ids_table: str = Field(min_length=3)
+    #: the function that holds the SMPP binds; keyword replies are handed to it (None: send here)
+    sms_submit_function: str | None = None
 
 
 class DeferSettings(_FunctionSettings):
@@ -91,7 +97,7 @@ def _variable(model: type[_FunctionSettings], location: tuple[int | str, ...]) -
 def load_settings(model: type[_Settings]) -> _Settings:
     """The model read from os.environ now; SettingsError naming every missing or invalid variable."""
     try:
-        return model()
+        return model.model_validate({name.lower(): value for name, value in os.environ.items()})
     except ValidationError as exc:
         problems = ", ".join(f"{_variable(model, e['loc'])}: {e['msg']}" for e in exc.errors())
         raise SettingsError(f"invalid function environment: {problems}") from None

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mcn_core.dal.calls import DynamoCallStore
     from mcn_core.dal.notify import NotifyStore
     from mcn_core.dal.receipts import DynamoReceiptStore
+    from mcn_core.dal.relay import LambdaSmsRelay
     from mcn_core.dal.workflow import StepFunctionsStarter
     from mcn_core.models.config import NotifyConfig
     from mcn_core.sms import PooledSmsSender
@@ -91,6 +92,20 @@ def sms_sender() -> PooledSmsSender:
     from mcn_core.sms import PooledSmsSender
 
     return PooledSmsSender()
+
+
+@lru_cache(maxsize=8)
+def _relay(function_name: str, endpoint: str | None) -> LambdaSmsRelay:
+    from mcn_core.dal.relay import LambdaSmsRelay
+
+    return LambdaSmsRelay(function_name)
+
+
+def reply_sender(settings: ReceiptsSettings) -> LambdaSmsRelay | PooledSmsSender:
+    """Keyword replies go through the submitting function (the fleet's SMSC budget), else out of this process."""
+    if settings.sms_submit_function:
+        return _relay(settings.sms_submit_function, _endpoint())
+    return sms_sender()
 
 
 def notify_config(settings: NotifySettings | None = None) -> NotifyConfig:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from mcn_smpp.budget import BudgetError, FleetBudget
 from mcn_smpp.credentials import (
     CredentialsProvider,
     EnvCredentials,
@@ -98,6 +99,9 @@ class SmppConfig(BaseModel):
     def from_env(cls, env: Mapping[str, str] | None = None, prefix: str = "SMPP_") -> SmppConfig:
         """Config from ``SMPP_<FIELD>`` variables (e.g. SMPP_HOST, SMPP_BINDS, SMPP_TPS).
 
+        With ``SMPP_FLEET_LICENCE_TPS`` and ``SMPP_FLEET_MAX_BINDS`` (the deployment's whole SMSC
+        budget) the binds and rate are this instance's share (mcn_smpp.budget), not SMPP_BINDS/SMPP_TPS.
+
         ``SMPP_PASSWORD`` itself is not read into the config (it stays in the environment and
         is read at bind time by EnvCredentials); use SMPP_PASSWORD_SECRET_ID in AWS.
         """
@@ -112,6 +116,13 @@ class SmppConfig(BaseModel):
             values[name] = raw
         if "password_secret_id" not in values and "password_env" not in values:
             values["password_env"] = prefix + "PASSWORD"
+        try:
+            budget = FleetBudget.from_env(source)
+        except BudgetError as error:
+            raise ConfigError(f"invalid SMPP configuration:\n  {error}") from None
+        if budget is not None:
+            # The deployment's share of the SMSC for this instance wins over per-pool settings.
+            values.update(binds=budget.binds_per_instance, tps=budget.instance_tps, tps_burst=budget.burst)
         try:
             return cls.model_validate(values)
         except ValidationError as error:

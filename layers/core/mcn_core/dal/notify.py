@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -27,6 +28,12 @@ class NotifyStore:
         self._subscribers = bind(SubscriberRecord, subscribers_table)
         self._fees = bind(FeeRecord, fees_table)
         self._message_ids = bind(MessageIdRecord, message_ids_table) if message_ids_table else None
+
+    @cached_property
+    def _transactions(self) -> Connection:
+        """One connection (one botocore client) per warm store: building a client per Record cost
+        ~200 ms of CPU, most of a notice's Lambda duration (benchmarks/notify_cost.py)."""
+        return Connection(host=self._fees.Meta.host)  # type: ignore[attr-defined]  # PynamoDB Meta
 
     # ------------------------------------------------------------------ calls
     def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
@@ -133,7 +140,7 @@ class NotifyStore:
         # The request lists deletes, then puts, then updates (pynamodb's order): reasons follow it.
         call_items, fee_item = range(len(in_transaction)), len(in_transaction)
         try:
-            with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:  # type: ignore[attr-defined]  # PynamoDB Meta
+            with TransactWrite(connection=self._transactions) as transaction:
                 transaction.save(fee, condition=fee_model.notification_id.does_not_exist())
                 for message_id in message_ids:
                     transaction.save(self._message_id_record(fee, message_id, len(message_ids)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -49,6 +49,14 @@ class NoticeStarter(Protocol):
 def new_notification_id(now: datetime) -> str:
     """Time-ordered and unique: also the execution name, so one id follows a notice everywhere."""
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:16]}"
+
+
+def notification_time(notification_id: str, default: datetime) -> datetime:
+    """When the notice began (the time in its id), or `default` for an id not made here."""
+    try:
+        return datetime.strptime(notification_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return default
 
 
 def handle_attach(

@@ -199,7 +199,7 @@ class MoResult:
     outcome: str
     keyword: str | None = None
     reason: str | None = None
-    reply: str | None = None  # accepted | retryable | permanent | None (not sent)
+    reply: str | None = None  # accepted | queued | retryable | permanent | None (not sent)
     reply_language: str | None = None
 
 
@@ -242,8 +242,13 @@ def handle_mo(
             reply_language=language,
         )
     outcomes = {part.outcome for part in outcome.parts} or {"permanent"}
-    reply = "accepted" if outcomes == {"accepted"} else ("permanent" if "permanent" in outcomes else "retryable")
-    reason = None if reply == "accepted" else "; ".join(p.reason for p in outcome.parts if p.reason) or reply
+    if outcomes in ({"accepted"}, {"queued"}):  # queued: handed to the function that holds the binds
+        reply = outcomes.pop()
+    else:
+        reply = "permanent" if "permanent" in outcomes else "retryable"
+    reason = (
+        None if reply in ("accepted", "queued") else "; ".join(p.reason for p in outcome.parts if p.reason) or reply
+    )
     return MoResult("applied", keyword=command.keyword, reason=reason, reply=reply, reply_language=language)
 
 

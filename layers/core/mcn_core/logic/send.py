@@ -8,6 +8,7 @@ Retryable outcomes come back as status "retry" with a backoff the state machine 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from mcn_core.models.notice import MessageProgress, Notice, OutgoingSms, SendProgress
@@ -36,6 +37,26 @@ class MessageOutcome:
 
 class SmsSender(Protocol):
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome: ...
+
+
+# A notice that found the fleet at its SMSC budget waits in the Standard machine (billed per
+# transition, not per second) for a quarter of the time it has waited so far: few round trips
+# through the waiting machine in a long wave, short waits in a short one.
+CAPACITY_WAIT_MIN_S = 30
+CAPACITY_WAIT_MAX_S = 300
+CAPACITY_WAIT_GROWTH = 0.25
+
+
+def capacity_resume_at(now: datetime, waiting_since: datetime, delay_s: int, jitter: float) -> datetime:
+    """When a notice that found every submitting instance busy tries again.
+
+    `waiting_since` is when its notice began (the notification id's time); `jitter` in [0, 1)
+    spreads the wait over [base, 2*base), so a wave's deferred notices come back spread out
+    rather than all at once. benchmarks/fleet_wave.py runs this in its simulation.
+    """
+    waited = max(0.0, (now - waiting_since).total_seconds())
+    base = min(CAPACITY_WAIT_MAX_S, max(delay_s, CAPACITY_WAIT_MIN_S, waited * CAPACITY_WAIT_GROWTH))
+    return now + timedelta(seconds=base * (1.0 + jitter))
 
 
 def backoff_seconds(attempt: int) -> int:
