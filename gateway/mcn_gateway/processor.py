@@ -230,8 +230,9 @@ class SignallingProcessor:
                 handler(message, None)
 
     def _sccp_reply(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata, tcap: bytes) -> ProtocolData:
-        udt = sccp_codec.encode_udt(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class)
-        return _reply(data, udt)
+        # answer in the kind of unitdata received: a network that routes XUDT gets XUDT back
+        encode = sccp_codec.encode_xudt if unitdata.message_type == sccp_codec.XUDT else sccp_codec.encode_udt
+        return _reply(data, encode(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class))
 
     def _origin_allowed(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata) -> str | None:
         """None when allowed, else the reject reason."""
