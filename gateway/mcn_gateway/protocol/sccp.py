@@ -362,7 +362,9 @@ def encode_xudt(
     )
 
 
-def _fill_unitdata(message: Any, called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int, handling: int) -> bytes:
+def _fill_unitdata(
+    message: Any, called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int, handling: int
+) -> bytes:
     message["ProtocolClass"][0].set_val(handling)
     message["ProtocolClass"][1].set_val(protocol_class)
     message["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
