@@ -1,4 +1,4 @@
-"""The answers the gateway writes directly (ISUP REL/RLC, TCAP End/Abort, SCCP UDT/XUDT) are
+"""The answers the gateway writes directly (ISUP REL/RLC, TCAP End/Abort, SCCP UDT/XUDT, M3UA) are
 byte for byte what pycrate encodes for the same field values."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcn_gateway.protocol import isup, sccp, tcap
+from mcn_gateway.protocol import isup, m3ua, sccp, tcap
+from mcn_gateway.protocol.m3ua import ProtocolData
 
 cics = st.integers(min_value=0, max_value=0x0FFF)
 causes = st.integers(min_value=0, max_value=0x7F)
@@ -112,3 +113,34 @@ def test_xudt_answer_decodes_with_its_fields():
 def test_a_payload_too_large_for_one_unitdata_is_refused():
     with pytest.raises(ValueError, match="too large"):
         sccp.encode_udt(b"\x12" * 10, b"\x43" * 10, b"x" * 240)
+
+
+m3ua_kinds = st.sampled_from(
+    [m3ua.TRANSFER_DATA, m3ua.ASPSM_UP, m3ua.ASPSM_UP_ACK, m3ua.ASPTM_ACTIVE_ACK, m3ua.ASPSM_BEAT_ACK, m3ua.MGMT_ERR]
+)
+m3ua_parameters = st.lists(
+    st.tuples(st.sampled_from([0x0006, 0x0011, 0x0009, 0x000C, 0x0210, 0x0004]), st.binary(max_size=300)), max_size=4
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(m3ua_kinds, m3ua_parameters)
+def test_m3ua_messages_match_pycrate(kind, parameters):
+    assert m3ua._encode(kind, parameters) == m3ua.encode_with_pycrate(kind, parameters)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**24 - 1),
+    st.integers(0, 2**24 - 1),
+    st.sampled_from([3, 5]),
+    st.integers(0, 3),
+    st.integers(0, 15),
+    st.binary(max_size=272),
+    st.one_of(st.none(), st.integers(0, 2**32 - 1)),
+)
+def test_data_answers_decode_to_what_was_encoded(opc, dpc, si, ni, sls, payload, routing_context):
+    data = ProtocolData(opc=opc, dpc=dpc, si=si, ni=ni, mp=0, sls=sls, data=payload)
+    message = m3ua.M3uaDecoder().decode(m3ua.encode_data(data, routing_context=routing_context))
+    assert message.protocol_data == data
+    assert message.uint32(0x0006) == routing_context
