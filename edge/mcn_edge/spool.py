@@ -78,10 +78,17 @@ class Spool:
         now = time.time()
         rows = [(kind, json.dumps(body, sort_keys=True), now) for kind, body in items]
         insert = "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)"
+
+        def insert_all() -> int:
+            self._db.executemany(insert, rows)
+            last: int = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return last
+
         with self._lock:
-            ids = self._write(lambda: [self._db.execute(insert, row).lastrowid for row in rows])
+            # AUTOINCREMENT ids of one transaction (the only writer holds the lock) are consecutive
+            last = self._write(insert_all)
             self._depth.update(kind for kind, _body in items)
-        return ids  # type: ignore[return-value]
+        return list(range(last - len(rows) + 1, last + 1))
 
     def peek(self, kind: str, limit: int) -> list[SpooledEvent]:
         """The oldest `limit` events of a kind, in spool order."""

@@ -36,6 +36,13 @@ def test_a_batch_larger_than_one_statement_is_still_one_transaction(tmp_path):
     assert spool.depth() == 0 == _count(tmp_path / "s.sqlite3")
 
 
+def test_spooled_ids_are_the_ids_appended(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.append([("attach", {"n": 0})])
+    ids = spool.append([("missed_call", {"n": i}) for i in range(3)] + [("attach", {"n": 9})])
+    assert ids == [event.id for event in spool.peek("missed_call", 10)] + [spool.peek("attach", 10)[1].id]
+
+
 def test_depth_reads_no_rows(tmp_path):
     spool = Spool(tmp_path / "s.sqlite3")
     spool.append([("missed_call", {"n": i}) for i in range(50)])

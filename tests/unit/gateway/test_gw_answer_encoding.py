@@ -144,3 +144,16 @@ def test_data_answers_decode_to_what_was_encoded(opc, dpc, si, ni, sls, payload,
     message = m3ua.M3uaDecoder().decode(m3ua.encode_data(data, routing_context=routing_context))
     assert message.protocol_data == data
     assert message.uint32(0x0006) == routing_context
+
+
+def test_a_begin_in_an_xudt_is_answered_in_an_xudt(processor):
+    from mcn_devkit.sigtran.builders import HLR_GT, HLR_PC, PLATFORM_PC, build_alert_service_centre
+
+    udt = sccp.SccpDecoder().decode(build_alert_service_centre(otid=0x77))
+    xudt = sccp.encode_xudt(udt.called.raw, udt.calling.raw, udt.data, udt.protocol_class)
+    request = ProtocolData(opc=HLR_PC, dpc=PLATFORM_PC, si=3, ni=2, mp=0, sls=1, data=xudt)
+    [reply] = processor.handle(request, 0.0).replies
+    answer = sccp.SccpDecoder().decode(reply.data)
+    assert answer.message_type == sccp.XUDT
+    assert answer.called.global_title == HLR_GT
+    assert tcap.TcapDecoder().decode(answer.data).kind == tcap.TCAP_END
