@@ -222,14 +222,16 @@ class M3uaSession:
 
     async def _flush_answers(self) -> None:
         pending, self._pending = self._pending, []
+        encoded: list[bytes] = []
         for answers_future, routing_context in pending:
             try:
                 answers = await answers_future
             except Exception as exc:  # the spool failed: send nothing, the peer's timers retransmit
                 log.error("%s: message not accepted: %s", self.name, exc)
                 continue
-            for answer in answers:
-                self.writer.write(m3ua.encode_data(answer, routing_context=routing_context))
+            encoded.extend(m3ua.encode_data(answer, routing_context=routing_context) for answer in answers)
+        if encoded:
+            self.writer.write(b"".join(encoded))  # one send for the group, not one per answer
         if pending:
             await self.writer.drain()
 
