@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from mcn_core.numbers import mask
 from mcn_edge.forwarder import Forwarder
+from mcn_edge.httpserver import HttpServerThread
 from mcn_edge.spool import Spool
 from mcn_edge.targets import Target, TransientForwardError, make_target
 
@@ -117,10 +118,21 @@ class Receiver:
         self.spool: Spool | None = None
         self.forwarder: Forwarder | None = None
         self.pool: Any = None
+        self.http: HttpServerThread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Receiver:
         config = self.config
+        if config.http_port is not None:
+            # First: a port already taken fails the start before anything binds or forwards.
+            self.http = HttpServerThread(config.http_host, config.http_port, self.metrics.render, self.health)
+            try:
+                self.http.start()
+            except OSError:
+                self.http.stop()
+                self.http = None
+                raise
+            log.info("/healthz and /metrics on %s:%d", config.http_host, self.http.port)
         self.spool = Spool(config.spool_path)
         inner = self._target or make_target(config.target, config.region, config.endpoint_url, config.forward_timeout_s)
         target = DeferringTarget(inner, self, config.retry_receipt_after_s)
@@ -165,6 +177,8 @@ class Receiver:
             if left:
                 log.warning("%d event(s) stay in the spool %s; forwarded on the next start", left, self.spool.path)
             self.spool.close()
+        if self.http is not None:
+            self.http.stop()
 
     def __enter__(self) -> Receiver:
         return self.start()
