@@ -105,6 +105,13 @@ class _ThreadRoutedStdout(io.TextIOBase):
     contextlib.redirect_stdout would capture every thread's output for as long as the call lasts.
     """
 
+    # Class-level fallbacks: io.IOBase's finaliser calls flush() when the object is collected, at
+    # interpreter exit possibly after its instance attributes are gone ("'_ThreadRoutedStdout'
+    # object has no attribute '_thread'" once ended the demo's output). It must never raise then.
+    previous: TextIO = sys.__stdout__  # type: ignore[assignment]
+    _capture: TextIO = sys.__stdout__  # type: ignore[assignment]
+    _thread: int = -1
+
     def __init__(self, previous: TextIO, capture: TextIO) -> None:
         self.previous = previous
         self._capture = capture
@@ -117,7 +124,9 @@ class _ThreadRoutedStdout(io.TextIOBase):
         return self._target().write(text)
 
     def flush(self) -> None:
-        self._target().flush()
+        target = self._target()
+        if target is not None and not getattr(target, "closed", False):
+            target.flush()
 
 
 @contextmanager

@@ -264,13 +264,37 @@ class SegmentReassembler:
         self.expired += len(stale)
 
 
+def bcd_digits(bcd: Any, odd: bool) -> str:
+    """Digits of a BCD field with an odd/even indication, whatever the filler nibble.
+
+    pycrate 0.8.1's get_addr()/get_num() drop the last character of an odd-length number,
+    assuming the filler decodes to one. Q.713/Q.763 say the filler is 0, but F is common in
+    the field and pycrate decodes F to nothing: `...0000f1` lost its last real digit. The
+    number of digits is fixed by the length and the indicator: 2n - 1 when odd, 2n when even.
+    """
+    decoded = str(bcd.decode())
+    length = len(bcd.to_bytes())
+    return decoded[: 2 * length - 1] if odd else decoded[: 2 * length]
+
+
+def global_title_digits(gt_indicator: int, gt: Any) -> str | None:
+    """The digits of a global title (Q.713 3.4.2.3), either filler accepted."""
+    if gt_indicator == 1:  # nature of address + odd/even, BCD
+        return bcd_digits(gt["Addr"], bool(gt["OE"].get_val()))
+    if gt_indicator in (3, 4):  # encoding scheme 1 = BCD odd, 2 = BCD even
+        scheme = gt["EncodingScheme"].get_val()
+        if scheme in (1, 2):
+            return bcd_digits(gt["Addr"].get_alt(), scheme == 1)
+    return str(gt.get_addr()) if hasattr(gt, "get_addr") else None
+
+
 def _address_from_element(value: Any, raw: bytes) -> SccpAddress:
     indicator = value[0]
     global_title = None
-    if indicator[2].get_val():
-        gt = value[3].get_alt()
+    gt_indicator = indicator[2].get_val()
+    if gt_indicator:
         try:
-            global_title = gt.get_addr() if hasattr(gt, "get_addr") else None
+            global_title = global_title_digits(gt_indicator, value[3].get_alt())
         except Exception:  # undecodable GT digits: keep the message, lose the digits
             global_title = None
         if global_title:
