@@ -104,13 +104,14 @@ class Forwarder:
             if len(batch) < self.batch_size:
                 # time bound: give the batch up to batch_max_wait_s to fill
                 deadline = self._clock() + self.batch_max_wait_s
-                while len(batch) < self.batch_size and not self._stopping.is_set():
+                # wait on the in-memory depth (O(1)); read and decode the rows once, when the batch goes
+                while self.spool.depth(kind) < self.batch_size and not self._stopping.is_set():
                     remaining = deadline - self._clock()
                     if remaining <= 0:
                         break
                     wakeup.wait(remaining)
                     wakeup.clear()
-                    batch = self._peek(kind)
+                batch = self._peek(kind)
             if self.forward_once(kind, batch):
                 backoff = self.retry_initial_s
             else:

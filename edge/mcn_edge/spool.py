@@ -3,6 +3,11 @@
 An event is committed here before the signalling answer is sent back, and leaves only
 when its batch was acknowledged by the target. `synchronous=FULL` makes every commit
 survive a power cut as well as a killed process.
+
+Every commit costs an fsync, so writes are grouped: `append` commits a whole group of
+events (the gateway's group commit) and `remove` deletes a forwarded batch in one
+transaction. The depth per kind is counted once at open and then kept in memory, so
+reading it (after every write, for the metric and /health) never scans the backlog.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -23,6 +31,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, id);
 """
+
+
+_T = TypeVar("_T")
+_MAX_VARIABLES = 500  # ids per DELETE statement (SQLite's host parameter limit is 32,766 since 3.32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,27 +54,41 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._depth: Counter[str] = Counter(
+            dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        )
+        self.commits = 0  # write transactions committed (one fsync each at synchronous=FULL)
+
+    def _write(self, statements: Callable[[], _T]) -> _T:
+        """Run `statements` in one write transaction; the caller holds the lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = statements()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return result
 
     def append(self, items: list[tuple[str, dict]]) -> list[int]:
         """Commit events (kind, body) atomically, in order; return their ids."""
         if not items:
             return []
         now = time.time()
+        rows = [(kind, json.dumps(body, sort_keys=True), now) for kind, body in items]
+        insert = "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)"
+
+        def insert_all() -> int:
+            self._db.executemany(insert, rows)
+            last: int = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return last
+
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                ids = [
-                    self._db.execute(
-                        "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)",
-                        (kind, json.dumps(body, sort_keys=True), now),
-                    ).lastrowid
-                    for kind, body in items
-                ]
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return ids
+            # AUTOINCREMENT ids of one transaction (the only writer holds the lock) are consecutive
+            last = self._write(insert_all)
+            self._depth.update(kind for kind, _body in items)
+        return list(range(last - len(rows) + 1, last + 1))
 
     def peek(self, kind: str, limit: int) -> list[SpooledEvent]:
         """The oldest `limit` events of a kind, in spool order."""
@@ -78,17 +104,32 @@ class Spool:
             row = self._db.execute("SELECT min(id) FROM events WHERE kind = ?", (kind,)).fetchone()
         return row[0]
 
-    def remove(self, ids: list[int]) -> None:
+    def remove(self, ids: list[int]) -> int:
+        """Delete events by id in one transaction (one fsync per batch); return how many were there."""
         if not ids:
-            return
+            return 0
+        unique = sorted(set(ids))
+
+        def delete() -> list[str]:
+            kinds: list[str] = []
+            for start in range(0, len(unique), _MAX_VARIABLES):
+                chunk = unique[start : start + _MAX_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"DELETE FROM events WHERE id IN ({marks}) RETURNING kind", chunk)
+                kinds.extend(row[0] for row in rows.fetchall())
+            return kinds
+
         with self._lock:
-            self._db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+            removed = self._write(delete)
+            self._depth.subtract(removed)
+        return len(removed)
 
     def depth(self, kind: str | None = None) -> int:
+        """Events waiting (of one kind, or all): kept in memory, O(1)."""
         with self._lock:
             if kind is None:
-                return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
-            return self._db.execute("SELECT count(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
+                return sum(self._depth.values())
+            return self._depth[kind]
 
     def close(self) -> None:
         with self._lock:
