@@ -81,6 +81,8 @@ def _replay(args: argparse.Namespace) -> int:
             batch_size=forwarding.batch_size,
             retry_initial_s=forwarding.retry_initial_s,
             retry_max_s=forwarding.retry_max_s,
+            max_batch_bytes=forwarding.max_batch_bytes,
+            poison_attempts=forwarding.poison_attempts,
         )
         EventSink(spool, None, metrics).accept(stats.events)
         if not forwarder.drain(args.drain_timeout):
