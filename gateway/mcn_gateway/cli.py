@@ -111,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         help="print events as JSON lines instead of forwarding them",
     )
     replay.add_argument("--drain-timeout", type=float, default=60.0)
+    from mcn_edge.parked import add_parked_parser, run_parked
+
+    add_parked_parser(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command == "parked":
+            return run_parked(args, load_config(args.config).forwarding.spool_path)
         if args.command == "replay":
             _setup_logging("WARNING")
             return _replay(args)
