@@ -12,7 +12,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-
 #: The most events a function takes per invocation: the functions' per-invocation event cap
 #: (MAX_EVENTS_PER_INVOCATION in mcn_core.models.envelope, 100 events; a larger batch is refused
 #: whole). The edge services never send more in one batch.

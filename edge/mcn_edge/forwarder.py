@@ -289,7 +289,8 @@ class Forwarder:
             self.metrics.dead_letters.set(self.spool.parked_count())
             body = item.body
             log.error(
-                "%s event parked in the dead letters after %d failure(s) in %s: %s (subscriber %s, ref %s, spool id %d)",
+                "%s event parked in the dead letters after %d failure(s) in %s: %s "
+                "(subscriber %s, ref %s, spool id %d)",
                 kind,
                 attempts,
                 self.targets[kind].name,

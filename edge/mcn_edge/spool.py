@@ -163,9 +163,7 @@ class Spool:
         """Delete parked events for good (an operator's decision); how many were deleted."""
         with self._lock:
             return self._transaction(
-                lambda: sum(
-                    self._db.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount for i in ids
-                )
+                lambda: sum(self._db.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount for i in ids)
             )
 
     def parked_count(self) -> int:

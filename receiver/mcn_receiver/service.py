@@ -213,10 +213,7 @@ class Receiver:
             return
         received_at, message_ref = self._refs.next()
         try:
-            if is_receipt:
-                body = receipt_event(event, received_at)
-            else:
-                body = mo_event(event, received_at, message_ref)
+            body = receipt_event(event, received_at) if is_receipt else mo_event(event, received_at, message_ref)
         except ValidationError as error:
             # the function would reject it as final: say why here, acknowledge (a redelivery would not fix it)
             self.counts["invalid"] += 1

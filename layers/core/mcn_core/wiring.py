@@ -37,9 +37,7 @@ def _call_store(missed_calls: str, subscribers: str, write_concurrency: int, end
 
 def call_store(settings: IngestSettings) -> DynamoCallStore:
     """ingest's store."""
-    return _call_store(
-        settings.missed_calls_table, settings.subscribers_table, settings.write_concurrency, _endpoint()
-    )
+    return _call_store(settings.missed_calls_table, settings.subscribers_table, settings.write_concurrency, _endpoint())
 
 
 @lru_cache(maxsize=8)
