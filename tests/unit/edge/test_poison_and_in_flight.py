@@ -189,3 +189,18 @@ def test_several_batches_in_flight_and_the_attach_still_waits_for_earlier_calls(
     assert sorted(ingest.acknowledged) == sorted(f"call-{i}" for i in range(40))
     assert len(ingest.acknowledged) == 40  # no batch sent twice
     assert order.index("alert") > max(order.index(f"call-{i}") for i in range(40))
+
+
+def test_an_attach_behind_a_poison_call_goes_once_the_call_is_parked_and_after_the_others(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite3")
+    ingest, attach = Function("ingest", poison=frozenset({"call-2"})), Function("attach")
+    spool.append([("missed_call", {"ref": f"call-{i}"}) for i in range(5)])
+    spool.append([("attach", {"ref": "alert"})])
+    forwarder = Forwarder(
+        spool, {"missed_call": ingest, "attach": attach}, EdgeMetrics("mcn_test"), retry_initial_s=0.001
+    )
+    assert forwarder._peek("attach") == []  # held behind the calls
+    assert forwarder.drain(timeout_s=30)
+    assert attach.acknowledged == ["alert"]
+    assert sorted(ingest.acknowledged) == ["call-0", "call-1", "call-3", "call-4"]
+    assert [p.body["ref"] for p in spool.parked()] == ["call-2"]
