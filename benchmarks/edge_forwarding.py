@@ -118,7 +118,8 @@ def run(stack: LocalStack, cpu: LambdaCpu, label: str, in_flight: int, write_con
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
         forwarder.stop()
-        accepted = metrics.value("bench_forward_outcomes_total", {"target": forwarder.targets["missed_call"].name, "outcome": "accepted"})
+        target_name = forwarder.targets["missed_call"].name
+        accepted = metrics.value("bench_forward_outcomes_total", {"target": target_name, "outcome": "accepted"})
         spool.close()
     assert accepted == n, f"{label}: {accepted} of {n} accepted"
     return {
@@ -144,7 +145,8 @@ def main() -> None:
         results = [run(stack, cpu, label, k, w, EVENTS) for label, k, w in SETUPS]
     base = results[0]
     print(f"forwarding {EVENTS} missed calls into the embedded AWS (batches of 100)")
-    print(f"{'set-up':42} {'events/s':>9} {'x base':>7} {'dur ms/ev':>10} {'x base':>7} {'CPU ms/ev':>10} {'x base':>7}")
+    ratio = f"{'x base':>7}"
+    print(f"{'set-up':42} {'events/s':>9} {ratio} {'dur ms/ev':>10} {ratio} {'CPU ms/ev':>10} {ratio}")
     for r in results:
         print(
             f"{r['label']:42} {r['events_s']:9.0f} {r['events_s'] / base['events_s']:7.2f} "
