@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration e2e lint typecheck demo bench clean lock node
+.PHONY: venv test unit integration e2e lint typecheck demo bench clean lock node sam sam-build
 
 $(STAMP): requirements/lock.txt requirements/dev.txt requirements/runtime.txt pyproject.toml
 	@test -n "$(PY313)" || { echo "python3.13 not found (install it, or put it on PATH)"; exit 1; }
@@ -16,6 +16,30 @@ $(STAMP): requirements/lock.txt requirements/dev.txt requirements/runtime.txt py
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# The SAM CLI in its own venv (pinned by requirements/sam.txt, kept out of the runtime lock).
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# SAM's python3.13 build workflow validates a real python3.13 binary on PATH (a pyenv shim fails its
+# "Binary validation"): put the directory of the interpreter PY313 resolves to first on PATH.
+PY313_BIN = $(shell $(PY313) -c 'import os, sys; print(os.path.dirname(sys.executable))')
+SAM = PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-eu-west-1}" \
+	$(SAM_VENV)/bin/sam
+
+$(SAM_STAMP): requirements/sam.txt
+	@test -n "$(PY313)" || { echo "python3.13 not found (install it, or put it on PATH)"; exit 1; }
+	test -x $(SAM_VENV)/bin/python || $(PY313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install -q -r requirements/sam.txt
+	touch $(SAM_STAMP)
+
+sam: $(SAM_STAMP)
+
+# Validate (with cfn-lint) and build the template as `sam deploy` would (.aws-sam/build); the tests in
+# tests/infrastructure check what was built. samconfig.toml's build settings apply (cached, parallel).
+sam-build: $(SAM_STAMP)
+	$(SAM) validate --lint
+	$(SAM) build
 
 # Test peers that are not Python (the third-party SMPP SMSC, the ASL validator), pinned by package-lock.json.
 node_modules/.installed: package.json package-lock.json
@@ -33,14 +57,15 @@ TYPED := layers/core/mcn_core layers/smpp/mcn_smpp gateway/mcn_gateway/protocol
 typecheck: venv
 	$(VENV)/bin/mypy $(TYPED)
 
-test: venv node lint
-	$(VENV)/bin/pytest -q
+# MCN_REQUIRE_SAM_BUILD: the build-output tests fail, not skip, if the build is missing.
+test: venv node lint sam-build
+	MCN_REQUIRE_SAM_BUILD=1 $(VENV)/bin/pytest -q
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
-integration: venv node
-	$(VENV)/bin/pytest -q tests/integration tests/infrastructure
+integration: venv node sam-build
+	MCN_REQUIRE_SAM_BUILD=1 $(VENV)/bin/pytest -q tests/integration tests/infrastructure
 
 e2e: venv node
 	$(VENV)/bin/pytest -q tests/e2e
@@ -48,7 +73,7 @@ e2e: venv node
 demo: venv node
 	$(VENV)/bin/mcn demo
 
-bench: venv node
+bench: venv node sam-build
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lock: venv
@@ -56,4 +81,4 @@ lock: venv
 	  $(PY) -m pip freeze --exclude-editable; } > requirements/lock.txt
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam node_modules .pytest_cache .ruff_cache

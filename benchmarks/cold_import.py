@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "cli"))
 
-from mcn_cli.template import ResolvedTemplate, load_template  # noqa: E402
+from mcn_devkit.template import ResolvedTemplate, load_template  # noqa: E402
 
 REPEATS = 7
 TIMER = "import time,sys;t=time.perf_counter();{stmt};sys.stdout.write(str(time.perf_counter()-t))"

@@ -25,9 +25,9 @@ import boto3  # noqa: E402
 import botocore.client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from mcn_cli.lambda_runtime import LocalLambdaRuntime  # noqa: E402
-from mcn_cli.localstack import deploy_template  # noqa: E402
-from mcn_cli.template import ResolvedTemplate, load_template  # noqa: E402
+from mcn_devkit.embedded import deploy_template  # noqa: E402
+from mcn_devkit.lambda_runtime import LocalLambdaRuntime  # noqa: E402
+from mcn_devkit.template import ResolvedTemplate, load_template  # noqa: E402
 
 calls: Counter[str] = Counter()
 _original = botocore.client.BaseClient._make_api_call

@@ -34,8 +34,8 @@ LOGS_PER_GB = 0.50  # CloudWatch Logs ingestion
 
 import botocore.client  # noqa: E402
 
-from mcn_cli.localstack import LocalStack  # noqa: E402
-from mcn_cli.smsc import LocalSmsc  # noqa: E402
+from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
+from mcn_devkit.smsc import LocalSmsc  # noqa: E402
 
 _calls: list[tuple[str, str, dict]] = []
 _original = botocore.client.BaseClient._make_api_call
@@ -63,7 +63,7 @@ def read_units(operation: str, params: dict) -> float:
 def main() -> None:
     with (
         LocalSmsc(system_id="mcn", password="bench1") as smsc,
-        LocalStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
+        EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
     ):
         stack.client("secretsmanager").put_secret_value(
             SecretId=stack.resource_name("SmscCredentials"),

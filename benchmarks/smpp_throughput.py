@@ -14,7 +14,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_smpp.config import SmppConfig
 from mcn_smpp.outcomes import Outcome
 from mcn_smpp.pool import SmppPool

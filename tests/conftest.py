@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack() as local_stack:
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack() as local_stack:
         yield local_stack

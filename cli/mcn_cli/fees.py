@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from mcn_cli.progress import track
 from mcn_cli.target import TargetError, add_target_arguments, aws_errors, resolve_target
 from mcn_core.logic.finance import SUMMED_FIELDS
 
@@ -111,14 +112,16 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
         with ExitStack() as files:
             sink = files.enter_context(partial.open("w", newline="")) if partial else out
             if by is GroupBy.NOTICE:
-                summary = _notice_report(reader, period, args, sink)
+                summary = _notice_report(reader, period, args, sink, err)
             else:
-                summary = _grouped_report(reader, period, by, args, sink)
+                summary = _grouped_report(reader, period, by, args, sink, err)
         if partial:
             partial.replace(args.output)
     except (FinanceError, ReconciliationError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_NOT_RECONCILED
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): main() ends quietly
     except OSError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
@@ -142,12 +145,12 @@ class _Summary:
         self.wrong_period = wrong_period
 
 
-def _grouped_report(reader: Any, period: str, by: Any, args: argparse.Namespace, sink: TextIO) -> _Summary:
+def _grouped_report(reader: Any, period: str, by: Any, args: argparse.Namespace, sink: TextIO, err: TextIO) -> _Summary:
     from mcn_core.logic.finance import Aggregator, GroupBy
 
     aggregator = Aggregator(period, by)
     per_day = Aggregator(period, GroupBy.DAY) if args.chart and by is not GroupBy.DAY else None
-    for row in reader.period_rows(period):
+    for row in track(reader.period_rows(period), err, f"reading fees of {period}"):
         aggregator.add(row)
         if per_day:
             per_day.add(row)
@@ -173,7 +176,7 @@ def _grouped_report(reader: Any, period: str, by: Any, args: argparse.Namespace,
     return _Summary(report.totals.wrong_period)
 
 
-def _notice_report(reader: Any, period: str, args: argparse.Namespace, sink: TextIO) -> _Summary:
+def _notice_report(reader: Any, period: str, args: argparse.Namespace, sink: TextIO, err: TextIO) -> _Summary:
     """One row per notice, streamed in time order; totals from the rows are checked against the lines written."""
     from mcn_core.logic.finance import Aggregator, GrandTotals, GroupBy, reconcile, stream_notices
     from mcn_core.numbers import mask
@@ -183,7 +186,8 @@ def _notice_report(reader: Any, period: str, args: argparse.Namespace, sink: Tex
     per_day = Aggregator(period, GroupBy.DAY) if args.chart else None
 
     def lines() -> Iterator[dict[str, Any]]:
-        for row in stream_notices(reader.period_rows_in_time_order(period), totals, period):
+        rows = track(reader.period_rows_in_time_order(period), err, f"reading fees of {period}")
+        for row in stream_notices(rows, totals, period):
             written.add(row)
             if per_day:
                 per_day.add(row)

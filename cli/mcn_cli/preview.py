@@ -27,7 +27,11 @@ def run_preview(args: argparse.Namespace) -> int:
     except InvalidNumberError as exc:
         print(f"error: {args.subscriber!r}: {exc}", file=sys.stderr)
         return 2
-    now = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    try:
+        now = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    except ValueError:
+        print(f"error: --at {args.at!r} is not an ISO 8601 time, e.g. 2026-11-29T21:30:00Z", file=sys.stderr)
+        return 2
     if now.tzinfo is None:
         print("error: --at needs a UTC offset, e.g. 2026-11-29T21:30:00Z", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import sys
 import time
 from typing import TextIO
@@ -18,6 +19,8 @@ EXIT_ACCEPTED = 0
 EXIT_PERMANENT = 1
 EXIT_USAGE = 2
 EXIT_RETRYABLE = 75  # EX_TEMPFAIL: try again later
+# What SMPP carries in destination_addr (at most 20 characters); the SMSC routes it, the CLI does not judge.
+DESTINATION = re.compile(r"\+?\d{1,20}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -93,6 +96,7 @@ def run_send(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     err = err or sys.stderr
     from mcn_core.numbers import mask
     from mcn_smpp.config import ConfigError, SmppConfig
+    from mcn_smpp.credentials import CredentialsError, EnvCredentials
     from mcn_smpp.gsm0338 import MessageTooLong
     from mcn_smpp.outcomes import Outcome, status_name
     from mcn_smpp.pool import SmppPool
@@ -102,10 +106,21 @@ def run_send(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | 
     except (ConfigError, ValueError) as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE
+    credentials = config.credentials()
+    if isinstance(credentials, EnvCredentials):  # checked now: a bind would only fail later, per connection
+        try:
+            credentials.password()
+        except CredentialsError as error:
+            print(f"error: configuration: no bind password ({error}); set it or use --password-env NAME", file=err)
+            return EXIT_USAGE
+    destination = args.to.replace(" ", "")
+    if not DESTINATION.fullmatch(destination):
+        print(f"error: --to {args.to!r} is not a phone number (digits, optionally with a leading +)", file=err)
+        return EXIT_USAGE
 
     with SmppPool(config) as pool:
         try:
-            result = pool.send(args.to, args.text)
+            result = pool.send(destination, args.text)
         except MessageTooLong as error:
             print(f"error: {error}", file=err)
             return EXIT_USAGE

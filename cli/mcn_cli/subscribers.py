@@ -72,7 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def _number_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("number", metavar="NUMBER", help="subscriber number, national or international (+44..)")
+    # nargs="+": a number as people write it, with spaces, needs no quotes (`07912 000123`)
+    parser.add_argument(
+        "number", metavar="NUMBER", nargs="+", help="subscriber number, national or international (+44..)"
+    )
     parser.add_argument(
         "--region",
         default=DEFAULT_NUMBER_REGION,
@@ -141,14 +144,28 @@ class Changes:
 
 
 def changes_from(args: argparse.Namespace, configured_languages: set[str] | None) -> Changes:
-    block = frozenset(normalise(n, args.region, "number to block") for n in args.block)
-    unblock = frozenset(normalise(n, args.region, "number to unblock") for n in args.unblock)
-    if block & unblock:
-        raise InputError("the same number cannot be blocked and unblocked at once")
-    quiet = validate_quiet_hours(args.quiet_hours) if args.quiet_hours is not None else None
+    """Every setting checked; one InputError listing every invalid one (one line each)."""
+    problems: list[str] = []
+
+    def checked(check: Any, *arguments: Any) -> Any:
+        try:
+            return check(*arguments)
+        except InputError as exc:
+            problems.append(str(exc))
+            return None
+
+    block = frozenset(checked(normalise, n, args.region, "number to block") for n in args.block)
+    unblock = frozenset(checked(normalise, n, args.region, "number to unblock") for n in args.unblock)
+    if (block & unblock) - {None}:
+        problems.append("the same number cannot be blocked and unblocked at once")
+    quiet = checked(validate_quiet_hours, args.quiet_hours) if args.quiet_hours is not None else None
+    language = checked(validate_language, args.language, configured_languages) if args.language is not None else None
+    time_zone = checked(validate_time_zone, args.time_zone) if args.time_zone is not None else None
+    if problems:
+        raise InputError("\n".join(problems))
     return Changes(
-        language=validate_language(args.language, configured_languages) if args.language is not None else None,
-        time_zone=validate_time_zone(args.time_zone) if args.time_zone is not None else None,
+        language=language,
+        time_zone=time_zone,
         quiet_hours=quiet,
         quiet_hours_off=args.quiet_hours is not None and quiet is None,
         opted_out=True if args.opt_out else False if args.opt_in else None,
@@ -262,7 +279,7 @@ def _print_subscriber(document: dict[str, Any], out: TextIO) -> None:
 # ---------------------------------------------------------------- commands
 def _prepare(args: argparse.Namespace, err: TextIO) -> tuple[str, Target] | int:
     try:
-        msisdn = normalise(args.number, args.region, "subscriber number")
+        msisdn = normalise(" ".join(args.number), args.region, "subscriber number")
     except InputError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_USAGE
@@ -308,7 +325,8 @@ def run_set(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
         configured = _configured_languages(target, err) if args.language is not None else None
         changes = changes_from(args, configured)
     except InputError as exc:
-        print(f"error: {exc}\nnothing was changed", file=err)
+        lines = str(exc).splitlines()
+        print("\n".join(f"error: {line}" for line in lines) + "\nnothing was changed", file=err)
         return EXIT_USAGE
     if changes.empty():
         print("error: nothing to change: give at least one setting (see --help)", file=err)

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from mcn_cli.template import PROJECT_ROOT
-
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout: `.local/` sits next to template.yaml
 DEFAULT_STATE_FILE = PROJECT_ROOT / ".local" / "stack.json"
 STATE_FILE_ENV = "MCN_LOCAL_STATE"
 LOCAL_CREDENTIALS = {

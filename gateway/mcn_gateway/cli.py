@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from typing import Any
 
 from .config import ConfigError, FirewallConfig, GatewayConfig, SignallingConfig, load_config
 
@@ -42,6 +43,17 @@ def _run(config: GatewayConfig) -> int:
     return 0
 
 
+def _terminal_progress(description: str) -> Any:
+    """A progress bar on stderr for long replays, when it is a terminal and tqdm is installed (not in the image)."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return lambda items: tqdm(items, desc=description, unit=" msg", file=sys.stderr, leave=False)
+
+
 def _replay(args: argparse.Namespace) -> int:
     from .metrics import Metrics
     from .processor import SignallingProcessor
@@ -61,7 +73,7 @@ def _replay(args: argparse.Namespace) -> int:
     signalling = signalling.model_copy(update={"ready_for_sm": True})
     metrics = Metrics()
     processor = SignallingProcessor(signalling, firewall, metrics, passive=True)
-    stats = replay_capture(args.capture, processor)
+    stats = replay_capture(args.capture, processor, _terminal_progress("decoding " + str(args.capture)))
     if args.print_events:
         for event in stats.events:
             print(json.dumps({"kind": event.kind, **event.body}, sort_keys=True))
@@ -119,8 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "parked":
             return run_parked(args, load_config(args.config).forwarding.spool_path)
         if args.command == "replay":
+            from .pcap import PcapError
+
             _setup_logging("WARNING")
-            return _replay(args)
+            try:
+                return _replay(args)
+            except (OSError, PcapError) as exc:  # a missing, unreadable or non-pcap file: the user's error
+                reason = exc.strerror or exc if isinstance(exc, OSError) else exc
+                print(f"mcn-gateway: cannot replay {args.capture}: {reason}", file=sys.stderr)
+                return 2
         config = load_config(args.config)
         _setup_logging(config.log_level)
         if args.command == "check-config":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,13 +93,21 @@ def iter_protocol_data(path: str | Path, metrics: Metrics, stats: ReplayStats) -
             log.warning("frame %s: %s", payload.frame, exc)
 
 
-def replay_capture(path: str | Path, processor: SignallingProcessor) -> ReplayStats:
-    """Decode every signalling message in the capture with a passive processor; collect the events."""
+def replay_capture(
+    path: str | Path,
+    processor: SignallingProcessor,
+    progress: Callable[[Iterator[tuple[ProtocolData, float]]], Iterable[tuple[ProtocolData, float]]] | None = None,
+) -> ReplayStats:
+    """Decode every signalling message in the capture with a passive processor; collect the events.
+
+    `progress` wraps the message stream (the CLI draws a bar on a terminal).
+    """
     if not processor.passive:
         raise ValueError("replay needs a passive processor (it must not answer)")
     stats = ReplayStats()
     errors_before = _errors(processor.metrics)
-    for protocol_data, timestamp in iter_protocol_data(path, processor.metrics, stats):
+    messages = iter_protocol_data(path, processor.metrics, stats)
+    for protocol_data, timestamp in progress(messages) if progress else messages:
         stats.events.extend(processor.handle(protocol_data, timestamp).events)
     stats.decode_errors = int(_errors(processor.metrics) - errors_before)
     return stats

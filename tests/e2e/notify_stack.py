@@ -8,9 +8,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mcn_cli.localstack import LocalStack
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.embedded import EmbeddedStack
 from mcn_devkit.sigtran.local import wait_for
+from mcn_devkit.smsc import LocalSmsc
 
 SMSC_PASSWORD = "secret1"
 
@@ -21,15 +21,15 @@ def eventually(predicate: Any, timeout: float = 30) -> Any:
 
 
 class NotifyStack:
-    def __init__(self, stack: LocalStack, smsc: LocalSmsc) -> None:
+    def __init__(self, stack: EmbeddedStack, smsc: LocalSmsc) -> None:
         self.stack, self.smsc = stack, smsc
         self.sfn = stack.client("stepfunctions")
         self.dynamodb = stack.client("dynamodb")
         self.notify_arn = stack.resource_name("NotifyStateMachine")
 
     @classmethod
-    def start(cls, smsc: LocalSmsc, **parameters: str) -> tuple[LocalStack, NotifyStack]:
-        stack = LocalStack(
+    def start(cls, smsc: LocalSmsc, **parameters: str) -> tuple[EmbeddedStack, NotifyStack]:
+        stack = EmbeddedStack(
             parameters={
                 "SmscHost": "127.0.0.1",
                 "SmscPort": str(smsc.port),

@@ -8,7 +8,7 @@ import pytest
 from notify_stack import SMSC_PASSWORD, NotifyStack, eventually
 from receipts_receiver import ReceiverProcess
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

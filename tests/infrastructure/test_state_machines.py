@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from mcn_cli.template import PROJECT_ROOT, ResolvedTemplate, load_template
+from mcn_devkit.template import PROJECT_ROOT, ResolvedTemplate, load_template
 
 RESOLVED = ResolvedTemplate(load_template(), "asl")
 MACHINES = RESOLVED.resources_of_type("AWS::Serverless::StateMachine")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.template import PROJECT_ROOT, TEMPLATE_PATH, ResolvedTemplate, load_template
+from mcn_devkit.template import PROJECT_ROOT, TEMPLATE_PATH, ResolvedTemplate, load_template
 
 TEMPLATE = load_template()
 RESOLVED = ResolvedTemplate(TEMPLATE, "lint")

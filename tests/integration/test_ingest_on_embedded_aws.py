@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.events import load_event, rebase_times
-from mcn_cli.localstack import LocalStack
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.events import load_event, rebase_times
+from mcn_devkit.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 EVENTS = PROJECT_ROOT / "events" / "ingest"
 
 
-def invoke(stack: LocalStack, payload: Any) -> dict[str, Any]:
+def invoke(stack: EmbeddedStack, payload: Any) -> dict[str, Any]:
     """Through boto3 and HTTP, exactly as the gateway calls it."""
     response = stack.lambda_client().invoke(
         FunctionName=stack.function_name("IngestFunction"),
@@ -29,7 +29,7 @@ def invoke(stack: LocalStack, payload: Any) -> dict[str, Any]:
     return body
 
 
-def items(stack: LocalStack, subscriber: str) -> list[dict[str, Any]]:
+def items(stack: EmbeddedStack, subscriber: str) -> list[dict[str, Any]]:
     table = stack.resource_name("MissedCallsTable")
     return stack.client("dynamodb").query(
         TableName=table,
@@ -44,7 +44,7 @@ def sample(name: str, subscriber: str) -> Any:
     return rebase_times(json.loads(text.replace("07911123456", subscriber).replace("+447911123456", subscriber)))
 
 
-def test_single_call_becomes_one_item_with_ttl(stack: LocalStack) -> None:
+def test_single_call_becomes_one_item_with_ttl(stack: EmbeddedStack) -> None:
     response = invoke(stack, sample("single", "+447911000001"))
     assert response["counts"]["accepted"] == 1
     (item,) = items(stack, "+447911000001")
@@ -55,7 +55,7 @@ def test_single_call_becomes_one_item_with_ttl(stack: LocalStack) -> None:
     assert int(item["expires_at"]["N"]) == int((call_time + timedelta(hours=72)).timestamp())
 
 
-def test_batch_stores_every_attempt(stack: LocalStack) -> None:
+def test_batch_stores_every_attempt(stack: EmbeddedStack) -> None:
     response = invoke(stack, sample("batch", "+447911000002"))
     assert response["counts"] == {"accepted": 4, "duplicate": 0, "suppressed": 0, "rejected": 0}
     stored = items(stack, "+447911000002")
@@ -67,7 +67,7 @@ def test_batch_stores_every_attempt(stack: LocalStack) -> None:
     ]
 
 
-def test_clir_caller_is_stored_withheld(stack: LocalStack) -> None:
+def test_clir_caller_is_stored_withheld(stack: EmbeddedStack) -> None:
     invoke(stack, sample("clir", "+447911000003"))
     (item,) = items(stack, "+447911000003")
     assert item["presentation"] == {"S": "restricted"}
@@ -75,7 +75,7 @@ def test_clir_caller_is_stored_withheld(stack: LocalStack) -> None:
     assert "7912999888" not in json.dumps(item)
 
 
-def test_duplicate_delivery_is_one_item(stack: LocalStack) -> None:
+def test_duplicate_delivery_is_one_item(stack: EmbeddedStack) -> None:
     payload = sample("duplicate", "+447911000004")
     first = invoke(stack, payload)
     again = invoke(stack, payload)
@@ -84,7 +84,7 @@ def test_duplicate_delivery_is_one_item(stack: LocalStack) -> None:
     assert len(items(stack, "+447911000004")) == 1
 
 
-def test_malformed_events_rejected_one_by_one(stack: LocalStack) -> None:
+def test_malformed_events_rejected_one_by_one(stack: EmbeddedStack) -> None:
     response = invoke(stack, sample("malformed", "+447911000005"))
     outcomes = [r["outcome"] for r in response["results"]]
     assert outcomes == ["rejected"] * 5 + ["accepted"]
@@ -92,7 +92,7 @@ def test_malformed_events_rejected_one_by_one(stack: LocalStack) -> None:
     assert len(items(stack, "+447911000005")) == 1
 
 
-def test_subscriber_policy_applies_at_ingest(stack: LocalStack) -> None:
+def test_subscriber_policy_applies_at_ingest(stack: EmbeddedStack) -> None:
     subscribers = stack.resource_name("SubscribersTable")
     dynamodb = stack.client("dynamodb")
     dynamodb.put_item(TableName=subscribers, Item={"msisdn": {"S": "+447911000006"}, "opted_out": {"BOOL": True}})
@@ -108,12 +108,12 @@ def test_subscriber_policy_applies_at_ingest(stack: LocalStack) -> None:
     assert len(items(stack, "+447911000007")) == 2
 
 
-def test_payload_that_is_not_an_event_is_rejected_not_crashed(stack: LocalStack) -> None:
+def test_payload_that_is_not_an_event_is_rejected_not_crashed(stack: EmbeddedStack) -> None:
     response = invoke(stack, {"events": "nope"})
     assert response["results"][0]["outcome"] == "rejected"
 
 
-def test_logs_never_show_full_numbers(stack: LocalStack) -> None:
+def test_logs_never_show_full_numbers(stack: EmbeddedStack) -> None:
     assert stack.runtime is not None
     stack.runtime.logs["IngestFunction"].clear()
     stack.invoke("IngestFunction", sample("batch", "+447911000008"))
@@ -126,7 +126,7 @@ def test_logs_never_show_full_numbers(stack: LocalStack) -> None:
 
 
 def test_store_outage_fails_the_invocation_and_a_resend_is_idempotent() -> None:
-    with LocalStack() as own:
+    with EmbeddedStack() as own:
         payload = sample("batch", "+447911000009")
         dynamodb = own.client("dynamodb")
         table = own.resource_name("MissedCallsTable")
@@ -148,7 +148,7 @@ def test_store_outage_fails_the_invocation_and_a_resend_is_idempotent() -> None:
 
 
 def test_lawful_flag_is_a_template_parameter() -> None:
-    with LocalStack(parameters={"StoreWithheldNumbers": "true", "RetentionHours": "1"}) as own:
+    with EmbeddedStack(parameters={"StoreWithheldNumbers": "true", "RetentionHours": "1"}) as own:
         own.invoke("IngestFunction", sample("clir", "+447911000010"))
         (item,) = items(own, "+447911000010")
         assert item["withheld_number"] == {"S": "07912999888"}

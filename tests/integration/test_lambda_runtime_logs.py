@@ -7,15 +7,15 @@ import threading
 
 import pytest
 
-from mcn_cli.events import load_event, rebase_times
-from mcn_cli.localstack import LocalStack
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.events import load_event, rebase_times
+from mcn_devkit.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
 
 def test_other_threads_output_is_not_taken_into_a_functions_log(
-    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+    stack: EmbeddedStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert stack.runtime is not None
     stack.runtime.logs["IngestFunction"].clear()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.events import load_event, rebase_times
-from mcn_cli.localstack import LocalStack
-from mcn_cli.smsc import LocalSmsc
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.events import load_event, rebase_times
+from mcn_devkit.smsc import LocalSmsc
+from mcn_devkit.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 EVENTS = PROJECT_ROOT / "events"
@@ -41,10 +41,10 @@ def function_for(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def sample_stack() -> Iterator[LocalStack]:
+def sample_stack() -> Iterator[EmbeddedStack]:
     with LocalSmsc(system_id="mcn", password="secret1") as smsc:
         parameters = {"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port), "ConfigCacheSeconds": "0"}
-        with LocalStack(stack_name="mcn-dev", parameters=parameters) as stack:
+        with EmbeddedStack(stack_name="mcn-dev", parameters=parameters) as stack:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.resource_name("SmscCredentials"),
                 SecretString=json.dumps({"username": "mcn", "password": "secret1"}),
@@ -53,7 +53,7 @@ def sample_stack() -> Iterator[LocalStack]:
 
 
 def test_every_sample_names_a_function_of_the_template() -> None:
-    from mcn_cli.template import ResolvedTemplate, load_template
+    from mcn_devkit.template import ResolvedTemplate, load_template
 
     functions = ResolvedTemplate(load_template(), "x").resources_of_type("AWS::Serverless::Function")
     for path in EVENT_FILES:
@@ -63,7 +63,7 @@ def test_every_sample_names_a_function_of_the_template() -> None:
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: str(p.relative_to(EVENTS)))
-def test_sample_event_runs_through_its_function(sample_stack: LocalStack, path: Path) -> None:
+def test_sample_event_runs_through_its_function(sample_stack: EmbeddedStack, path: Path) -> None:
     response = sample_stack.invoke(function_for(path), rebase_times(load_event(path)))
     assert isinstance(response, dict) and response, response
     if "results" in response:  # batch functions: per-event outcomes

@@ -97,8 +97,8 @@ def test_sigkill_with_file_target_unreachable_then_restart(tmp_path: Path):
 
 
 def test_sigkill_with_lambda_unreachable_then_restart_on_the_embedded_aws(tmp_path: Path):
-    localstack = pytest.importorskip("mcn_cli.localstack")
-    with localstack.LocalStack() as stack:
+    embedded = pytest.importorskip("mcn_devkit.embedded")
+    with embedded.EmbeddedStack() as stack:
         port = _free_port()
         dead_endpoint = f"http://127.0.0.1:{_free_port()}"
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pycrate_mobile.TS29002_MAPIE import AddressString
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 from mcn_devkit.sigtran import ScriptedPeer, build_alert_service_centre, build_iam, m3ua_data
 from mcn_devkit.sigtran.builders import HLR_PC, MSC_PC, PLATFORM_GT, PLATFORM_PC, ROUTING_CONTEXT, SUBSCRIBER
 from mcn_devkit.sigtran.hlr import ScriptedHlr
@@ -33,14 +33,14 @@ SHORT_MSG_GATEWAY_V3 = (0, 4, 0, 0, 1, 0, 20, 3)
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack() as running, pytest.MonkeyPatch.context() as patch:
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack() as running, pytest.MonkeyPatch.context() as patch:
         for key, value in running.env.items():
             patch.setenv(key, value)
         yield running
 
 
-def _registration(stack: LocalStack, **overrides: object) -> dict:
+def _registration(stack: EmbeddedStack, **overrides: object) -> dict:
     return {
         "enabled": True,
         "dpc": STP_PC,
@@ -73,7 +73,7 @@ def _up(port: int) -> ScriptedPeer:
     return peer
 
 
-def _item(stack: LocalStack, subscriber: str) -> dict | None:
+def _item(stack: EmbeddedStack, subscriber: str) -> dict | None:
     return DynamoRegistrationStore(
         stack.resource_name("MwdRegistrationsTable"), stack.region, client=stack.client("dynamodb")
     ).get(subscriber)
@@ -104,7 +104,7 @@ def subscriber() -> str:
     return "4479111" + str(time.monotonic_ns())[-5:]
 
 
-def test_first_call_registers_second_does_not_alert_clears(stack: LocalStack, tmp_path: Path):
+def test_first_call_registers_second_does_not_alert_clears(stack: EmbeddedStack, tmp_path: Path):
     config = loopback_config(tmp_path, [_hlr_association()], registration=_registration(stack))
     with (
         GatewayThread(config) as gateway,
@@ -172,7 +172,7 @@ def test_first_call_registers_second_does_not_alert_clears(stack: LocalStack, tm
 
 
 def test_abort_and_silence_are_retried_then_failed_the_calls_still_forwarded(
-    stack: LocalStack, tmp_path: Path, subscriber: str
+    stack: EmbeddedStack, tmp_path: Path, subscriber: str
 ):
     aborting, silent = subscriber, subscriber[:-1] + str((int(subscriber[-1]) + 1) % 10)
     config = loopback_config(tmp_path, [_hlr_association()], registration=_registration(stack, dialogue_timeout_s=0.4))
@@ -207,7 +207,7 @@ def test_abort_and_silence_are_retried_then_failed_the_calls_still_forwarded(
         assert len(gateway.gateway.transactions) == 0
 
 
-def test_reachable_subscriber_no_registration(stack: LocalStack, tmp_path: Path, subscriber: str):
+def test_reachable_subscriber_no_registration(stack: EmbeddedStack, tmp_path: Path, subscriber: str):
     config = loopback_config(tmp_path, [_hlr_association()], registration=_registration(stack))
     with (
         GatewayThread(config) as gateway,
@@ -222,7 +222,7 @@ def test_reachable_subscriber_no_registration(stack: LocalStack, tmp_path: Path,
         _calls(tmp_path, 1)
 
 
-def test_gateway_as_asp_of_the_stp_falls_back_to_v2(stack: LocalStack, tmp_path: Path, subscriber: str):
+def test_gateway_as_asp_of_the_stp_falls_back_to_v2(stack: EmbeddedStack, tmp_path: Path, subscriber: str):
     """The usual deployment: the gateway is an ASP of the STP; the HLR behind it only knows v2."""
     stp = ScriptedPeer.listen()
     association = {
@@ -246,7 +246,7 @@ def test_gateway_as_asp_of_the_stp_falls_back_to_v2(stack: LocalStack, tmp_path:
         assert _item(stack, "+" + subscriber)["ac_version"] == "2"
 
 
-def test_two_instances_register_one_absence_once(stack: LocalStack, tmp_path: Path, subscriber: str):
+def test_two_instances_register_one_absence_once(stack: EmbeddedStack, tmp_path: Path, subscriber: str):
     configs = [
         loopback_config(tmp_path / name, [_hlr_association()], registration=_registration(stack)) for name in ("a", "b")
     ]
@@ -279,7 +279,7 @@ def test_two_instances_register_one_absence_once(stack: LocalStack, tmp_path: Pa
         _calls(tmp_path / "b", 1)
 
 
-def test_dynamodb_store_claims_are_exclusive_and_owned(stack: LocalStack, subscriber: str):
+def test_dynamodb_store_claims_are_exclusive_and_owned(stack: EmbeddedStack, subscriber: str):
     table = stack.resource_name("MwdRegistrationsTable")
     store_a = DynamoRegistrationStore(table, stack.region, stack.aws_endpoint)
     store_b = DynamoRegistrationStore(table, stack.region, stack.aws_endpoint)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli import config_cmd, fees, local_cmd, subscribers
-from mcn_cli.localstack import LocalStack
+from mcn_cli import config_cmd, fees, subscribers
 from mcn_cli.target import write_state
+from mcn_devkit import local_cmd
+from mcn_devkit.embedded import EmbeddedStack
 
 _COMMANDS = {"local": local_cmd, "fees": fees, "subscriber": subscribers, "config": config_cmd}
 
@@ -83,7 +84,7 @@ def _restore_environment() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def local_state(stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def local_state(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The state file `mcn local up` would write for the module's embedded AWS."""
     path = tmp_path_factory.mktemp("local") / "stack.json"
     write_state(path, local_cmd.state_document(stack))

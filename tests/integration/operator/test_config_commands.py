@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
 from mcn_core.models.config import NotifyConfig
+from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
@@ -24,19 +24,21 @@ def config(mcn: Callable[..., Any], local_state: Path) -> Callable[..., Any]:
     return run
 
 
-def _deployed(stack: LocalStack) -> str:
+def _deployed(stack: EmbeddedStack) -> str:
     name = stack.resource_name("NotifyConfigParameter")
     return stack.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
 
 
-def test_get_prints_the_deployed_configuration(config: Callable[..., Any], stack: LocalStack) -> None:
+def test_get_prints_the_deployed_configuration(config: Callable[..., Any], stack: EmbeddedStack) -> None:
     result = config("get")
     assert result.code == 0, result.err
     assert json.loads(result.out) == json.loads(_deployed(stack))
     NotifyConfig.model_validate_json(result.out)
 
 
-def test_get_output_validate_edit_set_round_trip(config: Callable[..., Any], stack: LocalStack, tmp_path: Path) -> None:
+def test_get_output_validate_edit_set_round_trip(
+    config: Callable[..., Any], stack: EmbeddedStack, tmp_path: Path
+) -> None:
     path = tmp_path / "config.json"
     assert config("get", "--output", str(path)).code == 0
     assert config("validate", str(path)).code == 0
@@ -82,7 +84,7 @@ def _invalid_variants(valid: dict[str, Any]) -> list[tuple[str, dict[str, Any] |
 
 
 def test_invalid_files_are_refused_readably_and_nothing_changes(
-    config: Callable[..., Any], stack: LocalStack, tmp_path: Path
+    config: Callable[..., Any], stack: EmbeddedStack, tmp_path: Path
 ) -> None:
     before = _deployed(stack)
     for name, document, messages in _invalid_variants(json.loads(before)):

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
 from mcn_core.dal.fees_reader import FeesReader, period_shards
 from mcn_core.models.fees import period_shard
+from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -108,7 +108,7 @@ def _generate(rng: random.Random, count: int, period: str, first_id: int) -> lis
 
 
 @pytest.fixture(scope="module")
-def month(stack: LocalStack) -> list[Fee]:
+def month(stack: EmbeddedStack) -> list[Fee]:
     """A month of fees in the period, plus neighbours that the report must leave out."""
     rng = random.Random(20261129)
     fees = _generate(rng, NOTICES_IN_PERIOD, PERIOD, 0)
@@ -242,7 +242,7 @@ def test_charts_are_pngs(report: Callable[..., Any], files: Path) -> None:
     assert chart.read_bytes()[:8] == PNG_SIGNATURE
 
 
-def test_reader_is_a_generator_following_pages(stack: LocalStack, month: list[Fee]) -> None:
+def test_reader_is_a_generator_following_pages(stack: EmbeddedStack, month: list[Fee]) -> None:
     """Pages of 25: without LastEvaluatedKey paging the shard would stop after its first page."""
     os.environ.update(stack.env)
     reader = FeesReader(stack.resource_name("FeesTable"), page_size=25)
@@ -280,7 +280,7 @@ def test_chart_must_be_png(mcn: Callable[..., Any], local_state: Path) -> None:
 
 
 def test_a_fractional_fee_is_refused_and_no_file_is_left(
-    mcn: Callable[..., Any], local_state: Path, stack: LocalStack, month: list[Fee], tmp_path: Path
+    mcn: Callable[..., Any], local_state: Path, stack: EmbeddedStack, month: list[Fee], tmp_path: Path
 ) -> None:
     broken = _generate(random.Random(7), 1, "2027-01", 9 * 10**6)[0].item() | {"fee_minor": {"N": "1.5"}}
     stack.client("dynamodb").put_item(TableName=stack.resource_name("FeesTable"), Item=broken)

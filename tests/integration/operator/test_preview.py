@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
 
-def ingest(stack: LocalStack, subscriber: str, callers: list[str | None]) -> None:
+def ingest(stack: EmbeddedStack, subscriber: str, callers: list[str | None]) -> None:
     now = datetime.now(UTC)
     events = [
         {
@@ -31,7 +31,7 @@ def ingest(stack: LocalStack, subscriber: str, callers: list[str | None]) -> Non
 
 
 def test_preview_shows_the_exact_turkish_sms_with_its_segments(
-    stack: LocalStack, local_state: Path, mcn: Callable[..., object]
+    stack: EmbeddedStack, local_state: Path, mcn: Callable[..., object]
 ) -> None:
     ingest(stack, "+447911123460", ["+905321234567", "+905321234567", None])
     stack.client("dynamodb").put_item(
@@ -51,7 +51,7 @@ def test_preview_shows_the_exact_turkish_sms_with_its_segments(
 
 
 def test_preview_in_quiet_hours_says_when_it_will_be_sent(
-    stack: LocalStack, local_state: Path, mcn: Callable[..., object]
+    stack: EmbeddedStack, local_state: Path, mcn: Callable[..., object]
 ) -> None:
     ingest(stack, "+447911123461", ["+447912000111"])
     stack.client("dynamodb").put_item(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def subscriber(mcn: Callable[..., Any], local_state: Path) -> Callable[..., Any]
     return run
 
 
-def _stored(stack: LocalStack, msisdn: str) -> dict[str, Any] | None:
+def _stored(stack: EmbeddedStack, msisdn: str) -> dict[str, Any] | None:
     item = (
         stack.client("dynamodb")
         .get_item(TableName=stack.resource_name("SubscribersTable"), Key={"msisdn": {"S": msisdn}}, ConsistentRead=True)
@@ -37,7 +37,7 @@ def _stored(stack: LocalStack, msisdn: str) -> dict[str, Any] | None:
     return item
 
 
-def test_set_then_show_round_trip(subscriber: Callable[..., Any], stack: LocalStack) -> None:
+def test_set_then_show_round_trip(subscriber: Callable[..., Any], stack: EmbeddedStack) -> None:
     result = subscriber(
         "set",
         SUBSCRIBER_NATIONAL,  # national format, default region GB
@@ -76,7 +76,7 @@ def test_set_then_show_round_trip(subscriber: Callable[..., Any], stack: LocalSt
     assert "+44*******123" in masked.out and CALLER not in masked.out and "22:00-07:00" in masked.out
 
 
-def test_set_changes_only_what_is_given(subscriber: Callable[..., Any], stack: LocalStack) -> None:
+def test_set_changes_only_what_is_given(subscriber: Callable[..., Any], stack: EmbeddedStack) -> None:
     number = "+447912000200"
     assert (
         subscriber("set", number, "--time-zone", "Europe/London", "--block", CALLER, "--block", OTHER_CALLER).code == 0
@@ -106,7 +106,7 @@ def test_set_changes_only_what_is_given(subscriber: Callable[..., Any], stack: L
     ],
 )
 def test_invalid_settings_are_refused_and_nothing_is_written(
-    subscriber: Callable[..., Any], stack: LocalStack, flags: list[str], message: str
+    subscriber: Callable[..., Any], stack: EmbeddedStack, flags: list[str], message: str
 ) -> None:
     number = "+447912000300"
     result = subscriber("set", number, "--time-zone", "Europe/London", *flags) if flags else subscriber("set", number)
@@ -131,7 +131,7 @@ def test_invalid_number_is_a_clear_error(subscriber: Callable[..., Any]) -> None
     assert result.code == 2 and "invalid subscriber number 'not-a-number'" in result.err
 
 
-def test_national_numbers_follow_region(subscriber: Callable[..., Any], stack: LocalStack) -> None:
+def test_national_numbers_follow_region(subscriber: Callable[..., Any], stack: EmbeddedStack) -> None:
     result = subscriber("set", "06 12 34 56 78", "--region", "FR", "--time-zone", "Europe/Paris")
     assert result.code == 0, result.err
     assert _stored(stack, "+33612345678") is not None
@@ -139,7 +139,7 @@ def test_national_numbers_follow_region(subscriber: Callable[..., Any], stack: L
 
 # ---------------------------------------------------------------- mcn calls
 @pytest.fixture(scope="module")
-def pending_calls(stack: LocalStack) -> str:
+def pending_calls(stack: EmbeddedStack) -> str:
     subscriber = "+447912000400"
     now = datetime.now(UTC)
     dynamodb, table = stack.client("dynamodb"), stack.resource_name("MissedCallsTable")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
-from mcn_cli.template import PROJECT_ROOT
+from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def test_profile_without_stack_is_refused(mcn: Callable[..., Any]) -> None:
 
 # ---------------------------------------------------------------- a deployed stack (CloudFormation Outputs)
 @pytest.fixture
-def aws_environment(stack: LocalStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def aws_environment(stack: EmbeddedStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """As on an operator's machine: SDK settings from the environment (here: the embedded AWS)."""
     for name, value in stack.env.items():
         monkeypatch.setenv(name, value)
@@ -87,7 +87,7 @@ def aws_environment(stack: LocalStack, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 @pytest.fixture
-def deployed_stack(stack: LocalStack, local_state: Path, aws_environment: None) -> str:
+def deployed_stack(stack: EmbeddedStack, local_state: Path, aws_environment: None) -> str:
     """A CloudFormation stack whose Outputs name the embedded AWS's resources (what `sam deploy` leaves)."""
     outputs = json.loads(local_state.read_text())["outputs"]
     name = f"{stack.stack_name}-deployed"
@@ -97,7 +97,9 @@ def deployed_stack(stack: LocalStack, local_state: Path, aws_environment: None) 
     return name
 
 
-def test_stack_outputs_select_the_deployment(mcn: Callable[..., Any], deployed_stack: str, stack: LocalStack) -> None:
+def test_stack_outputs_select_the_deployment(
+    mcn: Callable[..., Any], deployed_stack: str, stack: EmbeddedStack
+) -> None:
     result = mcn("config", "get", "--stack", deployed_stack, "--region", stack.region)
     assert result.code == 0, result.err
     assert "templates" in json.loads(result.out)
@@ -107,7 +109,7 @@ def test_stack_outputs_select_the_deployment(mcn: Callable[..., Any], deployed_s
     assert calls.code == 0, calls.err
 
 
-def test_unknown_stack_is_a_clear_error(mcn: Callable[..., Any], aws_environment: None, stack: LocalStack) -> None:
+def test_unknown_stack_is_a_clear_error(mcn: Callable[..., Any], aws_environment: None, stack: EmbeddedStack) -> None:
     result = mcn("config", "get", "--stack", "no-such-stack", "--region", stack.region)
     assert result.code == 1 and "cannot read stack 'no-such-stack'" in result.err
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_edge.spool import Spool
 from mcn_edge.targets import FileTarget, TransientForwardError
 from mcn_receiver.config import ReceiverConfig

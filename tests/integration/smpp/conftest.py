@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_smpp.config import SmppConfig
 from mcn_smpp.pool import SmppPool
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from mcn_cli import sms
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_smpp.pool import SmppPool
 from mcn_smpp.receipts import DeliveryReceipt, InboundMessage
 

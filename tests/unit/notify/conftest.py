@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mcn_cli.template import ResolvedTemplate, load_template
 from mcn_core.models.config import NotifyConfig
+from mcn_devkit.template import ResolvedTemplate, load_template
 
 
 @pytest.fixture(scope="session")

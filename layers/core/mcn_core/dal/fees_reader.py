@@ -40,6 +40,7 @@ def to_row(record: FeeRecord) -> FeeRow:
         status=record.status,
         promotion_id=record.promotion_id,
         failure_reason=record.failure_reason,
+        period_day=record.period_day,
     )
 
 

@@ -81,6 +81,7 @@ class FeeRecord(Model):
     period = UnicodeAttribute()
     period_shard = UnicodeAttribute()
     created_at = UnicodeAttribute()  # ISO 8601 UTC, the by-period index's sort key
+    period_day = UnicodeAttribute(null=True)  # YYYY-MM-DD within `period` (Compose's clock); reports' day
     calls_listed = NumberAttribute()
     callers_listed = NumberAttribute()
     messages = NumberAttribute()

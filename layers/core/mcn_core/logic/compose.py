@@ -231,6 +231,7 @@ def compose_notice(
         charge_on=tariff.charge_on,
         promotion_id=promotion_id,
         period=now.astimezone(UTC).strftime("%Y-%m"),
+        period_day=now.astimezone(UTC).strftime("%Y-%m-%d"),
         notify_me_candidates=sorted(c for c in callers if c is not None) if config.notify_me_enabled else [],
         keep_calls_on_failure=config.keep_calls_on_failure,
         send_max_attempts=config.send_max_attempts,

@@ -112,6 +112,7 @@ class FeeRow:
     status: str  # submitted | delivered | failed | expired
     promotion_id: str | None = None
     failure_reason: str | None = None
+    period_day: str | None = None  # the day Compose took the period from (older records have none)
 
     def __post_init__(self) -> None:
         for name in ("calls_listed", "callers_listed", "messages", "segments", "fee_minor"):
@@ -121,7 +122,14 @@ class FeeRow:
 
     @property
     def day(self) -> str:
-        return self.created_at[:10]
+        """The report day: from the same clock reading as the period, so it always lies within it."""
+        if self.period_day and self.period_day.startswith(self.period):
+            return self.period_day
+        recorded = self.created_at[:10]
+        if recorded.startswith(self.period) or not _PERIOD.match(self.period):
+            return recorded
+        # An older record (no period_day) recorded after its period ended: the period's last day.
+        return days_of_period(self.period)[-1] if recorded > self.period else days_of_period(self.period)[0]
 
     @property
     def charged_minor(self) -> int:

@@ -25,6 +25,9 @@ def fee_values(notice: Notice, progress: SendProgress, now: datetime, period_sha
         "notification_id": notice.notification_id,
         "subscriber": notice.subscriber,
         "period": notice.period or now.astimezone(UTC).strftime("%Y-%m"),
+        # Reports place the fee on this day: a notice composed at 23:59 and recorded at 00:00:30
+        # on the 1st belongs to the month (and day) Compose saw.
+        "period_day": notice.period_day if notice.period else now.astimezone(UTC).strftime("%Y-%m-%d"),
         "period_shard": period_shard,
         "created_at": now.astimezone(UTC).isoformat(timespec="milliseconds"),
         "calls_listed": notice.calls_listed,

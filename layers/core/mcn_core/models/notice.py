@@ -54,6 +54,8 @@ class Notice(BaseModel):
     charge_on: Literal["submit", "delivery"] = "submit"
     promotion_id: str | None = None
     period: str | None = None
+    # The UTC day Compose ran (YYYY-MM-DD): the fee's day, from the same clock reading as `period`.
+    period_day: str | None = None
     notify_me_candidates: list[str] = Field(default_factory=list)
     keep_calls_on_failure: bool = True
     send_max_attempts: int = 5

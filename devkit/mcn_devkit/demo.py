@@ -9,14 +9,17 @@ that deploys. The functions' JSON logs and EMF metrics go to a file, so the stor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcn_cli.template import PROJECT_ROOT
 from mcn_core.numbers import mask
+from mcn_devkit.template import PROJECT_ROOT
 
 LOG_DIR = PROJECT_ROOT / ".local" / "demo"
 SMSC_PASSWORD = "demo123"
@@ -43,13 +46,27 @@ def _fees(stack: Any) -> list[dict[str, Any]]:
     return stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
 
 
+@contextlib.contextmanager
+def _library_logs(path: Path) -> Iterator[None]:
+    """Libraries' own warnings (smpplib skipping a vendor TLV, the pool noting a bind closed by the SMSC)
+    go to a file: with no handler, Python prints them on stderr in the middle of the story."""
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    from mcn_cli.localstack import LocalStack, apply_env
-    from mcn_cli.smsc import LocalSmsc
+    from mcn_devkit.embedded import EmbeddedStack, apply_env
     from mcn_devkit.sigtran import loopback_config
     from mcn_devkit.sigtran.builders import SUBSCRIBER, scenario_messages
     from mcn_devkit.sigtran.local import wait_for
     from mcn_devkit.sigtran.peer import ScriptedPeer
+    from mcn_devkit.smsc import LocalSmsc
     from mcn_gateway.app import GatewayThread
     from mcn_gateway.protocol import m3ua
     from mcn_receiver.config import ReceiverConfig
@@ -61,8 +78,9 @@ def run_demo(args: argparse.Namespace) -> int:
     subscriber = "+" + SUBSCRIBER
     _say("Missed Call Notice: the whole story on this machine (no Docker, no AWS account)")
     with (
+        _library_logs(LOG_DIR / "libraries.log"),  # outermost: it also takes what is logged while stopping
         LocalSmsc(system_id="mcn", password=SMSC_PASSWORD) as smsc,
-        LocalStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
+        EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
         log_path.open("w") as function_logs,
         tempfile.TemporaryDirectory(prefix="mcn-demo-") as workdir,
     ):
@@ -98,7 +116,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 f"   SIGTRAN gateway (M3UA/TCP)   127.0.0.1:{port}   metrics http://127.0.0.1:{gateway.http_port}/metrics"
             )
             _say("   mcn-receiver (receipts, SMS keywords) bound to the SMSC")
-            _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)}")
+            _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)} (libraries: libraries.log)")
 
             iams, alerts = scenario_messages()
             with ScriptedPeer.connect("127.0.0.1", port) as msc:
@@ -195,9 +213,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _fee_report(stack: Any, workdir: Path) -> None:
-    from mcn_cli.local_cmd import state_document
     from mcn_cli.main import build_parser
     from mcn_cli.target import write_state
+    from mcn_devkit.local_cmd import state_document
 
     state = workdir / "stack.json"
     write_state(state, state_document(stack))

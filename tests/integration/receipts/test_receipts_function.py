@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.smsc import LocalSmsc
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +18,7 @@ PASSWORD = "secret1"
 
 
 class Env:
-    def __init__(self, stack: LocalStack, smsc: LocalSmsc) -> None:
+    def __init__(self, stack: EmbeddedStack, smsc: LocalSmsc) -> None:
         self.stack, self.smsc = stack, smsc
         self.dynamodb = stack.client("dynamodb")
         self.fees_table = stack.resource_name("FeesTable")
@@ -94,7 +94,7 @@ def mo(source: str, text: str) -> dict[str, Any]:
 def env() -> Iterator[Env]:
     with LocalSmsc(system_id="mcn", password=PASSWORD) as smsc:
         parameters = {"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port), "ConfigCacheSeconds": "0"}
-        with LocalStack(parameters=parameters) as stack:
+        with EmbeddedStack(parameters=parameters) as stack:
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.resource_name("SmscCredentials"),
                 SecretString=json.dumps({"username": "mcn", "password": PASSWORD}),
@@ -207,7 +207,7 @@ def test_malformed_input(env: Env) -> None:
 class _aws_env:
     """The stack's AWS_* variables for PynamoDB used directly by a test."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: EmbeddedStack) -> None:
         self.values = stack.env
 
     def __enter__(self) -> None:
@@ -228,7 +228,7 @@ class _aws_env:
 
 def test_store_unavailable_fails_the_invocation_so_the_batch_is_resent(env: Env) -> None:
     """Last in this module: it removes the message-id table."""
-    from mcn_cli.lambda_runtime import FunctionError
+    from mcn_devkit.lambda_runtime import FunctionError
 
     env.dynamodb.delete_table(TableName=env.ids_table)
     with pytest.raises(FunctionError, match=r"RetryBatchError: event 1: .*ResourceNotFound.*events from 1 on"):

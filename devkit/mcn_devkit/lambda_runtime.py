@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from mcn_cli.template import PROJECT_ROOT, ResolvedTemplate
+from mcn_devkit.template import PROJECT_ROOT, ResolvedTemplate
 
 
 class FunctionError(RuntimeError):

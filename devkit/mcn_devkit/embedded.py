@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mcn_cli.aws_server import EmbeddedAwsServer
-from mcn_cli.lambda_runtime import LocalLambdaRuntime
-from mcn_cli.template import PROJECT_ROOT, TEMPLATE_PATH, ResolvedTemplate, load_template
+from mcn_devkit.aws_server import EmbeddedAwsServer
+from mcn_devkit.lambda_runtime import LocalLambdaRuntime
+from mcn_devkit.template import PROJECT_ROOT, TEMPLATE_PATH, ResolvedTemplate, load_template
 
 _TABLE_KEYS = (
     "AttributeDefinitions",
@@ -34,8 +34,8 @@ CREDENTIALS = {
 }
 
 
-class LocalStack:
-    """`with LocalStack() as stack:` the template deployed on an embedded AWS.
+class EmbeddedStack:
+    """`with EmbeddedStack() as stack:` the template deployed on an embedded AWS.
 
     - `stack.aws_endpoint`: moto server URL; `stack.env`: AWS_* variables for any SDK client.
     - `stack.lambda_endpoint`: the Lambda Invoke API serving the template's real handlers
@@ -64,7 +64,7 @@ class LocalStack:
         self.runtime: LocalLambdaRuntime | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> EmbeddedStack:
         self.start()
         return self
 

@@ -1,6 +1,6 @@
 """Run the local SMSC in the foreground and print every SMS it receives.
 
-python -m mcn_cli.smsc --port 2775 --system-id mcn --password secret --auto-receipt DELIVRD
+python -m mcn_devkit.smsc --port 2775 --system-id mcn --password secret --auto-receipt DELIVRD
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import signal
 import sys
 import threading
 
-from mcn_cli.smsc.harness import LocalSmsc
+from mcn_devkit.smsc.harness import LocalSmsc
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mcn_cli.smsc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mcn_devkit.smsc", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=2775, help="0 picks a free port")
     parser.add_argument("--system-id", help="accept only this system_id (default: any)")
     parser.add_argument("--password", help="accept only this password (default: any)")

@@ -7,6 +7,7 @@ commands read by default, and removes it when it stops.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from mcn_cli.progress import progress
 from mcn_cli.target import STATE_FILE_ENV, state_file, write_state
 
 DEFAULT_PORT = 4566
@@ -47,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         metavar="FILE",
         help=f"where to write the state file (default ${STATE_FILE_ENV} or .local/stack.json)",
     )
+    up.add_argument(
+        "--no-smsc",
+        action="store_true",
+        help="do not start the local SMSC (it starts unless --parameter SmscHost=... names another)",
+    )
     up.set_defaults(func=run_up)
 
 
@@ -59,7 +66,7 @@ def _parameter(text: str) -> tuple[str, str]:
 
 def state_document(stack: Any) -> dict[str, Any]:
     """What commands need to reach the stack: the same Outputs a real deployment has, plus names."""
-    from mcn_cli.template import TemplateError
+    from mcn_devkit.template import TemplateError
 
     resolved = stack.resolved
     outputs = {
@@ -84,24 +91,52 @@ def state_document(stack: Any) -> dict[str, Any]:
 
 def run_up(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    from mcn_cli.localstack import LocalStack
-    from mcn_cli.template import TemplateError
-
     path: Path = state_file(args.local_state)
-    try:
-        stack = LocalStack(stack_name=args.stack_name, aws_port=args.port, parameters=dict(args.parameter))
-    except TemplateError as exc:
-        print(f"error: {exc}", file=err)
-        return 2
     if args.port and not _port_free(args.port):
         print(f"error: port {args.port} is in use (another `mcn local up`?); choose one with --port", file=err)
         return 1
+    parameters = dict(args.parameter)
+    with contextlib.ExitStack() as resources:
+        smsc = None
+        if not args.no_smsc and "SmscHost" not in parameters:
+            from mcn_devkit.invoke import LOCAL_SMSC_PASSWORD
+            from mcn_devkit.smsc import LocalSmsc, SmscError
+
+            with progress(err, "starting the local SMSC"):
+                try:
+                    smsc = resources.enter_context(LocalSmsc(system_id="mcn", password=LOCAL_SMSC_PASSWORD))
+                except (SmscError, OSError) as exc:
+                    print(f"error: cannot start the local SMSC ({exc}); run `make node`, or pass --no-smsc", file=err)
+                    return 1
+            parameters = {"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port), **parameters}
+        return _run_stack(args, parameters, smsc, path, out, err)
+    return 1  # pragma: no cover (the with block returns)
+
+
+def _run_stack(
+    args: argparse.Namespace, parameters: dict[str, str], smsc: Any, path: Path, out: TextIO, err: TextIO
+) -> int:
+    from mcn_devkit.embedded import EmbeddedStack
+    from mcn_devkit.template import TemplateError
+
     try:
-        stack.start()
+        stack = EmbeddedStack(stack_name=args.stack_name, aws_port=args.port, parameters=parameters)
+    except TemplateError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    try:
+        with progress(err, "deploying template.yaml to the embedded AWS"):
+            stack.start()
     except (OSError, SystemExit) as exc:  # werkzeug exits the process when it cannot bind: keep our message
         stack.stop()
         print(f"error: cannot start the embedded AWS on port {args.port}: {exc}", file=err)
         return 1
+    assert stack.runtime is not None
+    stack.runtime.log_sink = err  # `mcn invoke` and the state machine's tasks log here, as `sam local` does
+    if smsc is not None:
+        from mcn_devkit.invoke import LOCAL_SMSC_PASSWORD, set_smsc_password
+
+        set_smsc_password(stack, LOCAL_SMSC_PASSWORD)
     stopping = threading.Event()
     # Ctrl-C and SIGTERM (a supervisor) stop cleanly; set explicitly because a shell starts
     # background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt.
@@ -113,10 +148,17 @@ def run_up(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | No
         for name, value in sorted(document["outputs"].items()):
             print(f"  {name:28} {value}", file=out)
         print(f"state: {path}", file=out)
+        if smsc is not None:
+            print(f"local SMSC: {smsc.address} (SMPP 3.4; what it receives is shown on stderr)", file=out)
         print(f"SDKs: export AWS_ENDPOINT_URL={stack.aws_endpoint} AWS_REGION={stack.region}", file=out)
         print("Ctrl-C to stop.", file=out, flush=True)
+        shown = 0
         while not stopping.wait(timeout=1.0):  # a timeout keeps the signal handlers responsive
-            pass
+            if smsc is not None and len(smsc.submits) > shown:
+                from mcn_devkit.invoke import report_submits
+
+                report_submits(smsc.submits[shown:], err)
+                shown = len(smsc.submits)
     finally:
         stack.stop()
         _remove_own_state(path)
