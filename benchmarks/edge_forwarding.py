@@ -22,8 +22,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mcn_cli.localstack import LocalStack
 from mcn_core.dal.calls import DynamoCallStore
+from mcn_devkit.embedded import EmbeddedStack
 from mcn_edge.forwarder import Forwarder
 from mcn_edge.metrics import EdgeMetrics
 from mcn_edge.spool import Spool
@@ -94,7 +94,7 @@ def events(prefix: str, count: int) -> list[tuple[str, dict]]:
     ]
 
 
-def run(stack: LocalStack, cpu: LambdaCpu, label: str, in_flight: int, write_concurrency: int, n: int) -> dict:
+def run(stack: EmbeddedStack, cpu: LambdaCpu, label: str, in_flight: int, write_concurrency: int, n: int) -> dict:
     assert stack.runtime is not None
     function = stack.runtime.lookup(stack.function_name("IngestFunction"))
     function.environment["WRITE_CONCURRENCY"] = str(write_concurrency)
@@ -134,7 +134,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     cpu = LambdaCpu()
     DynamoCallStore._put_or_error = cpu.wrap_put(DynamoCallStore._put_or_error)  # type: ignore[method-assign]
-    with LocalStack(parameters={"LogLevel": "WARNING"}) as stack:
+    with EmbeddedStack(parameters={"LogLevel": "WARNING"}) as stack:
         assert stack.runtime is not None
         function = stack.runtime.lookup(stack.function_name("IngestFunction"))
         real = function.entry_point()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.localstack import LocalStack
+from mcn_devkit.embedded import EmbeddedStack
 from mcn_devkit.sigtran import ScriptedPeer, build_iam, m3ua_data
 from mcn_devkit.sigtran.builders import MSC_PC, ROUTING_CONTEXT, SUBSCRIBER
 from mcn_devkit.sigtran.local import loopback_config, wait_for
@@ -27,7 +27,7 @@ POISON_CALLER = "447400666666"
 
 
 @pytest.fixture
-def poisoned_ingest(stack: LocalStack) -> Iterator[list[int]]:
+def poisoned_ingest(stack: EmbeddedStack) -> Iterator[list[int]]:
     """The real ingest handler, failing any batch with a call from POISON_CALLER; yields batch sizes seen."""
     assert stack.runtime is not None
     function = stack.runtime.lookup(stack.function_name("IngestFunction"))
@@ -49,7 +49,7 @@ def poisoned_ingest(stack: LocalStack) -> Iterator[list[int]]:
         function._module = original_module
 
 
-def _stored_calls(stack: LocalStack) -> list[dict]:
+def _stored_calls(stack: EmbeddedStack) -> list[dict]:
     return stack.client("dynamodb").query(
         TableName=stack.resource_name("MissedCallsTable"),
         KeyConditionExpression="subscriber = :s",
@@ -59,7 +59,7 @@ def _stored_calls(stack: LocalStack) -> list[dict]:
 
 
 def test_a_poison_call_is_parked_the_others_are_stored_and_retry_brings_it_back(
-    stack: LocalStack, poisoned_ingest: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stack: EmbeddedStack, poisoned_ingest: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in stack.env.items():  # the gateway's credentials for the embedded AWS
         monkeypatch.setenv(name, value)

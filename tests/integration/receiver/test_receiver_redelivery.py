@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mcn_cli.smsc import LocalSmsc
+from mcn_devkit.smsc import LocalSmsc
 from mcn_receiver.config import ReceiverConfig
 from mcn_receiver.service import Receiver
 from mcn_smpp import SmppConfig
