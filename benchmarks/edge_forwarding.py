@@ -15,6 +15,7 @@ Run: .venv/bin/python benchmarks/edge_forwarding.py [events]
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -115,6 +116,8 @@ def run(stack: EmbeddedStack, cpu: LambdaCpu, label: str, in_flight: int, write_
         started = time.perf_counter()
         forwarder.start()
         while spool.depth():
+            if time.perf_counter() - started > 600:
+                raise SystemExit(f"{label}: not drained in 600 s (forward failures: {metrics.render()[-600:]!r})")
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
         forwarder.stop()
@@ -141,6 +144,7 @@ def main() -> None:
         import types
 
         function._module = types.SimpleNamespace(lambda_handler=cpu.wrap_handler(real))
+        os.environ.update(stack.env)  # the forwarder's credentials for the embedded AWS
         run(stack, cpu, "warm-up", 1, 1, 100)
         results = [run(stack, cpu, label, k, w, EVENTS) for label, k, w in SETUPS]
     base = results[0]

@@ -114,9 +114,6 @@ class Forwarder:
             event.set()
         for thread in self._threads:
             thread.join(timeout)
-        self._threads.clear()
-        self._claimed_up_to = dict.fromkeys(self.targets, 0)
-        self._stopping.clear()
 
     def notify(self, kind: str) -> None:
         """Called after events of `kind` were spooled."""
