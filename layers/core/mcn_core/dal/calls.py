@@ -43,12 +43,27 @@ class DynamoCallStore:
         round trip per 100 items, but twice the write units, and one duplicate cancels the whole
         transaction): see README, "Ingest writes".
         """
-        if len(calls) <= 1 or self._write_concurrency <= 1:
-            return [self._put_or_error(call) for call in calls]
-        if self._pool is None:
-            # kept across warm invocations; botocore clients are thread-safe
-            self._pool = ThreadPoolExecutor(self._write_concurrency, thread_name_prefix="ingest-put")
-        return list(self._pool.map(self._put_or_error, calls))
+        # A call attempt twice in one batch is written once: its first occurrence is the one stored,
+        # as when the puts went one after another, not whichever of two racing puts wins.
+        first: dict[tuple[str, str], int] = {}
+        for index, call in enumerate(calls):
+            first.setdefault((call.subscriber, call.call_ref), index)
+        unique = [calls[index] for index in sorted(first.values())]
+        if len(unique) <= 1 or self._write_concurrency <= 1:
+            written = [self._put_or_error(call) for call in unique]
+        else:
+            if self._pool is None:
+                # kept across warm invocations; botocore clients are thread-safe
+                self._pool = ThreadPoolExecutor(self._write_concurrency, thread_name_prefix="ingest-put")
+            written = list(self._pool.map(self._put_or_error, unique))
+        outcome = dict(zip(sorted(first.values()), written, strict=True))
+        results: list[bool | Exception] = []
+        for index, call in enumerate(calls):
+            first_index = first[(call.subscriber, call.call_ref)]
+            stored = outcome[first_index]
+            # a repeat is a duplicate of what its first occurrence did (or fails as it failed)
+            results.append(stored if index == first_index or isinstance(stored, Exception) else False)
+        return results
 
     def _put_or_error(self, call: StoredCall) -> bool | Exception:
         try:
