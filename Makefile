@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test unit integration e2e lint typecheck demo bench clean lock node sam sam-build
+.PHONY: venv test unit integration e2e lint typecheck demo bench clean lock node sam sam-build lint-tools promtool docker-build lock-lint-tools
 
 $(STAMP): requirements/lock.txt requirements/dev.txt requirements/runtime.txt pyproject.toml
 	@test -n "$(PY313)" || { echo "python3.13 not found (install it, or put it on PATH)"; exit 1; }
@@ -48,9 +48,40 @@ node_modules/.installed: package.json package-lock.json
 
 node: node_modules/.installed
 
-lint: venv
+# checkov and hadolint in their own venv: checkov's pins (boto3, packaging, ...) conflict with the dev lock.
+LINT_VENV := .venv-checkov
+$(LINT_VENV)/.installed: requirements/checkov.txt
+	@test -n "$(PY313)" || { echo "python3.13 not found (install it, or put it on PATH)"; exit 1; }
+	test -x $(LINT_VENV)/bin/python || $(PY313) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LINT_VENV)/bin/python -m pip install -q -r requirements/checkov.txt
+	touch $@
+
+lint-tools: $(LINT_VENV)/.installed
+
+lock-lint-tools: lint-tools
+	{ sed -n '1,3p' requirements/checkov.txt; $(LINT_VENV)/bin/python -m pip freeze; } > requirements/checkov.tmp
+	mv requirements/checkov.tmp requirements/checkov.txt
+
+# promtool checks the edge kit's Prometheus config and alert rules; Debian's prometheus package ships it.
+promtool:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+lint: venv lint-tools promtool
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(TYPED)
+	$(LINT_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
+	$(LINT_VENV)/bin/hadolint gateway/Dockerfile
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+# The container image, where a Docker engine exists (CI runners with Docker; not these dev machines).
+docker-build:
+	@if docker info >/dev/null 2>&1; then docker build -f gateway/Dockerfile -t mcn-gateway:local .; \
+	else echo "docker-build: skipped, no Docker engine here (docker info failed); the Dockerfile is linted by make lint"; fi
 
 # Strict typing for the libraries and the protocol package (the paths are packages, checked as such).
 TYPED := layers/core/mcn_core layers/smpp/mcn_smpp gateway/mcn_gateway/protocol
@@ -81,4 +112,4 @@ lock: venv
 	  $(PY) -m pip freeze --exclude-editable; } > requirements/lock.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(LINT_VENV) .aws-sam node_modules .pytest_cache .ruff_cache

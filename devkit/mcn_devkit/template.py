@@ -148,7 +148,17 @@ class ResolvedTemplate:
             return self.parameters[name]
         if name in self.resources:
             return self.ref(name)
+        logical_id, _, suffix = name.partition(".")
+        if suffix == "Alias" and logical_id in self.resources:
+            return self.alias_arn(logical_id)
         raise TemplateError(f"Ref to unknown name {name}")
+
+    def alias_arn(self, logical_id: str) -> str:
+        """SAM's `!Ref Function.Alias`: the ARN of the alias AutoPublishAlias names (e.g. `...:function:name:live`)."""
+        alias = self.function_property(logical_id, "AutoPublishAlias")
+        if not alias:
+            raise TemplateError(f"{logical_id}.Alias: the function has no AutoPublishAlias")
+        return f"{self.arn(logical_id)}:{alias}"
 
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if attribute == "Arn":

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.handler_support import unpack_or_reject
 from mcn_core.logic.attach import AttachOutcome, AttachResult, attach_batch, tally
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import attach_settings
 from mcn_core.wiring import notify_store, workflow_starter
 
@@ -31,6 +31,7 @@ def _log(raw: Any, result: AttachResult) -> None:
     )
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.handler_support import unpack_or_reject
 from mcn_core.logic.ingest import StoreUnavailableError, ingest_batch
 from mcn_core.models.outcomes import BatchResult, Outcome
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import ingest_settings
 from mcn_core.wiring import call_store
 
@@ -27,6 +27,7 @@ def _report(batch: BatchResult) -> None:
     logger.info("batch ingested", counts=batch.counts)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.logic.compose import compose_notice
 from mcn_core.models.notice import NotifyRequest
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.wiring import notify_config, notify_store
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 DEFER_LOCK_MARGIN = timedelta(hours=1)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import defer_settings
 from mcn_core.wiring import workflow_starter
 
@@ -30,6 +30,7 @@ class DeferredNotice(BaseModel):
     deferring_execution: str | None = None
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
@@ -48,6 +49,7 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     return {"deferred_until": notice.send_at}
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:

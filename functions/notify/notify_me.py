@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.logic.notify_me import NotifyMeSent, notify_callers
 from mcn_core.models.notice import Notice
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.wiring import notify_config, notify_store, sms_sender
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ def _report(sent: NotifyMeSent) -> None:
     logger.info("notify-me", caller=mask(sent.caller), accepted=sent.accepted)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.logic.record import calls_to_clear, fee_values
 from mcn_core.models.fees import period_shard
 from mcn_core.models.notice import Notice, SendProgress
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.wiring import notify_store
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:

@@ -20,7 +20,7 @@ from mcn_core.logic.inbound import (
     handle_inbound_batch,
 )
 from mcn_core.numbers import mask
-from mcn_core.observability import count, logger, metrics
+from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import receipts_settings
 from mcn_core.wiring import notify_config, receipt_store, sms_sender
 
@@ -83,6 +83,7 @@ def _report(batch: InboundBatch) -> None:
     logger.info("batch handled", counts=batch.counts)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:

@@ -76,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     Path(config.spool_path).parent.mkdir(parents=True, exist_ok=True)
-    receiver = Receiver(config, smpp).start()
+    try:
+        receiver = Receiver(config, smpp).start()
+    except OSError as error:  # e.g. the /healthz + /metrics port is taken, or the spool is not writable
+        print(f"mcn-receiver: cannot start: {error}", file=sys.stderr)
+        return 2
     log.info("mcn-receiver up: SMSC %s:%d, target %s, spool %s", smpp.host, smpp.port, config.target, config.spool_path)
     try:
         while not stop.wait(1.0):

@@ -14,6 +14,8 @@ from mcn_edge.config import FUNCTION_EVENT_CAP, ConfigError, readable_errors
 from mcn_edge.forwarder import DEFAULT_MAX_BATCH_BYTES
 
 ENV_PREFIX = "MCN_RECEIVER_"
+#: /healthz and /metrics of the command (the gateway's is 9102)
+DEFAULT_HTTP_PORT = 9103
 
 
 class ReceiverConfigError(ConfigError):
@@ -46,6 +48,9 @@ class ReceiverConfig(BaseModel):
     drain_timeout_s: float = Field(default=5.0, ge=0)
     stats_interval_s: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
+    http_host: str = "0.0.0.0"
+    #: /healthz and /metrics; None: no HTTP server (a receiver run in-process); 0: any free port
+    http_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("target")
     @classmethod
@@ -81,6 +86,8 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "retry_receipt_after_s": ("RETRY_RECEIPT_AFTER_S", "delay before a receipt answered 'retry' is resent (10)"),
     "stats_interval_s": ("STATS_INTERVAL_S", "seconds between status log lines (default 60)"),
     "log_level": ("LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR"),
+    "http_host": ("HTTP_HOST", "address of /healthz and /metrics (default 0.0.0.0)"),
+    "http_port": ("HTTP_PORT", f"port of /healthz and /metrics (default {DEFAULT_HTTP_PORT}; 0 = any free port)"),
 }
 
 
@@ -108,6 +115,7 @@ def load_config(
             raw = source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION")
         if raw is not None:
             values[field] = raw
+    values.setdefault("http_port", DEFAULT_HTTP_PORT)
     problems: list[str] = []
     config = None
     try:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from mcn_core.numbers import mask
 from mcn_edge.forwarder import Forwarder
+from mcn_edge.httpserver import HttpServerThread
 from mcn_edge.spool import Spool
 from mcn_edge.targets import Target, TransientForwardError, make_target
 
@@ -120,10 +121,21 @@ class Receiver:
         self._inbound_lock = threading.Lock()
         self.forwarder: Forwarder | None = None
         self.pool: Any = None
+        self.http: HttpServerThread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Receiver:
         config = self.config
+        if config.http_port is not None:
+            # First: a port already taken fails the start before anything binds or forwards.
+            self.http = HttpServerThread(config.http_host, config.http_port, self.metrics.render, self.health)
+            try:
+                self.http.start()
+            except OSError:
+                self.http.stop()
+                self.http = None
+                raise
+            log.info("/healthz and /metrics on %s:%d", config.http_host, self.http.port)
         self.spool = Spool(config.spool_path)
         if config.dedup_window_s > 0:
             self.dedup = InboundDedup(config.spool_path, config.dedup_window_s)
@@ -176,6 +188,8 @@ class Receiver:
             self.spool.close()
         if self.dedup is not None:
             self.dedup.close()
+        if self.http is not None:
+            self.http.stop()
 
     def __enter__(self) -> Receiver:
         return self.start()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +18,17 @@ from notify_stack import SMSC_PASSWORD, NotifyStack, eventually
 SYSTEM_TYPE = "MCNRCV"
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class ReceiverProcess:
     def __init__(self, flow: NotifyStack, workdir: Path) -> None:
         self.flow = flow
         self.log_path = workdir / "receiver.log"
+        self.http_port = _free_port()  # never the default 9103: other test runs share the machine
         self.env = {
             **os.environ,
             **flow.stack.env,
@@ -31,6 +42,8 @@ class ReceiverProcess:
             "MCN_RECEIVER_SPOOL": str(workdir / "receiver-spool.sqlite3"),
             "MCN_RECEIVER_BATCH_WAIT_S": "0.05",
             "MCN_RECEIVER_LOG_LEVEL": "INFO",
+            "MCN_RECEIVER_HTTP_HOST": "127.0.0.1",
+            "MCN_RECEIVER_HTTP_PORT": str(self.http_port),
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.session: int | None = None
@@ -50,7 +63,21 @@ class ReceiverProcess:
             return None
 
         self.session = eventually(bound, timeout=30)
+        # what a container health check and Prometheus see of the real process
+        eventually(lambda: self.http("/healthz")[0] == 200, timeout=30)
         return self
+
+    def http(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except OSError:
+            return 0, ""
+
+    def health(self) -> dict[str, Any]:
+        return dict(json.loads(self.http("/healthz")[1]))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -87,12 +87,26 @@ def test_call_arriving_mid_flow_stays_pending_for_the_next_attach(flow: NotifySt
     assert flow.pending(subscriber) == []
 
 
+def emitted(flow: NotifyStack, function: str, metric: str) -> float:
+    """The sum of an EMF metric in what the function printed (its CloudWatch Logs, locally)."""
+    assert flow.stack.runtime is not None
+    total = 0.0
+    for line in flow.stack.runtime.logs[function]:
+        if line.startswith("{") and '"_aws"' in line:
+            value = json.loads(line).get(metric, 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total
+
+
 def test_throttling_then_success_is_one_sms_and_one_fee(flow: NotifyStack) -> None:
     subscriber = "+447911200004"
     flow.missed_calls(subscriber, ["+447912000111"])
+    throttled_before = emitted(flow, "SendFunction", "SmsThrottled")
     flow.smsc.throttle_next(2)
     started = flow.attach(subscriber)
     (run,) = flow.wait_finished(started["notification_id"])
+    # the dashboard's and SmscThrottleRatioAlarm's metric: one per throttled attempt
+    assert emitted(flow, "SendFunction", "SmsThrottled") - throttled_before == 2
     throttled = [s for s in flow.smsc.submits if s.destination_addr == subscriber[1:] and s.status == 0x58]
     assert len(throttled) == 2
     assert len(flow.sms_to(subscriber)) == 1

@@ -56,6 +56,10 @@ def test_delivery_receipt_reaches_the_fee_record_through_the_receiver(
     (fee,) = flow.fees(subscriber)
     assert fee["delivered_parts"]["SS"] == [sms.message_id]
     assert "receipt" in receiver.logs() and subscriber[1:] not in receiver.logs()
+    # /metrics of the real process: its own names, the receipts it spooled and forwarded
+    status, metrics = receiver.http("/metrics")
+    assert status == 200 and 'mcn_receiver_events_total{kind="receipt"}' in metrics
+    assert "mcn_receiver_forward_latency_seconds_count{target=" in metrics and receiver.health()["binds"] >= 1
 
 
 def test_multi_part_notice_is_delivered_when_every_part_is(world: tuple[NotifyStack, ReceiverProcess]) -> None:

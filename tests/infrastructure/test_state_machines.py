@@ -53,7 +53,8 @@ def test_every_task_calls_a_function_the_machine_may_invoke(logical_id: str) -> 
             continue
         placeholder = re.fullmatch(r"\$\{(\w+)\}", state["Resource"])
         assert placeholder, f"{name}: tasks call the template's functions"
-        target = props["DefinitionSubstitutions"][placeholder.group(1)]["Fn::GetAtt"][0]
+        # `!Ref XFunction.Alias`: the task invokes the function's `live` alias (safe deploys).
+        target = props["DefinitionSubstitutions"][placeholder.group(1)]["Ref"].removesuffix(".Alias")
         assert target in functions and target in allowed, f"{name} -> {target}"
 
 

@@ -318,6 +318,10 @@ class LocalSmsc:
         """Answer the next ``count`` submits with generic_nack (ESME_RINVCMDLEN)."""
         self.command("generic_nack", count=count)
 
+    def generic_nack_zero_next(self, count: int = 1) -> None:
+        """Answer the next ``count`` submits with generic_nack carrying sequence number 0 (broken session)."""
+        self.command("generic_nack_zero", count=count)
+
     def disconnect_with_inflight(self, count: int) -> None:
         """Hold the next ``count`` submits unanswered, then drop every connection holding one."""
         self.command("disconnect_inflight", count=count)
@@ -353,6 +357,7 @@ class LocalSmsc:
         tlv_only: bool = False,
         vendor_tlv: bool = True,
         session: int | None = None,
+        esm_class: int | None = None,
     ) -> dict[str, Any]:
         """deliver_sm receipt (esm_class 0x04) for ``message_id`` on the session that submitted it.
 
@@ -368,6 +373,8 @@ class LocalSmsc:
         }
         if err is not None:
             arguments["err"] = err
+        if esm_class is not None:
+            arguments["esm_class"] = esm_class  # e.g. 0: receipts of SMSCs that do not flag them
         if session is not None:
             arguments["session"] = session
         return self.command("receipt", **arguments)

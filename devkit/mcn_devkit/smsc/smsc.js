@@ -64,6 +64,7 @@ const faults = {
   statusQueue: [], // [{status, count}]: answer the next submits with this command_status
   drop: 0, // next N submits get no response at all
   genericNack: 0, // next N submits get generic_nack (ESME_RINVCMDLEN)
+  genericNackZero: 0, // next N submits get generic_nack with sequence_number 0 (a broken session)
   disconnectInflight: 0, // hold next N submits, then drop every connection
   rejectBinds: [], // [{status, count}]
   latencyMs: options.latencyMs,
@@ -179,6 +180,14 @@ function onSubmit(sessionId, session, pdu) {
     respondLater(session, new smpp.PDU('generic_nack', {
       sequence_number: pdu.sequence_number, command_status: ESME_RINVCMDLEN,
     }));
+    return;
+  }
+  if (takeCounter('genericNackZero')) {
+    record.fault = 'generic_nack_zero';
+    emit(record);
+    // Written raw: node-smpp's session.send() would replace sequence number 0 with its own.
+    const nack = new smpp.PDU('generic_nack', { sequence_number: 0, command_status: ESME_RINVCMDLEN });
+    session.socket.write(nack.toBuffer());
     return;
   }
   const injected = takeStatus();
@@ -297,7 +306,7 @@ function sendReceipt(command) {
   const fields = {
     source_addr: command.source_addr || owner.destination || '',
     destination_addr: command.destination_addr || owner.source || '',
-    esm_class: defs.consts.ESM_CLASS.MC_DELIVERY_RECEIPT,
+    esm_class: Number.isInteger(command.esm_class) ? command.esm_class : defs.consts.ESM_CLASS.MC_DELIVERY_RECEIPT,
     data_coding: 0,
     short_message: command.tlv_only ? Buffer.alloc(0) : Buffer.from(text, 'latin1'),
   };
@@ -348,6 +357,7 @@ function handleCommand(command) {
     case 'queue_full': faults.statusQueue.push({ status: ESME_RMSGQFUL, count: command.count || 1 }); return {};
     case 'drop': faults.drop += command.count || 1; return {};
     case 'generic_nack': faults.genericNack += command.count || 1; return {};
+    case 'generic_nack_zero': faults.genericNackZero += command.count || 1; return {};
     case 'disconnect_inflight': faults.disconnectInflight = command.count || 1; return {};
     case 'reject_bind': faults.rejectBinds.push({ status: command.status, count: command.count || 1 }); return {};
     case 'latency': faults.latencyMs = command.ms || 0; return {};
@@ -370,7 +380,7 @@ function handleCommand(command) {
     case 'stats': return Object.assign({ sessions: sessions.size }, stats);
     case 'reset':
       Object.assign(faults, {
-        statusQueue: [], drop: 0, genericNack: 0, disconnectInflight: 0, rejectBinds: [],
+        statusQueue: [], drop: 0, genericNack: 0, genericNackZero: 0, disconnectInflight: 0, rejectBinds: [],
         latencyMs: options.latencyMs, tps: null, autoReceipt: null,
       });
       return {};

@@ -6,9 +6,11 @@ Phone numbers are masked before they reach a log call (`mcn_core.numbers.mask`).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
-from typing import IO, cast
+from collections.abc import Callable
+from typing import IO, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,6 +34,24 @@ warnings.filterwarnings("ignore", message="No application metrics to publish", c
 
 logger = Logger(stream=cast(IO[str], _CurrentStdout()))  # write/flush is all the logger uses
 metrics = Metrics()
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def traced(handler: Handler) -> Handler:
+    """Powertools Tracer around a handler when the stack's `Tracing` parameter is Active.
+
+    template.yaml sets POWERTOOLS_TRACE_DISABLED=false then: the invocation and every AWS call
+    (boto3 is patched) become X-Ray subsegments. Off (the default), the X-Ray SDK is not even
+    imported, so tracing costs no cold start when nobody pays for traces.
+    """
+    # Only an explicit "false" turns it on: an absent or unreadable value leaves tracing off.
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").strip().lower() not in {"0", "false", "no", "off"}:
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    return cast(Handler, Tracer().capture_lambda_handler(handler))
 
 
 def count(name: str, value: int = 1) -> None:

@@ -33,6 +33,8 @@ _LAZY: dict[str, str] = {
     "DeliveryReceipt": "mcn_smpp.receipts",
     "InboundMessage": "mcn_smpp.receipts",
     "parse_receipt_text": "mcn_smpp.receipts",
+    "classify_deliver": "mcn_smpp.receipts",
+    "looks_like_receipt_text": "mcn_smpp.receipts",
     "SmppPool": "mcn_smpp.pool",
     "get_pool": "mcn_smpp.pool",
     "close_pool": "mcn_smpp.pool",

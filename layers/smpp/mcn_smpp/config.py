@@ -55,6 +55,14 @@ class SmppConfig(BaseModel):
     concat: Literal["udh8", "udh16", "payload"] = "udh8"
     national_shift: Literal["turkish"] | None = None
     registered_delivery: bool = True
+    #: a submit sent whose response never came (timeout, connection lost) may have been
+    #: accepted: "resubmit" reports it retryable (the caller may send it again, at the risk
+    #: of a duplicate SMS), "give_up" reports it permanent (never a duplicate, maybe no SMS)
+    lost_response_policy: Literal["resubmit", "give_up"] = "resubmit"
+    #: also take an unflagged deliver_sm whose text is "id:... stat:<state>" for a receipt
+    #: (SMSCs that send receipts with esm_class 0 and no TLVs); off for an SMSC that always
+    #: flags them, so that no subscriber text can pass for a receipt
+    receipts_from_text: bool = True
 
     @model_validator(mode="after")
     def _one_password_source(self) -> SmppConfig:

@@ -1,11 +1,17 @@
-"""One SMPP bind: our own socket loop over smpplib's PDU codec.
+"""One SMPP bind: our own socket loop; hot-path PDUs by mcn_smpp.pdu, the bind by smpplib.
 
 smpplib's Client reads with blocking calls and loses bytes when a socket timeout hits in
 the middle of a PDU, so it cannot overlap a window of requests safely. Here each bind has
 one reader thread that owns all receiving (select + a byte buffer, frames cut by
 command_length) and does housekeeping on every tick: response deadlines, enquire_link on
-idle. Senders write whole PDUs under a lock. A submit is registered by sequence number
-before its bytes go out, so even an immediate response finds it.
+idle. A submit is registered by sequence number before its bytes go out, so even an
+immediate response finds it.
+
+Writes are batched: PDUs go to an outbox, flushed with one sendall. A submit is flushed at
+once when nothing else is awaiting a response on the bind; otherwise it waits for the next
+flush, which comes when a response arrives (the reader flushes after each read), when the
+sender is about to wait for a window slot, when the caller waits for results, or on the
+reader's next tick (50 ms at most). Under load that is one sendall per window, not per PDU.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 from smpplib import smpp as smpp_codec
 
+from mcn_smpp import pdu as wire
 from mcn_smpp.gsm0338 import WirePart
 from mcn_smpp.outcomes import (
     ESME_RBINDFAIL,
@@ -37,14 +44,12 @@ from mcn_smpp.receipts import DeliveryReceipt, InboundMessage, from_deliver_sm
 
 logger = logging.getLogger("mcn_smpp.connection")
 
-HEADER = struct.Struct(">LLLL")
 MAX_PDU_LENGTH = 64 * 1024
 TICK_S = 0.05
 
-CMD_GENERIC_NACK = 0x80000000
-CMD_SUBMIT_SM_RESP = 0x80000004
 ESME_RINVCMDID = 0x03
 ESME_RX_T_APPN = 0x64  # temporary app error: the SMSC redelivers the deliver_sm later
+ESME_RX_P_APPN = 0x65  # permanent app error: a deliver_sm we cannot decode is refused, not retried
 
 BIND_REFUSAL_STATUSES = frozenset({ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID})
 
@@ -97,6 +102,10 @@ class PendingSubmit:
     on_complete: Callable[[PendingSubmit], None]
     submitted: bool = False
     result: PartResult | None = None
+    #: a response lost after the bytes went out ends permanent instead of retryable
+    give_up_lost_response: bool = False
+    #: pushes the bind's outbox to the socket (the waiter calls it before waiting)
+    flush: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self._done = threading.Event()
@@ -113,6 +122,11 @@ class PendingSubmit:
         with self._lock:
             if self.result is not None:
                 return False
+            # Sent, then no response at all (timeout, connection lost): the SMSC may have it.
+            lost = self.submitted and command_status is None and outcome is Outcome.RETRYABLE
+            if lost and self.give_up_lost_response:
+                outcome = Outcome.PERMANENT
+                reason = f"{reason}; response lost, not resubmitted (lost_response_policy=give_up)"
             self.result = PartResult(
                 part_number=self.part.part_number,
                 part_total=self.part.part_total,
@@ -122,6 +136,7 @@ class PendingSubmit:
                 reason=reason,
                 submitted=self.submitted,
                 bind_id=self.bind_id,
+                lost_response=lost,
             )
         self._done.set()
         self.on_complete(self)
@@ -154,6 +169,8 @@ class SmppBind:
         on_inbound: InboundHandler | None = None,
         on_dead: Callable[[SmppBind], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        give_up_lost_response: bool = False,
+        text_receipts: bool = True,
     ) -> None:
         self.bind_id = bind_id
         self.host = host
@@ -168,10 +185,15 @@ class SmppBind:
         self._on_inbound = on_inbound
         self._on_dead = on_dead
         self._clock = clock
+        self.give_up_lost_response = give_up_lost_response
+        self.text_receipts = text_receipts
 
         self._socket: socket.socket | None = None
         self._buffer = bytearray()
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock()  # held while writing: PDUs leave in outbox order
+        self._outbox_lock = threading.Lock()
+        self._outbox: list[bytes] = []
+        self._outbox_submits: list[PendingSubmit] = []
         self._state_lock = threading.Lock()
         self._pending: dict[int, PendingSubmit] = {}
         self._probes: dict[int, threading.Event] = {}
@@ -184,6 +206,11 @@ class SmppBind:
         self._closing = False
         #: window accounting, guarded by the pool's lock
         self.outstanding = 0
+        #: sendall calls and PDUs written (batching shows as pdus_written / writes > 1)
+        self.writes = 0
+        self.pdus_written = 0
+        #: deliver_sm PDUs that could not be decoded (refused with ESME_RX_P_APPN)
+        self.malformed_inbound = 0
 
     def __repr__(self) -> str:
         return f"SmppBind(id={self.bind_id}, alive={self.alive}, outstanding={self.outstanding})"
@@ -247,7 +274,7 @@ class SmppBind:
             with self._state_lock:
                 self._probes[sequence] = probe
             try:
-                self._write(make_pdu("unbind", sequence).generate())
+                self._write(wire.header(wire.UNBIND, 0, sequence))
                 probe.wait(timeout)
             except (OSError, ConnectionLost):
                 pass
@@ -264,13 +291,19 @@ class SmppBind:
             self._pending.clear()
             probes = list(self._probes.values())
             self._probes.clear()
+        with self._outbox_lock:
+            self._outbox.clear()
+            self._outbox_submits.clear()
         level = logging.INFO if self._closing and not pending else logging.WARNING
         logger.log(level, "bind %d down: %s (%d submits in flight)", self.bind_id, reason, len(pending))
         self._close_socket()
         for probe in probes:
             probe.set()
         for item in pending:
-            item.complete(Outcome.RETRYABLE, reason=f"connection lost before response: {reason}")
+            if item.submitted:
+                item.complete(Outcome.RETRYABLE, reason=f"connection lost before response: {reason}")
+            else:
+                item.complete(Outcome.RETRYABLE, reason=f"not sent, bind lost: {reason}")
         if self._on_dead is not None:
             self._on_dead(self)
 
@@ -289,11 +322,38 @@ class SmppBind:
             return self._sequence
 
     def _write(self, data: bytes) -> None:
-        sock = self._socket
-        if sock is None:
-            raise ConnectionLost("socket closed")
-        with self._write_lock:
-            sock.sendall(data)
+        """Queue one PDU behind whatever is in the outbox and flush now (control PDUs, replies)."""
+        with self._outbox_lock:
+            self._outbox.append(data)
+        self.flush()
+
+    def flush(self, *, wait: bool = True) -> None:
+        """Write everything in the outbox with one sendall; ``wait=False`` skips if another thread is writing."""
+        if not self._write_lock.acquire(blocking=wait):
+            return  # the writer holding it flushes what we queued as well, or the next flush does
+        try:
+            with self._outbox_lock:
+                if not self._outbox:
+                    return
+                chunks, self._outbox = self._outbox, []
+                submits, self._outbox_submits = self._outbox_submits, []
+            sock = self._socket
+            if sock is None:
+                raise ConnectionLost("socket closed")
+            for item in submits:
+                item.submitted = True  # from here on the SMSC may have it
+            sock.sendall(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            self.writes += 1
+            self.pdus_written += len(chunks)
+        finally:
+            self._write_lock.release()
+
+    def flush_or_die(self, *, wait: bool = True) -> None:
+        """flush(); a failed write ends the bind (what is in flight fails at once, not at its timeout)."""
+        try:
+            self.flush(wait=wait)
+        except (OSError, ConnectionLost) as error:
+            self.mark_dead(f"send failed: {error}")
 
     def submit(
         self,
@@ -308,7 +368,7 @@ class SmppBind:
         registered_delivery: int,
         on_complete: Callable[[PendingSubmit], None],
     ) -> PendingSubmit:
-        """Send one part; the caller already holds a window slot on this bind."""
+        """Queue one part (flushed at once if the bind is otherwise idle); the caller holds a window slot."""
         sequence = self._next_sequence()
         pending = PendingSubmit(
             part=part,
@@ -316,37 +376,38 @@ class SmppBind:
             deadline=self._clock() + self.response_timeout_s,
             bind_id=self.bind_id,
             on_complete=on_complete,
+            give_up_lost_response=self.give_up_lost_response,
+            flush=self.flush_or_die,
         )
-        fields: dict[str, Any] = {
-            "service_type": "",
-            "source_addr_ton": source_addr_ton,
-            "source_addr_npi": source_addr_npi,
-            "source_addr": source_addr,
-            "dest_addr_ton": dest_addr_ton,
-            "dest_addr_npi": dest_addr_npi,
-            "destination_addr": destination_addr,
-            "esm_class": part.esm_class,
-            "registered_delivery": registered_delivery,
-            "data_coding": part.data_coding,
-            "short_message": part.short_message,
-        }
-        if part.message_payload is not None:
-            fields["message_payload"] = part.message_payload
-        data = make_pdu("submit_sm", sequence, **fields).generate()
+        data = wire.encode_submit_sm(
+            sequence,
+            source_addr=source_addr,
+            source_addr_ton=source_addr_ton,
+            source_addr_npi=source_addr_npi,
+            destination_addr=destination_addr,
+            dest_addr_ton=dest_addr_ton,
+            dest_addr_npi=dest_addr_npi,
+            esm_class=part.esm_class,
+            registered_delivery=registered_delivery,
+            data_coding=part.data_coding,
+            short_message=part.short_message,
+            message_payload=part.message_payload,
+        )
+        awaiting = 0
         with self._state_lock:
-            if not self.alive:
-                dead = True
-            else:
-                dead = False
+            alive = self.alive
+            if alive:
                 self._pending[sequence] = pending
-        if dead:
+                awaiting = len(self._pending)
+        if not alive:
             pending.complete(Outcome.RETRYABLE, reason=f"bind not available: {self.dead_reason}")
             return pending
-        try:
-            pending.submitted = True  # from here on the SMSC may have it
-            self._write(data)
-        except (OSError, ConnectionLost) as error:
-            self.mark_dead(f"send failed: {error}")
+        with self._outbox_lock:
+            self._outbox.append(data)
+            self._outbox_submits.append(pending)
+            awaiting -= len(self._outbox_submits)
+        if awaiting <= 0:
+            self.flush_or_die()  # nothing else in flight: no response is coming to trigger a flush
         logger.debug(
             "bind %d submit seq=%d part %d/%d",  # no number: this layer never logs one (see SendResult)
             self.bind_id,
@@ -365,7 +426,7 @@ class SmppBind:
         with self._state_lock:
             self._probes[sequence] = event
         try:
-            self._write(make_pdu("enquire_link", sequence).generate())
+            self._write(wire.header(wire.ENQUIRE_LINK, 0, sequence))
         except (OSError, ConnectionLost) as error:
             self.mark_dead(f"enquire_link send failed: {error}")
             return False
@@ -424,6 +485,8 @@ class SmppBind:
                     while (frame := self._cut_frame()) is not None:
                         self._dispatch(frame)
                 self._housekeeping()
+                # Responses freed window slots: what senders queued meanwhile leaves in one write.
+                self.flush(wait=False)
         except (ConnectionLost, OSError, ValueError) as error:
             self.mark_dead(str(error) or type(error).__name__)
         except Exception as error:  # never let a reader die silently with submits in flight
@@ -446,43 +509,40 @@ class SmppBind:
                 self.mark_dead("enquire_link unanswered")
         elif now - self.last_received > self.enquire_link_interval_s:
             self._enquire_sent_at = now
-            self._write(make_pdu("enquire_link", self._next_sequence()).generate())
+            self._write(wire.header(wire.ENQUIRE_LINK, 0, self._next_sequence()))
 
     def _dispatch(self, frame: bytes) -> None:
-        command_id, status, sequence = HEADER.unpack_from(frame)[1:4]
-        try:
-            pdu = parse_pdu(frame)
-        except Exception as error:  # unknown command id or a PDU smpplib cannot parse
-            logger.warning("bind %d: unparseable PDU 0x%08X seq=%d: %s", self.bind_id, command_id, sequence, error)
-            if command_id in (CMD_SUBMIT_SM_RESP, CMD_GENERIC_NACK):
-                self._finish_submit(sequence, status, None, nack=command_id == CMD_GENERIC_NACK)
-            elif not command_id & 0x80000000:
-                nack = make_pdu("generic_nack", sequence, status=ESME_RINVCMDID)
-                self._write(nack.generate())
-            return
-        command = pdu.command
-        if command == "submit_sm_resp":
-            message_id = pdu.message_id
-            if isinstance(message_id, bytes):
-                message_id = message_id.decode("latin-1")
-            self._finish_submit(sequence, int(pdu.status), message_id or None, nack=False)
-        elif command == "generic_nack":
-            self._finish_submit(sequence, int(pdu.status), None, nack=True)
-        elif command == "deliver_sm":
-            self._handle_deliver_sm(pdu, sequence)
-        elif command == "enquire_link":
-            self._write(make_pdu("enquire_link_resp", sequence).generate())
-        elif command in ("enquire_link_resp", "unbind_resp"):
+        _, command_id, status, sequence = wire.decode_header(frame)
+        if command_id == wire.SUBMIT_SM_RESP:
+            try:
+                message_id = wire.decode_submit_sm_resp(frame) if status == 0 else None
+            except wire.PduError as error:
+                logger.warning("bind %d: malformed submit_sm_resp seq=%d: %s", self.bind_id, sequence, error)
+                message_id = None
+            self._finish_submit(sequence, status, message_id, nack=False)
+        elif command_id == wire.GENERIC_NACK:
+            if sequence == 0:
+                # The SMSC could not even read a header of ours: the byte stream is out of step,
+                # so no response for what is in flight will come. Fail it now, rebind.
+                self.mark_dead(f"generic_nack with sequence 0 ({status_name(status)}): session broken")
+                return
+            self._finish_submit(sequence, status, None, nack=True)
+        elif command_id == wire.DELIVER_SM:
+            self._handle_deliver_sm(frame, sequence)
+        elif command_id == wire.ENQUIRE_LINK:
+            self._write(wire.header(wire.ENQUIRE_LINK_RESP, 0, sequence))
+        elif command_id in (wire.ENQUIRE_LINK_RESP, wire.UNBIND_RESP):
             with self._state_lock:
                 probe = self._probes.pop(sequence, None)
             if probe is not None:
                 probe.set()
-        elif command == "unbind":
+        elif command_id == wire.UNBIND:
             # SMSC-initiated unbind: answer it, then this bind is finished.
-            self._write(make_pdu("unbind_resp", sequence).generate())
+            self._write(wire.header(wire.UNBIND_RESP, 0, sequence))
             self.mark_dead("unbound by SMSC")
-        elif not pdu.is_response():
-            self._write(make_pdu("generic_nack", sequence, status=ESME_RINVCMDID).generate())
+        elif not command_id & wire.RESPONSE_BIT:
+            logger.warning("bind %d: unsupported command 0x%08X seq=%d", self.bind_id, command_id, sequence)
+            self._write(wire.header(wire.GENERIC_NACK, ESME_RINVCMDID, sequence))
 
     def _finish_submit(self, sequence: int, status: int, message_id: str | None, *, nack: bool) -> None:
         with self._state_lock:
@@ -505,14 +565,21 @@ class SmppBind:
             reason = f"{reason}: {status_name(status)}"
         pending.complete(outcome, message_id=message_id, command_status=status, reason=reason)
 
-    def _handle_deliver_sm(self, pdu: Any, sequence: int) -> None:
+    def _handle_deliver_sm(self, frame: bytes, sequence: int) -> None:
+        try:
+            decoded = wire.decode_short_message_pdu(frame)
+        except wire.PduError as error:
+            self.malformed_inbound += 1
+            logger.warning("bind %d: malformed deliver_sm seq=%d refused: %s", self.bind_id, sequence, error)
+            self._write(wire.header(wire.DELIVER_SM_RESP, ESME_RX_P_APPN, sequence, b"\x00"))
+            return
         status = 0
         try:
-            event = from_deliver_sm(pdu, bind_id=self.bind_id)
+            event = from_deliver_sm(decoded, bind_id=self.bind_id, text_receipts=self.text_receipts)
             if self._on_inbound is not None:
                 self._on_inbound(event)
         except Exception:
             # Not acknowledged as OK, so the SMSC redelivers it: nothing is dropped here.
             logger.exception("bind %d: deliver_sm handler failed", self.bind_id)
             status = ESME_RX_T_APPN
-        self._write(make_pdu("deliver_sm_resp", sequence, status=status).generate())
+        self._write(wire.header(wire.DELIVER_SM_RESP, status, sequence, b"\x00"))

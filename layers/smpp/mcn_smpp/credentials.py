@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -50,10 +50,17 @@ class EnvCredentials:
         return f"EnvCredentials(variable={self.variable!r})"
 
 
-class SecretsManagerCredentials:
-    """Password from AWS Secrets Manager, fetched once per container and cached.
+#: (secret id, bypass any cache) -> the secret's string. The Lambda side passes Powertools
+#: Parameters' get_secret (cached with a max age); this layer never imports it.
+SecretFetcher = Callable[[str, bool], str]
 
-    The secret is either the bare password, or JSON with the password under ``json_key``.
+
+class SecretsManagerCredentials:
+    """Password from AWS Secrets Manager: the bare password, or JSON with it under ``json_key``.
+
+    Read through ``fetch`` when given (in Lambda: Powertools ``get_secret`` with a max age, see
+    mcn_core.sms); otherwise one GetSecretValue per read, which is what a long-lived process such
+    as mcn-receiver wants: a bind is opened rarely, and a rotated password is picked up at the next.
     """
 
     def __init__(
@@ -63,13 +70,14 @@ class SecretsManagerCredentials:
         json_key: str = "password",
         region_name: str | None = None,
         client: Any = None,
+        fetch: SecretFetcher | None = None,
     ) -> None:
         self.secret_id = secret_id
         self.json_key = json_key
         self.region_name = region_name
         self._client = client
-        self._cached: str | None = None
-        self._lock = threading.Lock()
+        self._fetch = fetch or self._get_secret_value
+        self._bypass_cache = False
 
     def _secrets_client(self) -> Any:
         if self._client is None:
@@ -78,25 +86,20 @@ class SecretsManagerCredentials:
             self._client = boto3.client("secretsmanager", region_name=self.region_name)
         return self._client
 
-    def password(self) -> str:
-        with self._lock:
-            if self._cached is None:
-                self._cached = self._fetch()
-            return self._cached
-
-    def invalidate(self) -> None:
-        """Forget the cached value (after a bind refused for a bad password: it may have rotated)."""
-        with self._lock:
-            self._cached = None
-
-    def _fetch(self) -> str:
-        try:
-            response = self._secrets_client().get_secret_value(SecretId=self.secret_id)
-        except Exception as error:  # botocore errors; never include the response in the message
-            raise CredentialsError(f"cannot read secret {self.secret_id}: {type(error).__name__}") from error
-        secret = response.get("SecretString")
+    def _get_secret_value(self, secret_id: str, bypass_cache: bool) -> str:
+        secret = self._secrets_client().get_secret_value(SecretId=secret_id).get("SecretString")
         if secret is None:
-            raise CredentialsError(f"secret {self.secret_id} has no SecretString")
+            raise CredentialsError(f"secret {secret_id} has no SecretString")
+        return str(secret)
+
+    def password(self) -> str:
+        bypass, self._bypass_cache = self._bypass_cache, False
+        try:
+            secret = self._fetch(self.secret_id, bypass)
+        except CredentialsError:
+            raise
+        except Exception as error:  # botocore / Powertools errors; never include the response in the message
+            raise CredentialsError(f"cannot read secret {self.secret_id}: {type(error).__name__}") from error
         stripped = secret.strip()
         if stripped.startswith("{"):
             try:
@@ -107,6 +110,10 @@ class SecretsManagerCredentials:
                 raise CredentialsError(f"secret {self.secret_id} has no key {self.json_key!r}")
             return str(document[self.json_key])
         return secret
+
+    def invalidate(self) -> None:
+        """The next read bypasses any cache (after a bind refused for a bad password: it may have rotated)."""
+        self._bypass_cache = True
 
     def __repr__(self) -> str:
         return f"SecretsManagerCredentials(secret_id={self.secret_id!r})"

@@ -14,6 +14,7 @@ after the UDH's own septet-rounded length (153 with an 8-bit concatenation heade
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Literal
@@ -322,6 +323,16 @@ def _udh(plan: SegmentPlan, reference: int | None, part_number: int) -> bytes:
     return bytes((len(elements),)) + bytes(elements) if elements else b""
 
 
+@functools.lru_cache(maxsize=256)
+def _planned_bodies(text: str, national_shift: str | None, concat: ConcatMode) -> tuple[SegmentPlan, tuple[bytes, ...]]:
+    """Segmentation and encoded bodies (no UDH) of a text; cached, as a notice text repeats
+    (the reference, and so the UDH, is per message and added by the caller)."""
+    plan = segments(text, national_shift=national_shift, concat=concat)
+    if concat == "payload":
+        return plan, (_encode_text(text, plan),)
+    return plan, tuple(_encode_text(part_text, plan) for part_text in plan.texts)
+
+
 def encode_message(
     text: str,
     *,
@@ -331,10 +342,10 @@ def encode_message(
     rng: random.Random | None = None,
 ) -> EncodedMessage:
     """Wire parts for ``text``: one per segment (UDH modes) or one message_payload PDU."""
-    plan = segments(text, national_shift=national_shift, concat=concat)
+    plan, bodies = _planned_bodies(text, national_shift, concat)
     if concat == "payload":
         udh = _udh(plan, None, 1)
-        body = udh + _encode_text(text, plan)
+        body = udh + bodies[0]
         part = WirePart(
             short_message=b"",
             message_payload=body,
@@ -353,11 +364,11 @@ def encode_message(
     if plan.count == 1:
         reference = None
     parts: list[WirePart] = []
-    for number, part_text in enumerate(plan.texts, start=1):
+    for number, (part_text, part_body) in enumerate(zip(plan.texts, bodies, strict=True), start=1):
         udh = _udh(plan, reference, number)
         parts.append(
             WirePart(
-                short_message=udh + _encode_text(part_text, plan),
+                short_message=udh + part_body,
                 message_payload=None,
                 esm_class=ESM_CLASS_UDHI if udh else 0,
                 data_coding=plan.data_coding,

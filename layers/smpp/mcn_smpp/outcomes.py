@@ -82,6 +82,9 @@ class PartResult:
     #: accepted by the SMSC (lost response), so a blind retry can duplicate the SMS
     submitted: bool = False
     bind_id: int | None = None
+    #: submitted, then no response at all (timeout or connection lost): the SMSC may have
+    #: accepted it. Retryable under lost_response_policy=resubmit, permanent under give_up.
+    lost_response: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +96,7 @@ class PartResult:
             "status_name": status_name(self.command_status),
             "reason": self.reason,
             "submitted": self.submitted,
+            "lost_response": self.lost_response,
         }
 
 
@@ -131,6 +135,11 @@ class SendResult:
         return [part.message_id for part in self.parts if part.message_id is not None]
 
     @property
+    def lost_responses(self) -> int:
+        """Parts sent whose response never came (see PartResult.lost_response)."""
+        return sum(part.lost_response for part in self.parts)
+
+    @property
     def failed_part_numbers(self) -> list[int]:
         return [part.part_number for part in self.parts if part.outcome is not Outcome.ACCEPTED]
 
@@ -143,5 +152,6 @@ class SendResult:
             "segments": self.segment_count,
             "reference": self.reference,
             "message_ids": self.message_ids,
+            "lost_responses": self.lost_responses,
             "parts": [part.to_dict() for part in self.parts],
         }

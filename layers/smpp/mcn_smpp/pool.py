@@ -9,6 +9,8 @@ replaced with exponential backoff, and a bind idle past ``enquire_link_interval_
 after a Lambda freeze) is probed with enquire_link before it carries a submit.
 The layer never retries a submit by itself: a retry can duplicate an SMS, so the caller
 (the state machine) decides, with ``PartResult.submitted`` telling whether it may have gone.
+A part sent whose response never came (``lost_response``) is retryable or permanent as
+``config.lost_response_policy`` says (resubmit / give_up).
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ class PendingMessage:
         deadline = time.monotonic() + (timeout if timeout is not None else self.response_timeout_s + WAIT_SLACK_S)
         parts: list[PartResult] = []
         for item in self.items:
+            if isinstance(item, PendingSubmit) and item.flush is not None and not item.done:
+                item.flush()  # a batched submit still in the outbox leaves now
+        for item in self.items:
             if isinstance(item, PartResult):
                 parts.append(item)
                 continue
@@ -110,6 +115,10 @@ class SmppPool:
         self._last_error = ""
         self._closed = False
         self.binds_opened = 0
+        #: parts whose response was lost after sending (the lost_response_policy applied)
+        self.lost_responses = 0
+        #: bind attempts refused by the SMSC
+        self.binds_refused = 0
 
     # -- public API --------------------------------------------------------------------------
     def send(
@@ -158,17 +167,31 @@ class SmppPool:
         wanted = set(part_numbers) if part_numbers is not None else None
         receipts = config.registered_delivery if registered_delivery is None else registered_delivery
         items: list[PendingSubmit | PartResult] = []
+        not_sent: PartResult | None = None
         for part in message.parts:
             if wanted is not None and part.part_number not in wanted:
                 continue
-            items.append(
-                self._submit_part(
-                    part,
-                    destination=destination,
-                    source=config.source_addr if source is None else source,
-                    registered_delivery=1 if receipts else 0,
+            if not_sent is not None:
+                # One refusal per send call: no second bind attempt (or wait) for each later part.
+                items.append(
+                    PartResult(
+                        part_number=part.part_number,
+                        part_total=part.part_total,
+                        outcome=not_sent.outcome,
+                        command_status=not_sent.command_status,
+                        reason=f"not attempted: part {not_sent.part_number} could not be sent: {not_sent.reason}",
+                    )
                 )
+                continue
+            item = self._submit_part(
+                part,
+                destination=destination,
+                source=config.source_addr if source is None else source,
+                registered_delivery=1 if receipts else 0,
             )
+            if isinstance(item, PartResult):
+                not_sent = item
+            items.append(item)
         return PendingMessage(
             destination=destination,
             encoding=message.plan.encoding,
@@ -245,8 +268,14 @@ class SmppPool:
             dest_addr_ton=dest_ton,
             dest_addr_npi=dest_npi,
             registered_delivery=registered_delivery,
-            on_complete=lambda pending: self._release_slot(bind),
+            on_complete=lambda pending: self._part_done(bind, pending),
         )
+
+    def _part_done(self, bind: SmppBind, pending: PendingSubmit) -> None:
+        if pending.result is not None and pending.result.lost_response:
+            with self._lock:
+                self.lost_responses += 1
+        self._release_slot(bind)
 
     def _release_slot(self, bind: SmppBind) -> None:
         with self._lock:
@@ -258,6 +287,7 @@ class SmppPool:
         config = self.config
         while True:
             open_new = False
+            flushed = False
             with self._lock:
                 while True:
                     if self._closed:
@@ -274,6 +304,16 @@ class SmppPool:
                         open_new = True
                         break
                     remaining = deadline - now
+                    if live and remaining > 0 and not flushed:
+                        flushed = True
+                        # About to wait for a slot: what is batched in the outboxes must go now.
+                        self._lock.release()
+                        try:
+                            for bind in live:
+                                bind.flush_or_die(wait=False)
+                        finally:
+                            self._lock.acquire()
+                        continue
                     if remaining <= 0:
                         if live:
                             raise _NoSlot(Outcome.RETRYABLE, "timeout waiting for a free window slot")
@@ -282,10 +322,12 @@ class SmppPool:
                     if len(live) + self._connecting < config.binds:
                         wake = min(wake, max(0.01, self._next_connect_at - now))
                     self._lock.wait(wake)
+                    flushed = False
             if open_new:
-                chosen = self._open_new_bind(deadline)
-                if chosen is None:
+                opened = self._open_new_bind(deadline)
+                if opened is None:
                     continue
+                chosen = opened
             if chosen.idle_for() > config.enquire_link_interval_s:
                 # Silent for long (a frozen Lambda): make sure it is alive before trusting it.
                 timeout = min(config.connect_timeout_s, max(0.1, deadline - time.monotonic()))
@@ -298,6 +340,8 @@ class SmppPool:
         try:
             bind = self._open_bind()
         except BindRefused as refusal:
+            with self._lock:
+                self.binds_refused += 1
             self._connect_failed(f"bind refused: {status_name(refusal.status)}")
             if refusal.status == ESME_RINVPASWD and isinstance(self._credentials, SecretsManagerCredentials):
                 self._credentials.invalidate()  # it may have been rotated
@@ -339,6 +383,8 @@ class SmppPool:
             enquire_link_interval_s=config.enquire_link_interval_s,
             on_inbound=self._deliver_inbound,
             on_dead=self._bind_died,
+            give_up_lost_response=config.lost_response_policy == "give_up",
+            text_receipts=config.receipts_from_text,
         )
         bind.open()
         self.binds_opened += 1
@@ -382,17 +428,20 @@ def get_pool(
     *,
     on_inbound: InboundHandler | None = None,
     factory: Callable[..., SmppPool] = SmppPool,
+    credentials: CredentialsProvider | None = None,
 ) -> SmppPool:
     """The process-wide pool (built from ``SmppConfig.from_env()`` unless given a config).
 
-    Kept at module scope so warm Lambda invocations reuse the open binds.
+    Kept at module scope so warm Lambda invocations reuse the open binds. ``credentials`` (default:
+    the config's own source) is used when the pool is (re)built.
     """
     global _pool
     with _pool_lock:
         if _pool is None or (config is not None and config != _pool.config):
             if _pool is not None:
                 _pool.close()
-            _pool = factory(config or SmppConfig.from_env(), on_inbound=on_inbound)
+            extra = {"credentials": credentials} if credentials is not None else {}
+            _pool = factory(config or SmppConfig.from_env(), on_inbound=on_inbound, **extra)
         return _pool
 
 

@@ -37,14 +37,6 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
 
-    def try_acquire(self) -> bool:
-        with self._lock:
-            self._refill(self._clock())
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            return False
-
     def acquire(self, timeout: float | None = None) -> bool:
         """Take one token, waiting for it; False if that would take longer than ``timeout``."""
         with self._lock:

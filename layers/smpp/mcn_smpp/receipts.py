@@ -107,26 +107,70 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bytes):
-        return value.rstrip(b"\x00").decode("latin-1")
+        return value.split(b"\x00", 1)[0].decode("latin-1")
     return str(value)
 
 
 def is_receipt(esm_class: int) -> bool:
+    """esm_class says "MC delivery receipt" (bits 2-5 = 0001)."""
     return (esm_class & ESM_CLASS_RECEIPT_MASK) == ESM_CLASS_MC_DELIVERY_RECEIPT
 
 
-def from_deliver_sm(pdu: Any, bind_id: int | None = None) -> DeliveryReceipt | InboundMessage:
-    """Receipt or MO from a parsed smpplib deliver_sm (TLVs preferred, the text as fallback)."""
-    esm_class = int(pdu.esm_class or 0)
-    data_coding = int(pdu.data_coding or 0)
-    raw_body = pdu.short_message or getattr(pdu, "message_payload", None) or b""
-    source = _text(pdu.source_addr)
-    destination = _text(pdu.destination_addr)
+#: a receipt text starts with its id and carries a known final or interim state
+_RECEIPT_TEXT_START = re.compile(r"\s*id:\S", re.IGNORECASE)
+_KNOWN_STATES = frozenset(MESSAGE_STATES.values())
+
+
+def looks_like_receipt_text(text: str) -> bool:
+    """An Appendix B receipt text: starts with ``id:<id>`` and has ``stat:<known state>``.
+
+    Used only when neither esm_class nor the TLVs say "receipt" (dialects that send receipts
+    with esm_class 0). A known state is required so that an ordinary MO text that happens to
+    start with "id:" is not taken for a receipt.
+    """
+    if not _RECEIPT_TEXT_START.match(text):
+        return False
+    fields = parse_receipt_text(text)
+    return bool(fields.get("id")) and fields.get("stat", "").upper() in _KNOWN_STATES
+
+
+def _receipt_text(body: bytes, data_coding: int) -> str:
+    # Receipt texts are ASCII whatever data_coding says; a few SMSCs send them in UCS-2.
+    if data_coding == 0x08 and len(body) % 2 == 0 and body[:1] == b"\x00":
+        return body.decode("utf-16-be", errors="replace")
+    return body.decode("latin-1")
+
+
+def classify_deliver(
+    *,
+    esm_class: int,
+    data_coding: int,
+    short_message: bytes,
+    message_payload: bytes | None,
+    source_addr: str,
+    destination_addr: str,
+    receipted_message_id: str | None,
+    message_state: int | None,
+    bind_id: int | None = None,
+    text_receipts: bool = True,
+) -> DeliveryReceipt | InboundMessage:
+    """Receipt or MO from the fields of a deliver_sm.
+
+    A receipt is recognised by any of: esm_class 0x04 (MC delivery receipt), a
+    ``receipted_message_id`` or ``message_state`` TLV, or (esm_class without UDHI and not a
+    receipt type) a body that is an ``id:... stat:...`` receipt text. TLVs win over the text.
+    ``text_receipts=False`` turns the last rule off: with an SMSC that always flags receipts,
+    a subscriber's MO that looks like a receipt text then stays an MO.
+    """
+    raw_body = short_message or message_payload or b""
     udh, body = split_udh(raw_body, esm_class)
-    if not is_receipt(esm_class):
+    receipt_id = receipted_message_id or None
+    by_flag = is_receipt(esm_class) or receipt_id is not None or message_state is not None
+    text = _receipt_text(body, data_coding)
+    if not by_flag and (udh or not text_receipts or not looks_like_receipt_text(text)):
         return InboundMessage(
-            source_addr=source,
-            destination_addr=destination,
+            source_addr=source_addr,
+            destination_addr=destination_addr,
             text=decode_body(body, data_coding, udh),
             data_coding=data_coding,
             esm_class=esm_class,
@@ -134,25 +178,42 @@ def from_deliver_sm(pdu: Any, bind_id: int | None = None) -> DeliveryReceipt | I
             body=body,
             bind_id=bind_id,
         )
-    # Receipt texts are ASCII whatever data_coding says.
-    text = body.decode("latin-1")
     fields = parse_receipt_text(text)
-    tlv_id = _text(getattr(pdu, "receipted_message_id", None))
-    tlv_state = getattr(pdu, "message_state", None)
-    message_state = int(tlv_state) if tlv_state is not None else None
     if message_state is not None:
         state = MESSAGE_STATES.get(message_state, "UNKNOWN")
     else:
-        state = fields.get("stat", "UNKNOWN").upper()
+        state = fields.get("stat", "UNKNOWN").upper() or "UNKNOWN"
     return DeliveryReceipt(
-        message_id=tlv_id or fields.get("id", ""),
+        message_id=receipt_id or fields.get("id", ""),
         state=state,
         message_state=message_state,
         error_code=fields.get("err"),
         submit_date=fields.get("submit_date"),
         done_date=fields.get("done_date"),
-        source_addr=source,
-        destination_addr=destination,
+        source_addr=source_addr,
+        destination_addr=destination_addr,
         raw_text=text,
         bind_id=bind_id,
+    )
+
+
+def from_deliver_sm(
+    pdu: Any, bind_id: int | None = None, *, text_receipts: bool = True
+) -> DeliveryReceipt | InboundMessage:
+    """Receipt or MO from a decoded deliver_sm (mcn_smpp.pdu.ShortMessagePdu, or any object
+    with the same attribute names, e.g. smpplib's parsed PDU)."""
+    tlv_state = getattr(pdu, "message_state", None)
+    tlv_id = _text(getattr(pdu, "receipted_message_id", None))
+    payload = getattr(pdu, "message_payload", None)
+    return classify_deliver(
+        esm_class=int(pdu.esm_class or 0),
+        data_coding=int(pdu.data_coding or 0),
+        short_message=bytes(pdu.short_message or b""),
+        message_payload=bytes(payload) if payload else None,
+        source_addr=_text(pdu.source_addr),
+        destination_addr=_text(pdu.destination_addr),
+        receipted_message_id=tlv_id or None,
+        message_state=int(tlv_state) if tlv_state is not None else None,
+        bind_id=bind_id,
+        text_receipts=text_receipts,
     )

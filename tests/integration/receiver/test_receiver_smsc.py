@@ -180,3 +180,54 @@ def test_a_receipt_answered_retry_is_resent_alone_later_without_holding_up_other
     assert retried[0]["attempt"] == 1 and retried[0]["retry_at"] > 0
     assert receiver.counts["deferred"] == 1
     assert receiver.metrics.value("mcn_receiver_deferred_total") == 1
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_healthz_and_metrics_over_http(fresh: LocalSmsc, tmp_path: Path) -> None:
+    with Receiver(_config(tmp_path, http_host="127.0.0.1", http_port=0), _smpp(fresh)) as receiver:
+        assert receiver.wait_bound() and receiver.http is not None
+        port = receiver.http.port
+        status, body = wait_for(lambda: (reply := _get(port, "/healthz"))[0] == 200 and reply)
+        assert json.loads(body)["binds"] >= 1
+        fresh.send_receipt("http-1", stat="DELIVRD")
+        # a labelled counter's HELP line shows before any sample: wait for the sample itself
+        wait_for(lambda: 'mcn_receiver_events_total{kind="receipt"}' in _get(port, "/metrics")[1])
+        status, metrics = _get(port, "/metrics")
+        assert status == 200
+        assert 'mcn_receiver_events_total{kind="receipt"} 1.0' in metrics
+        assert "mcn_receiver_binds 1.0" in metrics
+        assert "mcn_gateway_" not in metrics  # its own names, not the gateway's
+    # stopped: the port is closed with the service
+    with pytest.raises(OSError):
+        _get(port, "/healthz")
+
+
+def test_unbound_receiver_is_unhealthy(tmp_path: Path) -> None:
+    nobody = SmppConfig.build(host="127.0.0.1", port=1, system_id="mcn", password=PASSWORD, connect_timeout_s=0.2)
+    with Receiver(_config(tmp_path, http_host="127.0.0.1", http_port=0), nobody) as receiver:
+        assert receiver.http is not None
+        status, body = _get(receiver.http.port, "/healthz")
+        assert status == 503 and json.loads(body)["binds"] == 0
+        assert "mcn_receiver_binds 0.0" in _get(receiver.http.port, "/metrics")[1]
+
+
+def test_a_taken_port_fails_the_start_before_binding(fresh: LocalSmsc, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        receiver = Receiver(_config(tmp_path, http_host="127.0.0.1", http_port=taken.getsockname()[1]), _smpp(fresh))
+        with pytest.raises(OSError):
+            receiver.start()
+        assert receiver.pool is None and receiver.spool is None

@@ -11,7 +11,7 @@ import pytest
 from mcn_cli import sms
 from mcn_devkit.smsc import LocalSmsc
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smsc_only("node-smpp")]
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:

@@ -1,11 +1,15 @@
 """Every fault the SMSC can throw: each message ends with exactly one outcome, the pool recovers.
 
-Assertions are on what the SMSC (node-smpp, third party) actually received over the socket.
+Assertions are on what the SMSC actually received over the socket. Each test runs against
+node-smpp and smpp34 (two third-party codecs) unless marked node-smpp only: smpp34's server
+cannot be scripted to refuse binds, send generic_nack, drop a connection or report
+enquire_link traffic.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -71,11 +75,65 @@ def test_lost_response_ends_as_timeout_not_a_hang(smsc: LocalSmsc, make_pool: Ca
     result = pool.send(DEST, "nobody answers")
     part = result.parts[0]
     assert (part.outcome, part.command_status, part.submitted) == (Outcome.RETRYABLE, None, True)
+    assert part.lost_response and result.lost_responses == 1 and pool.lost_responses == 1
     assert "timeout" in part.reason
     assert smsc.wait_for_submits(1)[0].fault == "no_response"
     assert_recovers(pool, smsc)
 
 
+def test_lost_response_policy_give_up_ends_permanent(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
+    pool = make_pool(response_timeout_s=0.5, lost_response_policy="give_up")
+    smsc.drop_next(1)
+    smsc.throttle_next(1)
+    # One after the other: smpp34 hands concurrent submits to its listener in any order.
+    lost = pool.send(DEST, "nobody answers")
+    throttled = pool.send(DEST, "throttled")
+    part = lost.parts[0]
+    assert (part.outcome, part.submitted, part.lost_response) == (Outcome.PERMANENT, True, True)
+    assert "give_up" in part.reason and pool.lost_responses == 1
+    # A response that did come is not affected by the policy.
+    assert (throttled.outcome, throttled.parts[0].lost_response) == (Outcome.RETRYABLE, False)
+    assert_recovers(pool, smsc)
+
+
+@pytest.mark.smsc_only("node-smpp")
+def test_generic_nack_with_sequence_zero_closes_the_bind_and_fails_in_flight_at_once(
+    smsc: LocalSmsc, make_pool: Callable[..., SmppPool]
+) -> None:
+    pool = make_pool(window=5, response_timeout_s=60.0)
+    smsc.drop_next(2)
+    held = [pool.send_async(DEST, f"held {i}") for i in range(2)]
+    smsc.wait_for_submits(2)
+    smsc.generic_nack_zero_next(1)
+    started = time.monotonic()
+    result = pool.send(DEST, "nacked with sequence 0")
+    results = [result] + [item.result() for item in held]
+    # Well before the 60 s response timeout: the session is treated as broken at once.
+    assert time.monotonic() - started < 30
+    for each in results:
+        part = each.parts[0]
+        assert (part.outcome, part.submitted, part.command_status) == (Outcome.RETRYABLE, True, None)
+        assert "sequence 0" in part.reason
+    assert smsc.wait_for_event(lambda e: e["event"] == "close") is not None
+    assert_recovers(pool, smsc)
+    assert len(smsc.binds()) == 2
+
+
+@pytest.mark.smsc_only("node-smpp")
+def test_refused_bind_is_attempted_once_per_send_call(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
+    pool = make_pool(reconnect_backoff_initial_s=0.01, reconnect_backoff_max_s=0.01)
+    smsc.reject_binds(0x0D, count=10)
+    result = pool.send(DEST, "z" * 400)  # three parts
+    assert len(result.parts) == 3
+    assert [p.outcome for p in result.parts] == [Outcome.PERMANENT] * 3
+    assert all(p.command_status == 0x0D and not p.submitted for p in result.parts)
+    assert "not attempted" in result.parts[2].reason
+    assert pool.binds_refused == 1
+    assert smsc.wait_until(lambda: len(smsc.binds()) >= 1)
+    assert not smsc.wait_until(lambda: len(smsc.binds()) >= 2, timeout=1.0)
+
+
+@pytest.mark.smsc_only("node-smpp")
 def test_generic_nack_is_permanent_and_correlated(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
     pool = make_pool(window=1)
     smsc.generic_nack_next(1)
@@ -99,6 +157,7 @@ def test_smsc_initiated_unbind_is_answered_and_the_pool_rebinds(
     assert len(smsc.binds()) == 2
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_disconnect_with_submits_in_flight(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
     pool = make_pool(window=5)
     smsc.disconnect_with_inflight(4)
@@ -129,6 +188,7 @@ def test_window_caps_outstanding_submits(smsc: LocalSmsc, make_pool: Callable[..
     assert all(item.result().outcome is Outcome.RETRYABLE for item in first_three)
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_bind_refused_is_permanent_then_recovers(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
     pool = make_pool()
     smsc.reject_binds(0x0D)
@@ -140,6 +200,7 @@ def test_bind_refused_is_permanent_then_recovers(smsc: LocalSmsc, make_pool: Cal
     assert_recovers(pool, smsc)  # after the backoff a new bind is accepted
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_wrong_password_is_permanent(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
     pool = make_pool(password="wrong")
     result = pool.send(DEST, "x")
@@ -148,6 +209,7 @@ def test_wrong_password_is_permanent(smsc: LocalSmsc, make_pool: Callable[..., S
     assert smsc.binds()[0]["status"] == 0x0E
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_unreachable_smsc_is_retryable_without_hanging(make_pool: Callable[..., SmppPool], smsc: LocalSmsc) -> None:
     pool = make_pool(port=1, response_timeout_s=0.5, connect_timeout_s=0.3)
     result = pool.send(DEST, "x")
@@ -198,6 +260,7 @@ def test_without_the_bucket_the_licence_throttles(smsc: LocalSmsc, make_pool: Ca
     assert smsc.stats()["licenceThrottled"] == len(throttled)
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_idle_bind_is_kept_alive_with_enquire_link(smsc: LocalSmsc, make_pool: Callable[..., SmppPool]) -> None:
     pool = make_pool(enquire_link_interval_s=0.2)
     assert pool.send(DEST, "x").accepted
@@ -206,6 +269,7 @@ def test_idle_bind_is_kept_alive_with_enquire_link(smsc: LocalSmsc, make_pool: C
     assert_recovers(pool, smsc)
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_long_idle_bind_is_probed_before_it_carries_a_submit(
     smsc: LocalSmsc, make_pool: Callable[..., SmppPool]
 ) -> None:
@@ -220,6 +284,7 @@ def test_long_idle_bind_is_probed_before_it_carries_a_submit(
     assert set(kinds[1:-1]) == {"enquire_link"}
 
 
+@pytest.mark.smsc_only("node-smpp")
 def test_concurrent_senders_with_mixed_faults_every_part_has_exactly_one_outcome(
     smsc: LocalSmsc, make_pool: Callable[..., SmppPool]
 ) -> None:

@@ -89,6 +89,30 @@ def test_secrets_manager_credentials_plain_and_json() -> None:
     assert "smpp/missing" in str(error.value)
 
 
+def test_secret_read_through_the_given_fetcher_and_reread_after_invalidate() -> None:
+    reads: list[tuple[str, bool]] = []
+    values = iter(["old-pw", json.dumps({"password": "new-pw"})])
+
+    def fetch(secret_id: str, bypass_cache: bool) -> str:
+        reads.append((secret_id, bypass_cache))
+        return next(values)
+
+    provider = SecretsManagerCredentials("smpp/rotating", fetch=fetch)
+    assert provider.password() == "old-pw"
+    provider.invalidate()  # a bind was refused for a bad password: it may have been rotated
+    assert provider.password() == "new-pw"
+    assert reads == [("smpp/rotating", False), ("smpp/rotating", True)]
+
+
+def test_a_failing_fetcher_is_a_credentials_error_without_the_secret() -> None:
+    def fetch(secret_id: str, bypass_cache: bool) -> str:
+        raise ValueError("response body with s3cret")
+
+    with pytest.raises(CredentialsError) as error:
+        SecretsManagerCredentials("smpp/broken", fetch=fetch).password()
+    assert "smpp/broken" in str(error.value) and "s3cret" not in str(error.value)
+
+
 def test_classify_status() -> None:
     assert classify_status(0) is Outcome.ACCEPTED
     assert classify_status(0x58) is Outcome.RETRYABLE
@@ -210,3 +234,36 @@ def test_reconnect_backoff_grows_and_is_capped() -> None:
     # jitter keeps each delay within [50%, 100%] of 1, 2, 4, 4, 4 seconds
     for delay, ceiling in zip(delays, [1, 2, 4, 4, 4], strict=True):
         assert ceiling * 0.5 - 0.01 <= delay <= ceiling + 0.01
+
+
+def _pending(give_up: bool, submitted: bool) -> object:
+    from mcn_smpp.connection import PendingSubmit
+    from mcn_smpp.gsm0338 import encode_message
+
+    part = encode_message("x").parts[0]
+    pending = PendingSubmit(
+        part=part, sequence=1, deadline=0.0, bind_id=1, on_complete=lambda _: None, give_up_lost_response=give_up
+    )
+    pending.submitted = submitted
+    return pending
+
+
+@pytest.mark.parametrize(
+    ("give_up", "submitted", "status", "expected", "lost"),
+    [
+        (False, True, None, Outcome.RETRYABLE, True),  # resubmit: the caller may send it again
+        (True, True, None, Outcome.PERMANENT, True),  # give_up: never a second copy
+        (True, False, None, Outcome.RETRYABLE, False),  # never sent: always safe to retry
+        (True, True, 0x58, Outcome.RETRYABLE, False),  # a response came: the policy does not apply
+    ],
+)
+def test_lost_response_policy(
+    give_up: bool, submitted: bool, status: int | None, expected: Outcome, lost: bool
+) -> None:
+    pending = _pending(give_up, submitted)
+    pending.complete(Outcome.RETRYABLE, command_status=status, reason="timeout")  # type: ignore[attr-defined]
+    result = pending.result  # type: ignore[attr-defined]
+    assert (result.outcome, result.lost_response) == (expected, lost)
+    assert SmppConfig.from_env({"SMPP_HOST": "h", "SMPP_SYSTEM_ID": "s", "SMPP_LOST_RESPONSE_POLICY": "give_up"})
+    with pytest.raises(ConfigError, match="SMPP_LOST_RESPONSE_POLICY"):
+        SmppConfig.from_env({"SMPP_HOST": "h", "SMPP_SYSTEM_ID": "s", "SMPP_LOST_RESPONSE_POLICY": "maybe"})

@@ -23,6 +23,9 @@ class PartOutcome:
     message_id: str | None
     command_status: int | None
     reason: str
+    #: sent, response never came: the layer's lost_response_policy already made it
+    #: retryable (resubmit) or permanent (give_up), so the retry below follows the policy
+    lost_response: bool = False
 
 
 @dataclass(frozen=True)
