@@ -3,6 +3,14 @@ template's functions answered by the local Lambda runtime (moto would need Docke
 
 Because it is one endpoint, everything that calls Lambda, a boto3 client or a Step Functions
 Task state run by moto's engine, reaches the real handlers.
+
+DynamoDB requests are served one at a time. DynamoDB makes every request atomic per item (and
+a transaction atomic as a whole); moto's backend does not: it reads an item, evaluates the
+condition and writes the item back as separate steps, and a transaction backs up whole tables
+and restores them when a condition fails. On the server's request threads, two conditional
+writes racing for one item could both pass, and a cancelled transaction could undo another
+request's write (issue 11: two notices for one attach). Serialising DynamoDB restores the
+guarantees the code relies on in AWS.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
+_DYNAMODB_TARGET = "DynamoDB_20120810."
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 
 InvokeHandler = Callable[[str, Any, bool], tuple[int, Any, dict[str, str]]]
@@ -24,8 +33,17 @@ class _LambdaInvokeRouter:
     def __init__(self, moto_app: Any, invoke: InvokeHandler) -> None:
         self._moto_app = moto_app
         self._invoke = invoke
+        self._dynamodb = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith(_DYNAMODB_TARGET):
+            with self._dynamodb:  # atomic per request, as DynamoDB is (see the module's docstring)
+                response = self._moto_app(environ, start_response)
+                try:
+                    return [b"".join(response)]
+                finally:
+                    if hasattr(response, "close"):
+                        response.close()
         match = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if environ.get("REQUEST_METHOD") != "POST" or match is None:
             return self._moto_app(environ, start_response)

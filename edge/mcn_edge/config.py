@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-#: The most events a function takes per invocation: the functions' per-invocation event cap
-#: (MAX_EVENTS_PER_INVOCATION in mcn_core.models.envelope, 100 events; a larger batch is refused
-#: whole). The edge services never send more in one batch.
-FUNCTION_EVENT_CAP = 100
+from mcn_core.models.envelope import MAX_EVENTS_PER_INVOCATION
+
+#: The most events a function takes per invocation (a larger batch is refused whole): the edge
+#: services never send more in one batch.
+FUNCTION_EVENT_CAP = MAX_EVENTS_PER_INVOCATION
 
 
 class ConfigError(ValueError):

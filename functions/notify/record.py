@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mcn_core.logic.record import calls_to_clear, fee_values
-from mcn_core.models.fees import period_shard
+from mcn_core.models.fees import RecordOutcome, period_shard
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.wiring import notify_store
@@ -27,16 +27,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     values = fee_values(
         notice, progress, now, period_shard(notice.period or now.strftime("%Y-%m"), notice.notification_id)
     )
-    recorded = store.record_notice(
+    outcome = store.record_notice(
         store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
     )
-    if recorded:
+    recorded = outcome is not RecordOutcome.ALREADY_RECORDED
+    if outcome is RecordOutcome.RECORDED:
         count("FeeRecorded")
         count("FeeMinorUnits", values["fee_minor"])
-    else:
+    elif outcome is RecordOutcome.ALREADY_RECORDED:
         count("FeeAlreadyRecorded")  # a retried or re-driven Record: nothing charged twice
-    existing = store.fee(notice.notification_id) if not recorded else None
-    logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], first_time=recorded)
+    else:
+        count("NoticeDuplicateNotCharged")  # another notice charged for these calls: a design slip
+        logger.error("listed calls were already cleared by another notice: recorded with fee 0")
+    # The stored record when it is not the one computed here (recorded before, or without charge).
+    existing = store.fee(notice.notification_id) if outcome is not RecordOutcome.RECORDED else None
+    logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], outcome=outcome.value)
     return {
         "notification_id": notice.notification_id,
         "status": existing.status if existing else values["status"],
@@ -44,4 +49,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         "currency": values["currency"],
         "smsc_message_ids": values["smsc_message_ids"],
         "recorded_now": recorded,
+        "outcome": outcome.value,
     }

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 
 from pydantic import ValidationError
@@ -199,15 +200,22 @@ class Gateway:
         self.http = HttpServer(config.http.host, config.http.port, self.metrics.render, self.health)
 
     def health(self) -> tuple[bool, dict]:
+        """Healthy = the spool works and, when the gateway has associations toward an STP, at least one of
+        them carries traffic (ASP active and the AS notified active): "connected" is not enough."""
         try:
             depth = self.spool.depth()
-            healthy = True
+            spool_ok = True
         except Exception as exc:  # the spool is the one thing we cannot run without
-            depth, healthy = -1, False
+            depth, spool_ok = -1, False
             log.error("spool unreadable: %s", exc)
+        traffic = self.associations.can_carry_traffic()
+        healthy = spool_ok and (traffic is not False or not self.config.http.require_traffic)
+        status = (
+            "spool unavailable" if not spool_ok else "ok" if traffic is not False else "no association carries traffic"
+        )
         return healthy, {
-            "status": "ok" if healthy else "spool unavailable",
-            "associations": self.associations.states(),
+            "status": status,
+            "associations": self.associations.details(),
             "spool_depth": depth,
             **({"mwd_registrations_in_progress": self.registrar.in_progress} if self.registrar else {}),
         }
@@ -230,7 +238,20 @@ class Gateway:
         await self.http.start()
         log.info("gateway up: associations %s, http on :%s", self.associations.bound_ports, self.http.port)
 
-    async def stop(self) -> None:
+    async def stop(self, graceful: bool = False) -> None:
+        """`graceful` (SIGTERM): no new dialogues, every client ASP taken inactive then down (ASPIA, ASPDN),
+        listeners closed, the answers in flight sent; then the spool is forwarded for up to
+        `forwarding.drain_timeout_s` (what is left stays spooled for the next start)."""
+        if graceful:
+            log.info("shutting down: taking the associations down, then draining the spool")
+            if self.registrar is not None:
+                await asyncio.to_thread(self.registrar.stop)
+            await self.associations.shutdown()
+            drained = await asyncio.to_thread(self._drain, self.config.forwarding.drain_timeout_s)
+            log.info(
+                "spool %s",
+                "drained" if drained else f"not drained: {self.spool.depth()} events kept for the next start",
+            )
         await self.http.stop()
         if self.registrar is not None:
             await asyncio.to_thread(self.registrar.stop)
@@ -239,12 +260,18 @@ class Gateway:
         self._worker.stop()
         self.spool.close()
 
+    def _drain(self, timeout_s: float) -> bool:
+        """Forward what is spooled now, without waiting for batches to fill, until the deadline."""
+        deadline = time.monotonic() + timeout_s
+        self.forwarder.stop(timeout=timeout_s)  # a batch in flight finishes first
+        return self.forwarder.drain(max(0.0, deadline - time.monotonic()))
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         await self.start()
         try:
             await stop.wait()
         finally:
-            await self.stop()
+            await self.stop(graceful=stop.is_set())
 
 
 class GatewayThread:

@@ -7,7 +7,10 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, FirewallConfig, GatewayConfig, SignallingConfig, load_config
@@ -28,8 +31,47 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("pycrate").setLevel(logging.WARNING)
 
 
+def _writable_file(path: str, what: str) -> str | None:
+    """None when `path` can be written (created if missing), else one line saying why not.
+    Tried for real (a temporary file in its directory): permission bits say nothing when running as root."""
+    target = Path(path)
+    try:
+        if target.exists():
+            if target.is_dir():
+                return f"{what} {path} is a directory"
+            with target.open("r+b"):
+                pass
+            return None
+        directory = target.parent
+        while not directory.exists() and directory != directory.parent:
+            directory = directory.parent  # missing directories are created at start: their first existing parent counts
+        if not directory.is_dir():
+            return f"{what} {path} is not writable: {directory} is not a directory"
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".mcn-gateway-check-"):
+            pass
+    except OSError as exc:
+        return f"{what} {path} is not writable: {exc.strerror or exc}"
+    return None
+
+
+def startup_problems(config: GatewayConfig) -> list[str]:
+    """What would stop the gateway at start: the spool and `file:` targets must be writable."""
+    forwarding = config.forwarding
+    checks = [(forwarding.spool_path, "forwarding.spool_path")]
+    for key in ("ingest_target", "attach_target"):
+        scheme, _, rest = getattr(forwarding, key).partition(":")
+        if scheme == "file":
+            checks.append((rest, f"forwarding.{key}"))
+    return [problem for path, what in checks if (problem := _writable_file(path, what))]
+
+
 def _run(config: GatewayConfig) -> int:
     from .app import Gateway
+
+    problems = startup_problems(config)
+    if problems:
+        print(f"mcn-gateway: cannot start: {'; '.join(problems)}", file=sys.stderr)
+        return 2
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -39,7 +81,11 @@ def _run(config: GatewayConfig) -> int:
         gateway = Gateway(config)
         await gateway.run_forever(stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (OSError, sqlite3.Error) as exc:  # a port in use, a spool that cannot be opened: one line, no traceback
+        print(f"mcn-gateway: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -143,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         _setup_logging(config.log_level)
         if args.command == "check-config":
+            problems = startup_problems(config)
+            if problems:
+                print("mcn-gateway: " + "\n  ".join(["configuration cannot run:", *problems]), file=sys.stderr)
+                return 2
             print(config.model_dump_json(indent=2))
             return 0
         return _run(config)

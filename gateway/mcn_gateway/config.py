@@ -28,22 +28,72 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+IPv4 = Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")]
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
 class AssociationConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
     role: Literal["client", "server"] = Field(
         description="client: the gateway connects to an SG/STP as an ASP; server: it accepts MSC/HLR connections"
     )
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=0, le=65535)] = 2905
+    port: Port = 2905
     transport: Literal["auto", "sctp", "tcp"] = Field(
         "auto", description="auto: SCTP when the kernel has it, TCP otherwise"
+    )
+    local_host: str | None = Field(
+        None, description="client: local address the association is opened from (STPs provision ASPs by IP and port)"
+    )
+    local_port: Port | None = Field(None, description="client: local port the association is opened from")
+    local_addresses: list[IPv4] = Field(
+        default_factory=list, description="SCTP multi-homing: further local addresses bound to the association"
+    )
+    remote_addresses: list[IPv4] = Field(
+        default_factory=list, description="SCTP multi-homing (client): further addresses of the peer"
     )
     routing_contexts: list[Annotated[int, Field(ge=0, le=0xFFFFFFFF)]] = []
     traffic_mode: Literal["override", "loadshare", "broadcast"] = "loadshare"
     asp_id: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] | None = None
-    heartbeat_interval_s: Annotated[float, Field(gt=0)] | None = None
+    network_appearance: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] | None = Field(
+        None, description="M3UA Network Appearance sent in ASPAC and DATA when the SG asks for one"
+    )
+    traffic_requires_ntfy: bool = Field(
+        True,
+        description="client: traffic flows only once the SG notifies AS-ACTIVE (NTFY); false for SGs that send no NTFY",
+    )
+    heartbeat_interval_s: Annotated[float, Field(gt=0)] | None = Field(
+        30.0, description="BEAT every this many seconds (None: off)"
+    )
+    heartbeat_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="a BEAT unanswered this long declares the association down (it is closed and reopened)"
+    )
+    handshake_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="a connection must reach ASP-ACTIVE within this time, else it is closed"
+    )
+    max_connections: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        64, description="server: connections accepted at once; more are closed at once"
+    )
     reconnect_initial_s: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    reconnect_reset_after_s: Annotated[float, Field(ge=0)] = Field(
+        30.0,
+        description="client: the reconnect backoff starts again from reconnect_initial_s only after the "
+        "association carried traffic (AS active) this long",
+    )
+    shutdown_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        2.0, description="on SIGTERM: how long to wait for each of ASPIA_ACK and ASPDN_ACK"
+    )
+
+    @model_validator(mode="after")
+    def _local_binding(self) -> AssociationConfig:
+        if self.role == "server" and (self.local_host or self.local_port):
+            raise ValueError("local_host/local_port are for client associations (a server binds host/port)")
+        if self.remote_addresses and self.role == "server":
+            raise ValueError("remote_addresses are for client associations")
+        if (self.local_addresses or self.remote_addresses) and self.transport == "tcp":
+            raise ValueError("local_addresses/remote_addresses (multi-homing) need SCTP (transport sctp or auto)")
+        return self
 
 
 class SignallingConfig(_Strict):
@@ -57,6 +107,15 @@ class SignallingConfig(_Strict):
     )
     ready_for_sm: bool = False
     release_cause: Annotated[int, Field(ge=1, le=127)] = 20
+    platform_numbers: list[Digits] = Field(
+        default_factory=list,
+        description="The platform's routing numbers: an IAM without redirection information whose called number "
+        "starts with one is a call diverted to the platform; digits after it are the subscriber "
+        "(MSCs that forward to <routing number><MSISDN>)",
+    )
+    not_diverted_release_cause: Annotated[int, Field(ge=1, le=127)] = Field(
+        31, description="REL cause for an IAM that was not diverted to the platform (not recorded, counted)"
+    )
 
 
 class FirewallConfig(_Strict):
@@ -85,6 +144,9 @@ class ForwardingConfig(_Strict):
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5
     retry_max_s: Annotated[float, Field(gt=0)] = 30.0
     invoke_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    drain_timeout_s: Annotated[float, Field(ge=0, le=600)] = Field(
+        10.0, description="on SIGTERM: how long forwarding may go on; what is left stays spooled"
+    )
 
     @field_validator("ingest_target", "attach_target")
     @classmethod
@@ -115,6 +177,9 @@ class RegistrationConfig(_Strict):
         None, description="Prefix that turns national subscriber numbers into E.164 (else they are not registered)"
     )
     ac_version: Literal[2, 3] = Field(3, description="shortMsgGatewayContext version tried first (v3 falls back to v2)")
+    hlr_version_memory_s: Annotated[float, Field(ge=0)] = Field(
+        86400.0, description="How long an HLR that refused v3 is asked in v2 directly (per HLR GT)"
+    )
     sm_rp_pri: bool = Field(False, description="sendRoutingInfoForSM sm-RP-PRI (false: the HLR reports absence)")
     dialogue_timeout_s: Annotated[float, Field(gt=0, le=120)] = 15.0
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
@@ -157,6 +222,11 @@ class RegistrationConfig(_Strict):
 class HttpConfig(_Strict):
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9102
+    require_traffic: bool = Field(
+        True,
+        description="/healthz is 503 while no client association (toward an STP) carries traffic; false: it "
+        "stays 200 and only reports it (for orchestrators that would restart the container during an STP outage)",
+    )
 
 
 class GatewayConfig(_Strict):

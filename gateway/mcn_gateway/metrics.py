@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from mcn_edge.metrics import EdgeMetrics
 
+ASSOCIATION_STATES = {"down": 0, "up": 1, "asp-active": 1, "active": 2}
+
 
 class Metrics(EdgeMetrics):
     """The gateway's metrics: signalling, associations, MWD registrations, plus the shared spool/forwarding ones."""
@@ -35,8 +37,33 @@ class Metrics(EdgeMetrics):
         self.replies = Counter("mcn_gateway_replies", "Answers sent back, by type", ["type"], registry=r)
         self.association_state = Gauge(
             "mcn_gateway_association_state",
-            "M3UA association state (0 down, 1 ASP up, 2 ASP active)",
+            "M3UA association state: 0 down, 1 ASP up but no traffic can reach it (ASP inactive, or AS not active), "
+            "2 carrying traffic (ASP active and, toward an SG, AS-ACTIVE notified)",
             ["association"],
+            registry=r,
+        )
+        self.as_state = Gauge(
+            "mcn_gateway_as_state",
+            "AS state per routing context as notified by the SG (NTFY): 0 inactive, 1 pending, 2 active",
+            ["association", "routing_context"],
+            registry=r,
+        )
+        self.destinations_unavailable = Gauge(
+            "mcn_gateway_destinations_unavailable",
+            "Point codes (or clusters) the SG reported unavailable (DUNA, until DAVA)",
+            ["association"],
+            registry=r,
+        )
+        self.association_failures = Counter(
+            "mcn_gateway_association_failures",
+            "Associations the gateway declared dead and closed, by reason (heartbeat_timeout, handshake_timeout, ...)",
+            ["association", "reason"],
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "mcn_gateway_connections_refused",
+            "Connections closed on accept, by reason (max_connections, shutting_down)",
+            ["association", "reason"],
             registry=r,
         )
         self.association_errors = Counter(

@@ -82,6 +82,10 @@ _CACHE_LIMIT = 100_000
 Sender = Callable[[ProtocolData], bool]
 
 
+_MAX_REMEMBERED_HLRS = 10_000
+_MAX_REMEMBERED_SUBSCRIBERS = 100_000
+
+
 @dataclass(slots=True)
 class _Registration:
     subscriber: str  # E.164 with '+'
@@ -128,6 +132,11 @@ class MwdRegistrar:
         self._active: dict[str, _Registration] = {}
         self._by_otid: dict[bytes, _Registration] = {}
         self._cache: dict[str, tuple[float, str]] = {}  # subscriber -> (monotonic until, skip reason)
+        # MAP version per HLR: an HLR that refused v3 is asked in v2 from then on (for a while), which saves
+        # a refused dialogue per registration; dialogues are routed on the MSISDN, so the HLR serving a
+        # subscriber is known once it has answered (subscriber -> HLR GT, bounded)
+        self._hlr_versions: dict[str, tuple[int, float]] = {}  # HLR GT -> (version, monotonic until)
+        self._subscriber_hlr: dict[str, str] = {}
         self._thread: threading.Thread | None = None
         self._platform_address = sccp_codec.encode_gt_address(platform_gt, config.platform_ssn)
         self._service_centre = map_codec.encode_address_string(platform_gt)
@@ -253,11 +262,33 @@ class MwdRegistrar:
             if claim.expires_at is not None:
                 self._remember(subscriber, claim.expires_at - now, reason)
             return
-        registration = _Registration(subscriber, OP_SRI_SM, self.config.ac_version, claimed=claimed)
+        registration = _Registration(subscriber, OP_SRI_SM, self._version_for(subscriber), claimed=claimed)
         self._active[subscriber] = registration
         self.metrics.mwd_sent.inc()
         log.info("registering in MWD: %s (first missed call of an absence)", mask(subscriber))
         self._open(registration)
+
+    def _version_for(self, subscriber: str) -> int:
+        """The shortMsgGatewayContext version to open with: the one the subscriber's HLR speaks, if known."""
+        hlr = self._subscriber_hlr.get(subscriber)
+        known = self._hlr_versions.get(hlr) if hlr else None
+        if known is not None and known[1] > self._clock():
+            return min(known[0], self.config.ac_version)
+        return self.config.ac_version
+
+    def _learn_hlr(self, registration: _Registration, calling_gt: str) -> None:
+        registration.hlr = calling_gt
+        self._subscriber_hlr.pop(registration.subscriber, None)
+        if len(self._subscriber_hlr) >= _MAX_REMEMBERED_SUBSCRIBERS:
+            self._subscriber_hlr.pop(next(iter(self._subscriber_hlr)))  # the oldest
+        self._subscriber_hlr[registration.subscriber] = calling_gt
+
+    def _remember_version(self, hlr: str | None, version: int) -> None:
+        if not hlr:
+            return
+        if len(self._hlr_versions) >= _MAX_REMEMBERED_HLRS:
+            self._hlr_versions.clear()
+        self._hlr_versions[hlr] = (version, self._clock() + self.config.hlr_version_memory_s)
 
     def _on_attach(self, number: str) -> None:
         subscriber = self.e164(number)
@@ -375,7 +406,7 @@ class MwdRegistrar:
             return
         operation = OPERATION_NAMES[registration.operation]
         if calling_gt:
-            registration.hlr = calling_gt
+            self._learn_hlr(registration, calling_gt)
         kind = message.kind
         if kind == tcap_codec.TCAP_BEGIN:  # our own Begin, returned by SCCP: no route to that GT
             self._close_dialogue(registration)
@@ -437,6 +468,7 @@ class MwdRegistrar:
             self.metrics.mwd_dialogues.labels(operation, "ac_refused").inc()
             log.info("HLR refused shortMsgGatewayContext v%d: falling back to v%d", registration.version, version)
             registration.version = version
+            self._remember_version(registration.hlr, version)
             self._open(registration, count_attempt=False)
             return
         outcome = "ac_refused" if refused else "abort"

@@ -27,7 +27,7 @@ log = logging.getLogger("mcn_gateway.signalling")
 KIND_MISSED_CALL = "missed_call"
 KIND_ATTACH = "attach"
 
-_ISUP_NAMES = {0x01: "IAM", 0x06: "ACM", 0x09: "ANM", 0x0C: "REL", 0x10: "RLC", 0x2C: "CPG", 0x12: "RSC"}
+_ISUP_NAMES = {0x01: "IAM", 0x06: "ACM", 0x07: "CON", 0x09: "ANM", 0x0C: "REL", 0x10: "RLC", 0x2C: "CPG", 0x12: "RSC"}
 _PRESENTATION = {
     isup_codec.PRESENTATION_ALLOWED: "allowed",
     isup_codec.PRESENTATION_RESTRICTED: "restricted",
@@ -55,6 +55,11 @@ class Outcome:
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def _circuit(data: ProtocolData, cic: int) -> tuple[int, int, int]:
+    """A circuit, whichever direction the message travels (IAM one way, ANM/REL the other)."""
+    return (min(data.opc, data.dpc), max(data.opc, data.dpc), cic)
 
 
 def _reply(received: ProtocolData, data: bytes) -> ProtocolData:
@@ -89,6 +94,7 @@ class SignallingProcessor:
         self._sccp = sccp_codec.SccpDecoder()
         self._tcap = tcap_codec.TcapDecoder()
         self._segments = sccp_codec.SegmentReassembler()
+        self._unanswered: dict[tuple[int, int, int], Event] = {}  # passive: calls not yet answered or released
         self._counter_children: dict[tuple[int, tuple[str, ...]], object] = {}
         self._handled_opcodes = {map_codec.OP_ALERT_SERVICE_CENTRE, map_codec.OP_ALERT_SERVICE_CENTRE_WITHOUT_RESULT}
         if signalling.ready_for_sm:
@@ -135,18 +141,72 @@ class SignallingProcessor:
             # the exchange cleared first (e.g. caller hung up): confirm with RLC
             outcome.replies.append(_reply(data, isup_codec.encode_rlc(cic)))
             self._inc(self.metrics.replies, "RLC")
+        elif self.passive and message_type in (isup_codec.MSG_ANM, isup_codec.MSG_CON, isup_codec.MSG_REL):
+            pending = self._unanswered.pop(_circuit(data, cic), None)
+            if pending is None:
+                return
+            if message_type == isup_codec.MSG_REL:  # released before any answer: missed
+                outcome.events.append(pending)
+                self._inc(self.metrics.events, KIND_MISSED_CALL)
+            else:
+                self._inc(self.metrics.events_suppressed, "answered")
+                log.info("call on cic %s was answered: not a missed call", cic)
+
+    def flush(self) -> list[Event]:
+        """Passive mode, end of a capture: calls whose fate it does not show count as missed."""
+        events = list(self._unanswered.values())
+        self._unanswered.clear()
+        for _ in events:
+            self._inc(self.metrics.events, KIND_MISSED_CALL)
+        return events
+
+    def _platform_subscriber(self, iam: isup_codec.InitialAddress) -> isup_codec.IsupNumber | bool | None:
+        """For an IAM with no redirection: False when its called number is not a platform number; else the
+        subscriber the platform number carries (prefix routing: <routing number><MSISDN>), or None."""
+        called = iam.called
+        if called is None:
+            return False
+        for number in self.signalling.platform_numbers:
+            if called.digits.startswith(number):
+                rest = called.digits[len(number) :]
+                return isup_codec.IsupNumber(rest, called.nature_of_address) if rest else None
+        return False
 
     def _iam(self, data: ProtocolData, timestamp: float, outcome: Outcome) -> None:
         iam = self._isup.decode_iam(data.data, complete=False)
-        if not self.passive:
-            # the platform never answers a forwarded call: release it, subscriber absent
-            outcome.replies.append(_reply(data, isup_codec.encode_rel(iam.cic, self.signalling.release_cause)))
-            self._inc(self.metrics.replies, "REL")
+        subscriber = iam.subscriber
+        not_recorded = None  # why this IAM is no missed call
         if self.firewall.allowed_opcs and data.opc not in self.firewall.allowed_opcs:
             self._inc(self.metrics.firewall_rejects, "opc")
             log.warning("IAM from a point code not allowed (opc %s): released, no event", data.opc)
+            not_recorded = "firewall"
+        elif not iam.diverted:
+            # an undiverted call is a missed call only when it reaches a platform number
+            platform = self._platform_subscriber(iam)
+            if platform is False:
+                not_recorded = "not_diverted"
+            elif platform is None:
+                not_recorded = "no_subscriber"
+            else:
+                subscriber = platform
+        if not self.passive:
+            # the platform never answers: release (subscriber absent, or the configured cause for a call
+            # that was not diverted to it)
+            cause = (
+                self.signalling.release_cause
+                if not_recorded in (None, "firewall")
+                else (self.signalling.not_diverted_release_cause)
+            )
+            outcome.replies.append(_reply(data, isup_codec.encode_rel(iam.cic, cause)))
+            self._inc(self.metrics.replies, "REL")
+        if not_recorded == "firewall":
             return
-        subscriber = iam.subscriber
+        if not_recorded is not None:
+            self._inc(self.metrics.events_suppressed, not_recorded)
+            log.info(
+                "IAM on cic %s from opc %s: %s, not a missed call", iam.cic, data.opc, not_recorded.replace("_", " ")
+            )
+            return
         if subscriber is None:
             raise DecodeError("isup", "IAM without a called / redirecting number")
         presentation = _PRESENTATION.get(iam.calling_presentation, "unavailable")
@@ -165,8 +225,6 @@ class SignallingProcessor:
             "reason": iam.forwarding_reason,
             "msc": self.signalling.msc_names.get(str(data.opc), f"pc:{data.opc}"),
         }
-        outcome.events.append(Event(KIND_MISSED_CALL, body))
-        self._inc(self.metrics.events, KIND_MISSED_CALL)
         log.info(
             "missed call to %s from %s (%s, cic %s)",
             mask(body["subscriber"]),
@@ -174,6 +232,17 @@ class SignallingProcessor:
             body["reason"],
             iam.cic,
         )
+        if self.passive:
+            # a tap sees the whole call: it is missed only if released before an answer (ANM/CON)
+            circuit = _circuit(data, iam.cic)
+            earlier = self._unanswered.pop(circuit, None)
+            if earlier is not None:  # the circuit was seized again: the earlier call ended unanswered
+                outcome.events.append(earlier)
+                self._inc(self.metrics.events, KIND_MISSED_CALL)
+            self._unanswered[circuit] = Event(KIND_MISSED_CALL, body)
+            return
+        outcome.events.append(Event(KIND_MISSED_CALL, body))
+        self._inc(self.metrics.events, KIND_MISSED_CALL)
 
     # --- SCCP / TCAP / MAP -----------------------------------------------------------------------------
 
@@ -206,6 +275,14 @@ class SignallingProcessor:
             self._begin(data, unitdata, message, timestamp, outcome)
         elif message.kind in (tcap_codec.TCAP_CONTINUE, tcap_codec.TCAP_END, tcap_codec.TCAP_ABORT):
             handler = self.transactions.handler_for(message.dtid)
+            if handler is not None and not self.passive and (reason := self._origin_allowed(data, unitdata)):
+                # an answer to a dialogue we opened must come from an allowed origin too: a forged End
+                # would otherwise settle a registration; the dialogue times out and is retried
+                self._inc(self.metrics.firewall_rejects, f"answer_{reason}")
+                log.warning(
+                    "%s to a dialogue of ours from %s refused (%s)", message.name, unitdata.calling.describe(), reason
+                )
+                return
             if handler is not None:
                 # a dialogue this gateway opened (MAP client side): its owner decides what follows
                 for reply in handler(message, unitdata.calling.global_title):
@@ -230,8 +307,9 @@ class SignallingProcessor:
                 handler(message, None)
 
     def _sccp_reply(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata, tcap: bytes) -> ProtocolData:
-        udt = sccp_codec.encode_udt(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class)
-        return _reply(data, udt)
+        """The answer goes back in the kind of message that came: XUDT for XUDT (and LUDT), else UDT."""
+        encode = sccp_codec.encode_udt if unitdata.message_type == sccp_codec.UDT else sccp_codec.encode_xudt
+        return _reply(data, encode(unitdata.calling.raw, unitdata.called.raw, tcap, unitdata.protocol_class))
 
     def _origin_allowed(self, data: ProtocolData, unitdata: sccp_codec.SccpUnitdata) -> str | None:
         """None when allowed, else the reject reason."""

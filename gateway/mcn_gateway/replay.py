@@ -109,6 +109,7 @@ def replay_capture(
     messages = iter_protocol_data(path, processor.metrics, stats)
     for protocol_data, timestamp in progress(messages) if progress else messages:
         stats.events.extend(processor.handle(protocol_data, timestamp).events)
+    stats.events.extend(processor.flush())  # calls the capture does not show answered or released
     stats.decode_errors = int(_errors(processor.metrics) - errors_before)
     return stats
 

@@ -35,6 +35,7 @@ class ScriptedPeer:
         self._listener = listener
         self._sock: socket.socket | None = None
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._send_lock = threading.Lock()  # the reader thread answers BEATs: one writer at a time
         self._decoder = m3ua.M3uaDecoder()
         self._reader: threading.Thread | None = None
         self.received: list[m3ua.M3uaMessage] = []
@@ -84,6 +85,9 @@ class ScriptedPeer:
                 if not chunk:
                     break
                 for message in framer.feed(chunk):
+                    if message[2:4] == b"\x03\x03":  # BEAT: answered at once, as every M3UA peer must
+                        with self._send_lock:
+                            sock.sendall(message[:3] + b"\x06" + message[4:])  # BEAT_ACK echoes the data
                     inbox.put(message)
         except OSError:
             pass
@@ -113,7 +117,8 @@ class ScriptedPeer:
 
     def send(self, data: bytes) -> None:
         assert self._sock is not None, "not connected"
-        self._sock.sendall(data)
+        with self._send_lock:
+            self._sock.sendall(data)
 
     def recv(self, timeout: float = DEFAULT_TIMEOUT_S) -> m3ua.M3uaMessage:
         try:

@@ -15,9 +15,11 @@ from typing import Any
 from pycrate_mobile import ISUP as pi
 
 from . import DecodeError
+from .sccp import bcd_digits
 
 MSG_IAM = 0x01
 MSG_ACM = 0x06
+MSG_CON = 0x07
 MSG_ANM = 0x09
 MSG_REL = 0x0C
 MSG_RLC = 0x10
@@ -76,15 +78,25 @@ class InitialAddress:
         return self.original_called or self.redirecting or self.called
 
     @property
+    def diverted(self) -> bool:
+        """The call was redirected (Q.763 redirection information, original called or redirecting number)."""
+        return (
+            self.original_called is not None
+            or self.redirecting is not None
+            or self.redirecting_reason is not None
+            or self.original_redirect_reason is not None
+        )
+
+    @property
     def forwarding_reason(self) -> str:
         reason = self.redirecting_reason or self.original_redirect_reason
         return _REDIRECTING_REASONS.get(reason or 0, "not_reachable")
 
 
 def _digits(number: Any) -> str:
-    # BCD filler (0xF) and the odd/even indicator are handled by pycrate's get_num()
-    digits: str = number.get_num()
-    return digits.rstrip("f").rstrip("F")
+    # not pycrate's get_num(): with the odd indicator it drops the last character, a real digit when
+    # the filler is F (Q.763 says 0; both are seen in the field)
+    return bcd_digits(number["Num"], bool(number["OE"].get_val())).rstrip("fF")
 
 
 # optional parameter names (Q.763 table 5) the gateway reads from an IAM

@@ -31,6 +31,8 @@ TRANSFER_DATA = (1, 1)
 SSNM_DUNA = (2, 1)
 SSNM_DAVA = (2, 2)
 SSNM_DAUD = (2, 3)
+SSNM_SCON = (2, 4)
+SSNM_DUPU = (2, 5)
 ASPSM_UP = (3, 1)
 ASPSM_DOWN = (3, 2)
 ASPSM_BEAT = (3, 3)
@@ -49,8 +51,8 @@ MESSAGE_NAMES = {
     SSNM_DUNA: "DUNA",
     SSNM_DAVA: "DAVA",
     SSNM_DAUD: "DAUD",
-    (2, 4): "SCON",
-    (2, 5): "DUPU",
+    SSNM_SCON: "SCON",
+    SSNM_DUPU: "DUPU",
     (2, 6): "DRST",
     ASPSM_UP: "ASPUP",
     ASPSM_DOWN: "ASPDN",
@@ -264,6 +266,10 @@ def encode_aspup_ack(asp_id: int | None = None) -> bytes:
     return _encode(ASPSM_UP_ACK, [(pm.M3UATag.ASPId, _u32(asp_id))] if asp_id is not None else [])
 
 
+def encode_aspdn() -> bytes:
+    return _encode(ASPSM_DOWN, [])
+
+
 def encode_aspdn_ack() -> bytes:
     return _encode(ASPSM_DOWN_ACK, [])
 
@@ -277,8 +283,15 @@ def _routing_params(traffic_mode: int | None, routing_contexts: list[int]) -> li
     return params
 
 
-def encode_aspac(traffic_mode: int | None, routing_contexts: list[int]) -> bytes:
-    return _encode(ASPTM_ACTIVE, _routing_params(traffic_mode, routing_contexts))
+def encode_aspac(traffic_mode: int | None, routing_contexts: list[int], network_appearance: int | None = None) -> bytes:
+    params = _routing_params(traffic_mode, routing_contexts)
+    if network_appearance is not None:
+        params.insert(0, (pm.M3UATag.NetworkAppearance, _u32(network_appearance)))
+    return _encode(ASPTM_ACTIVE, params)
+
+
+def encode_aspia(routing_contexts: list[int]) -> bytes:
+    return _encode(ASPTM_INACTIVE, _routing_params(None, routing_contexts))
 
 
 def encode_aspac_ack(traffic_mode: int | None, routing_contexts: list[int]) -> bytes:

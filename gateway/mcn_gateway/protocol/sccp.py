@@ -264,13 +264,37 @@ class SegmentReassembler:
         self.expired += len(stale)
 
 
+def bcd_digits(bcd: Any, odd: bool) -> str:
+    """Digits of a BCD field with an odd/even indication, whatever the filler nibble.
+
+    pycrate 0.8.1's get_addr()/get_num() drop the last character of an odd-length number,
+    assuming the filler decodes to one. Q.713/Q.763 say the filler is 0, but F is common in
+    the field and pycrate decodes F to nothing: `...0000f1` lost its last real digit. The
+    number of digits is fixed by the length and the indicator: 2n - 1 when odd, 2n when even.
+    """
+    decoded = str(bcd.decode())
+    length = len(bcd.to_bytes())
+    return decoded[: 2 * length - 1] if odd else decoded[: 2 * length]
+
+
+def global_title_digits(gt_indicator: int, gt: Any) -> str | None:
+    """The digits of a global title (Q.713 3.4.2.3), either filler accepted."""
+    if gt_indicator == 1:  # nature of address + odd/even, BCD
+        return bcd_digits(gt["Addr"], bool(gt["OE"].get_val()))
+    if gt_indicator in (3, 4):  # encoding scheme 1 = BCD odd, 2 = BCD even
+        scheme = gt["EncodingScheme"].get_val()
+        if scheme in (1, 2):
+            return bcd_digits(gt["Addr"].get_alt(), scheme == 1)
+    return str(gt.get_addr()) if hasattr(gt, "get_addr") else None
+
+
 def _address_from_element(value: Any, raw: bytes) -> SccpAddress:
     indicator = value[0]
     global_title = None
-    if indicator[2].get_val():
-        gt = value[3].get_alt()
+    gt_indicator = indicator[2].get_val()
+    if gt_indicator:
         try:
-            global_title = gt.get_addr() if hasattr(gt, "get_addr") else None
+            global_title = global_title_digits(gt_indicator, value[3].get_alt())
         except Exception:  # undecodable GT digits: keep the message, lose the digits
             global_title = None
         if global_title:
@@ -320,6 +344,34 @@ def _encode_udt_with_pycrate(
     udt["Data"].from_bytes(bytes([len(data)]) + data)
     encoded: bytes = udt.to_bytes()
     return encoded
+
+
+_xudt_prefixes: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
+XUDT_HOP_COUNTER = 15  # Q.714 2.3.2: the originator's maximum
+
+
+def encode_xudt(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0) -> bytes:
+    """An unsegmented XUDT (Q.713 4.18), the answer to an XUDT: a peer that sent XUDT may not route UDT
+    (e.g. it needs the hop counter). No optional part. Prefix cached per shape as for UDT."""
+    if len(called_raw) + len(calling_raw) + len(data) > 254 - 8:
+        raise ValueError("payload too large for one XUDT; XUDT segmentation is not implemented")
+    key = (called_raw, calling_raw, protocol_class, XUDT_HOP_COUNTER, len(data))
+    prefix = _xudt_prefixes.get(key)
+    if prefix is None:
+        xudt = ps.SCCPTypeClasses[XUDT]()
+        xudt["ProtocolClass"][1].set_val(protocol_class)
+        xudt["HopCounter"].set_val(XUDT_HOP_COUNTER)
+        xudt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
+        xudt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
+        xudt["Data"].from_bytes(bytes([len(data)]) + data)
+        encoded = bytes(xudt.to_bytes())
+        if not encoded.endswith(data) or encoded[6] != 0:
+            raise ValueError("XUDT layout unexpected (optional part present)")
+        prefix = encoded[: len(encoded) - len(data)]
+        if len(_xudt_prefixes) > 4096:
+            _xudt_prefixes.clear()
+        _xudt_prefixes[key] = prefix
+    return prefix + data
 
 
 def encode_gt_address(digits: str, ssn: int, numbering_plan: int = 1, nature: int = 4) -> bytes:

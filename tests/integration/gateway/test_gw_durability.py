@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,15 @@ def _connect(port: int) -> ScriptedPeer:
     return peer
 
 
-def _send_calls_and_kill(config_path: Path, env: dict[str, str], tmp_path: Path, port: int) -> list[str]:
+def _send_calls_and_kill(
+    config_path: Path, env: dict[str, str], tmp_path: Path, port: int, once_up: Callable[[], None] | None = None
+) -> list[str]:
     """Send CALLS IAMs; each REL means the event is committed to the spool. Then SIGKILL."""
     process = _start_gateway(config_path, env, tmp_path / "gateway.log")
     try:
         with _connect(port) as peer:
+            if once_up is not None:
+                once_up()
             for cic in range(1, CALLS + 1):
                 peer.send(m3ua_data(5, build_iam(cic), opc=MSC_PC))
                 rel = peer.expect(m3ua.TRANSFER_DATA).protocol_data
@@ -77,10 +82,15 @@ def _write_config(tmp_path: Path, port: int, **targets: str) -> Path:
 def test_sigkill_with_file_target_unreachable_then_restart(tmp_path: Path):
     port = _free_port()
     blocked = tmp_path / "blocked"
-    blocked.write_text("a file where a directory should be: the target cannot be written")
+    blocked.mkdir()  # writable at start (an unwritable target is refused at start-up, exit 2)
+
+    def block() -> None:  # then it breaks: a file where the directory was
+        blocked.rmdir()
+        blocked.write_text("a file where a directory should be: the target cannot be written")
+
     config_path = _write_config(tmp_path, port, ingest_target=f"file:{blocked / 'calls.jsonl'}")
-    prefixes = _send_calls_and_kill(config_path, {}, tmp_path, port)
-    assert not (blocked / "calls.jsonl").exists()
+    prefixes = _send_calls_and_kill(config_path, {}, tmp_path, port, once_up=block)
+    assert blocked.is_file()
 
     delivered = tmp_path / "delivered.jsonl"
     process = _start_gateway(

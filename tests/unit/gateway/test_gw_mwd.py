@@ -242,6 +242,26 @@ def test_v3_refused_falls_back_to_v2_for_both_operations(h: Harness):
         assert _address(v2_type.get_val()["serviceCentreAddress"]) == PLATFORM_GT
 
 
+def test_an_hlr_that_refused_v3_is_asked_in_v2_next_time():
+    h = Harness(hlr_version_memory_s=3600)
+    h.call()
+    h.answer("v2_only")  # v3 refused by the subscriber's HLR (HLR_GT): fallback, remembered for that HLR
+    h.answer("v2_only")
+    h.answer("v2_only")
+    h.registrar.attached(SUB)  # the absence ends
+    h.registrar.pump()
+    h.call()  # the next absence: its HLR is known to speak v2, no refused v3 dialogue first
+    assert [h.dialogue(i).application_context[-1] for i in range(len(h.sent))] == [3, 2, 2, 2]
+    other = "+447911999888"  # a subscriber whose HLR is not known yet: v3 first
+    h.call(other)
+    assert h.dialogue().application_context[-1] == 3
+    h.advance(3601)  # the memory expires: the HLR may have been upgraded
+    h.registrar.attached(SUB)
+    h.registrar.pump()
+    h.call()
+    assert h.dialogue().application_context[-1] == 3
+
+
 def test_permanent_map_error_fails_without_retry(h: Harness):
     h.call()
     h.answer("unknown")

@@ -190,3 +190,12 @@ def test_config_validation_refuses_unknown_placeholders_zones_and_windows(defaul
         NotifyConfig.model_validate({**raw, "default_language": "fr"})
     with pytest.raises(ValueError):
         NotifyConfig.model_validate({**raw, "tariff": {**raw["tariff"], "fee_minor_per_notice": 9.5}})
+
+
+def test_a_notice_that_does_not_hold_the_subscribers_lock_lists_nothing(default_config: NotifyConfig) -> None:
+    calls = [call("a", "+447912000111", 5)]
+    other = SubscriberProfile(msisdn=SUBSCRIBER, notify_lock="n-other")
+    assert compose(default_config, calls, other).action == "nothing"
+    ours = SubscriberProfile(msisdn=SUBSCRIBER, notify_lock="n-1")
+    assert compose(default_config, calls, ours).action == "send"
+    assert compose(default_config, calls, PROFILE).action == "send"  # expired and released: no other notice

@@ -9,6 +9,7 @@ from pynamodb.exceptions import PutError
 
 from mcn_core.dal.tables import MissedCallRecord, SubscriberRecord, bind
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
+from mcn_core.models.errors import UnstorableEventError
 
 _BATCH_GET_LIMIT = 100
 
@@ -90,5 +91,7 @@ class DynamoCallStore:
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
+            if exc.cause_response_code == "ValidationException":
+                raise UnstorableEventError(exc.cause_response_message or "refused by the store") from exc
             raise
         return True

@@ -12,6 +12,7 @@ from pynamodb.transactions import TransactWrite
 from mcn_core.dal.tables import FeeRecord, MessageIdRecord, MissedCallRecord, SubscriberRecord, bind
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.events import ForwardingReason, Presentation
+from mcn_core.models.fees import NOT_CHARGED_REASON, RecordOutcome
 from mcn_core.models.notice import SubscriberProfile
 
 MESSAGE_ID_RETENTION = timedelta(days=14)
@@ -51,8 +52,9 @@ class NotifyStore:
 
     # ------------------------------------------------------------------ subscribers
     def profile(self, msisdn: str) -> SubscriberProfile:
+        """Preferences and the notice holding the subscriber's lock (consistent: Compose checks it)."""
         try:
-            record = self._subscribers.get(msisdn)
+            record = self._subscribers.get(msisdn, consistent_read=True)
         except self._subscribers.DoesNotExist:
             return SubscriberProfile(msisdn=msisdn)
         return SubscriberProfile(
@@ -62,6 +64,7 @@ class NotifyStore:
             quiet_hours=record.quiet_hours,
             opted_out=bool(record.opted_out),
             notify_me=bool(record.notify_me),
+            notify_lock=record.notify_lock,
         )
 
     def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]:
@@ -111,26 +114,32 @@ class NotifyStore:
         return True
 
     # ------------------------------------------------------------------ fees
-    def record_notice(self, fee: FeeRecord, *, clear_calls: list[str], release_lock: bool) -> bool:
+    def record_notice(
+        self, fee: FeeRecord, *, clear_calls: list[str], release_lock: bool, calls_must_exist: bool = True
+    ) -> RecordOutcome:
         """Fee record + removal of exactly the listed calls + lock release, in one transaction.
 
-        Returns False when this notice was recorded before (a retried or re-driven step):
-        nothing is charged twice. Calls beyond one transaction's capacity are deleted after
-        it, idempotently, so a retry finishes the job.
+        Each listed call is deleted only if it still exists: calls another notice already cleared
+        cancel the transaction, and the notice is then recorded with fee 0 (NOT_CHARGED), so two
+        notices never both charge for the same calls. A retried or re-driven step finds its fee
+        recorded: nothing is charged twice. Calls beyond one transaction's capacity are deleted
+        after it, idempotently, so a retry finishes the job.
         """
         fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
         # PynamoDB types a list of strings as a list of its attributes
         message_ids: list[str] = list(fee.smsc_message_ids or []) if self._message_ids is not None else []  # type: ignore[arg-type]
         room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0) - len(message_ids)
         in_transaction, after = clear_calls[:room], clear_calls[room:]
-        recorded = True
+        # The request lists deletes, then puts, then updates (pynamodb's order): reasons follow it.
+        call_items, fee_item = range(len(in_transaction)), len(in_transaction)
         try:
             with TransactWrite(connection=Connection(host=fee_model.Meta.host)) as transaction:  # type: ignore[attr-defined]  # PynamoDB Meta
                 transaction.save(fee, condition=fee_model.notification_id.does_not_exist())
                 for message_id in message_ids:
                     transaction.save(self._message_id_record(fee, message_id, len(message_ids)))
                 for call_ref in in_transaction:
-                    transaction.delete(calls_model(fee.subscriber, call_ref))
+                    exists = calls_model.call_ref.exists() if calls_must_exist else None
+                    transaction.delete(calls_model(fee.subscriber, call_ref), condition=exists)
                 if release_lock:
                     transaction.update(
                         subs_model(fee.subscriber),
@@ -138,21 +147,33 @@ class NotifyStore:
                         condition=subs_model.notify_lock == fee.notification_id,
                     )
         except TransactWriteError as exc:
-            reasons = {r.code for r in (exc.cancellation_reasons or []) if r is not None}
-            if "ConditionalCheckFailed" not in reasons:
+            reasons = list(exc.cancellation_reasons or [])
+            failed = {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
+            if not failed:
                 raise
-            if self.fee(fee.notification_id) is not None:
-                recorded = False  # recorded before: finish what that attempt may have left undone
-            elif release_lock:
-                # Only the lock's condition can have failed: it is no longer ours (expired, taken).
-                return self.record_notice(fee, clear_calls=clear_calls, release_lock=False)
-            else:
-                raise
-        for call_ref in after if recorded else clear_calls:
+            if fee_item in failed or self.fee(fee.notification_id) is not None:
+                # Recorded before: finish what that attempt may have left undone.
+                for call_ref in clear_calls:
+                    calls_model(fee.subscriber, call_ref).delete()
+                if release_lock:
+                    self.release_lock(fee.subscriber, fee.notification_id)
+                return RecordOutcome.ALREADY_RECORDED
+            if failed.intersection(call_items):
+                fee.fee_minor = 0
+                fee.failure_reason = NOT_CHARGED_REASON
+                outcome = self.record_notice(
+                    fee, clear_calls=clear_calls, release_lock=release_lock, calls_must_exist=False
+                )
+                return RecordOutcome.NOT_CHARGED if outcome is RecordOutcome.RECORDED else outcome
+            if release_lock:
+                # Only the lock's condition failed: it is no longer ours (expired, taken).
+                return self.record_notice(
+                    fee, clear_calls=clear_calls, release_lock=False, calls_must_exist=calls_must_exist
+                )
+            raise
+        for call_ref in after:
             calls_model(fee.subscriber, call_ref).delete()
-        if not recorded and release_lock:
-            self.release_lock(fee.subscriber, fee.notification_id)
-        return recorded
+        return RecordOutcome.RECORDED
 
     def _message_id_record(self, fee: FeeRecord, message_id: str, part_count: int) -> MessageIdRecord:
         assert self._message_ids is not None

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from mcn_core.models.errors import describe_validation_error
+from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
 from mcn_core.numbers import InvalidNumberError, to_e164
 
@@ -68,6 +68,10 @@ def handle_attach(
     except InvalidNumberError as exc:
         return AttachResult(
             index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=f"invalid subscriber number: {exc}"
+        )
+    except Exception as exc:  # any other failure of a per-event step is this event's alone
+        return AttachResult(
+            index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=unprocessable_reason(exc)
         )
 
     if not store.has_pending_calls(subscriber, now):

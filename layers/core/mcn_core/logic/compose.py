@@ -129,6 +129,9 @@ def compose_notice(
     ignore_quiet_hours: bool = False,
 ) -> Notice:
     base: dict[str, Any] = {"notification_id": notification_id, "subscriber": profile.msisdn}
+    if profile.notify_lock is not None and profile.notify_lock != notification_id:
+        # Another notice holds the subscriber's lock: it lists these calls, this one must not.
+        return Notice(**base, action="nothing")
     pending = [call for call in calls if call.expires_at > now]
     if config.withheld_callers == "omit":
         pending = [call for call in pending if call.caller is not None]

@@ -23,7 +23,7 @@ from mcn_core.logic.keywords import KeywordStore, MoResult, handle_mo
 from mcn_core.logic.receipts import ReceiptResult, ReceiptStore, apply_receipt
 from mcn_core.logic.send import SmsSender
 from mcn_core.models.config import NotifyConfig
-from mcn_core.models.errors import describe_validation_error
+from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.inbound import INBOUND_EVENT, MoEvent, ReceiptEvent
 
 #: how long a receipt for an unknown message id is retried before it is counted as unknown
@@ -134,9 +134,11 @@ def handle_inbound_batch(
     for index, raw in enumerate(raw_events):
         try:
             parsed = INBOUND_EVENT.validate_python(raw)
-        except ValidationError as exc:
+        except Exception as exc:  # ValidationError, or any other failure parsing this event: its own
             kind = raw.get("kind") if isinstance(raw, dict) else None
-            items.append(RejectedInbound(index, kind, describe_validation_error(exc)[:500]))
+            kind = kind if isinstance(kind, str) else None
+            reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else unprocessable_reason(exc)
+            items.append(RejectedInbound(index, kind, reason[:500]))
             continue
         try:
             if isinstance(parsed, ReceiptEvent):

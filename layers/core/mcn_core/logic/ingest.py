@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
-from mcn_core.models.errors import describe_validation_error
+from mcn_core.models.errors import UnstorableEventError, describe_validation_error, unprocessable_reason
 from mcn_core.models.events import MissedCallEvent, Presentation
 from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
 from mcn_core.numbers import InvalidNumberError, to_e164
@@ -75,11 +75,12 @@ def _normalise(event: MissedCallEvent, settings: IngestSettings, now: datetime) 
         withheld_number = event.caller
 
     call_time = event.call_time
+    # Compared before any arithmetic: a date near the calendar's end must not overflow (year 9999).
+    if call_time > now + MAX_CLOCK_SKEW:
+        raise _Rejection("call_time is in the future")
     expires_at = call_time + timedelta(hours=settings.retention_hours)
     if expires_at <= now:
         raise _Rejection(f"call older than the retention period ({settings.retention_hours} h)")
-    if call_time > now + MAX_CLOCK_SKEW:
-        raise _Rejection("call_time is in the future")
 
     return StoredCall(
         subscriber=subscriber,
@@ -125,6 +126,10 @@ def ingest_batch(
             results[index] = EventResult(
                 index=index, call_ref=call_ref, outcome=Outcome.REJECTED, reason=rejection.reason
             )
+        except Exception as exc:  # any other failure of a per-event step is this event's alone
+            results[index] = EventResult(
+                index=index, call_ref=call_ref, outcome=Outcome.REJECTED, reason=unprocessable_reason(exc)
+            )
 
     policies = store.subscriber_policies(call.subscriber for _, call in valid) if valid else {}
 
@@ -140,6 +145,11 @@ def ingest_batch(
     # the batch's writes go together (in flight at once), each one conditional: idempotent per call attempt
     stored_flags = store.put_calls_once([call for _, call in to_store]) if to_store else []
     for (index, call), stored in zip(to_store, stored_flags, strict=True):
+        if isinstance(stored, UnstorableEventError):  # the store refuses this item itself: resending cannot help
+            results[index] = EventResult(
+                index=index, call_ref=call.call_ref, outcome=Outcome.REJECTED, reason=f"invalid event: {stored}"
+            )
+            continue
         if isinstance(stored, Exception):
             transient_failures.append(index)
             continue

@@ -8,7 +8,7 @@ rejection rather than a schema error.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -41,6 +41,10 @@ class AttachSource(StrEnum):
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: before the calendar's first UTC instant
+        raise ValueError("timestamp out of range") from None
     return value
 
 

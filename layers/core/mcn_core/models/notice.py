@@ -19,6 +19,8 @@ class SubscriberProfile(BaseModel):
     quiet_hours: str | None = None
     opted_out: bool = False
     notify_me: bool = False
+    #: the notice holding the subscriber's in-flight lock, if any (another one must not list calls)
+    notify_lock: str | None = None
 
 
 class OutgoingSms(BaseModel):
