@@ -30,6 +30,14 @@ CREATE TABLE IF NOT EXISTS events (
     spooled_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    spooled_at REAL NOT NULL,
+    parked_at REAL NOT NULL,
+    error TEXT NOT NULL
+);
 """
 
 
@@ -42,6 +50,18 @@ class SpooledEvent:
     id: int
     kind: str
     body: dict
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event the target kept failing on (a poison event), set aside with the last error."""
+
+    id: int
+    kind: str
+    body: dict
+    spooled_at: float
+    parked_at: float
+    error: str
 
 
 class Spool:
@@ -90,11 +110,12 @@ class Spool:
             self._depth.update(kind for kind, _body in items)
         return list(range(last - len(rows) + 1, last + 1))
 
-    def peek(self, kind: str, limit: int) -> list[SpooledEvent]:
-        """The oldest `limit` events of a kind, in spool order."""
+    def peek(self, kind: str, limit: int, after_id: int = 0) -> list[SpooledEvent]:
+        """The oldest `limit` events of a kind with an id above `after_id`, in spool order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, kind, body FROM events WHERE kind = ? ORDER BY id LIMIT ?", (kind, limit)
+                "SELECT id, kind, body FROM events WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
+                (kind, after_id, limit),
             ).fetchall()
         return [SpooledEvent(row[0], row[1], json.loads(row[2])) for row in rows]
 
@@ -123,6 +144,75 @@ class Spool:
             removed = self._write(delete)
             self._depth.subtract(removed)
         return len(removed)
+
+    # -- dead letters: events the target kept failing on, out of the flow, kept with their error --
+    def park(self, event_id: int, error: str) -> bool:
+        """Move a spooled event to the dead letters, atomically; False if it is no longer spooled."""
+
+        def move() -> str | None:
+            row = self._db.execute("SELECT kind FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "INSERT INTO dead_letters (id, kind, body, spooled_at, parked_at, error) "
+                "SELECT id, kind, body, spooled_at, ?, ? FROM events WHERE id = ?",
+                (time.time(), error, event_id),
+            )
+            self._db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+            return str(row[0])
+
+        with self._lock:
+            kind = self._write(move)
+            if kind is not None:
+                self._depth[kind] -= 1  # the depth counts only events still in the flow
+        return kind is not None
+
+    def parked(self, kind: str | None = None, ids: list[int] | None = None) -> list[ParkedEvent]:
+        """Parked events (all, of a kind, or these ids), oldest first."""
+        query = "SELECT id, kind, body, spooled_at, parked_at, error FROM dead_letters WHERE 1 = 1"
+        params: list[object] = []
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
+        if ids is not None:
+            query += f" AND id IN ({','.join('?' * len(ids))})"
+            params.extend(ids)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        return [ParkedEvent(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def unpark(self, ids: list[int]) -> list[int]:
+        """Put parked events back in the flow (at the tail of the spool, as new events); their new ids."""
+
+        def move() -> list[tuple[int, str]]:
+            moved = []
+            for event_id in ids:
+                row = self._db.execute("SELECT kind, body FROM dead_letters WHERE id = ?", (event_id,)).fetchone()
+                if row is None:
+                    continue
+                cursor = self._db.execute(
+                    "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)", (row[0], row[1], time.time())
+                )
+                moved.append((int(cursor.lastrowid or 0), str(row[0])))
+                self._db.execute("DELETE FROM dead_letters WHERE id = ?", (event_id,))
+            return moved
+
+        with self._lock:
+            moved = self._write(move)
+            self._depth.update(kind for _new_id, kind in moved)
+        return [new_id for new_id, _kind in moved]
+
+    def purge_parked(self, ids: list[int]) -> int:
+        """Delete parked events for good (an operator's decision); how many were deleted."""
+        with self._lock:
+            return self._write(
+                lambda: sum(self._db.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount for i in ids)
+            )
+
+    def parked_count(self) -> int:
+        with self._lock:
+            count: int = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+        return count
 
     def depth(self, kind: str | None = None) -> int:
         """Events waiting (of one kind, or all): kept in memory, O(1)."""

@@ -173,6 +173,9 @@ class Gateway:
             batch_max_wait_s=config.forwarding.batch_max_wait_s,
             retry_initial_s=config.forwarding.retry_initial_s,
             retry_max_s=config.forwarding.retry_max_s,
+            in_flight=config.forwarding.in_flight,
+            max_batch_bytes=config.forwarding.max_batch_bytes,
+            poison_attempts=config.forwarding.poison_attempts,
         )
         self.transactions = TransactionRegistry()
         self.registrar: MwdRegistrar | None = None
