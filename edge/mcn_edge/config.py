@@ -12,6 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mcn_core.models.envelope import MAX_EVENTS_PER_INVOCATION
+
+#: The most events a function takes per invocation (a larger batch is refused whole): the edge
+#: services never send more in one batch.
+FUNCTION_EVENT_CAP = MAX_EVENTS_PER_INVOCATION
+
 
 class ConfigError(ValueError):
     """Invalid configuration, with a message an operator can act on."""

@@ -32,6 +32,22 @@ class EdgeMetrics:
             registry=r,
         )
 
+        self.forward_splits = Counter(
+            f"{prefix}_forward_splits",
+            "Batches the function failed on (FunctionError), split in halves to isolate the cause",
+            ["target"],
+            registry=r,
+        )
+        self.parked = Counter(
+            f"{prefix}_parked_events",
+            "Events parked in the dead letters: the function kept failing on them alone",
+            ["kind"],
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            f"{prefix}_dead_letters", "Events parked in the dead letters (list/retry/purge: parked)", registry=r
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -3,6 +3,11 @@
 An event is committed here before the signalling answer is sent back, and leaves only
 when its batch was acknowledged by the target. `synchronous=FULL` makes every commit
 survive a power cut as well as a killed process.
+
+Every commit costs an fsync, so writes are grouped: `append` commits a whole group of
+events (the gateway's group commit) and `remove` deletes a forwarded batch in one
+transaction. The depth per kind is counted once at open and then kept in memory, so
+reading it (after every write, for the metric and /health) never scans the backlog.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ import json
 import sqlite3
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -22,7 +30,19 @@ CREATE TABLE IF NOT EXISTS events (
     spooled_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    spooled_at REAL NOT NULL,
+    parked_at REAL NOT NULL,
+    error TEXT NOT NULL
+);
 """
+
+
+_T = TypeVar("_T")
+_MAX_VARIABLES = 500  # ids per DELETE statement (SQLite's host parameter limit is 32,766 since 3.32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +50,18 @@ class SpooledEvent:
     id: int
     kind: str
     body: dict
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event the target kept failing on (a poison event), set aside with the last error."""
+
+    id: int
+    kind: str
+    body: dict
+    spooled_at: float
+    parked_at: float
+    error: str
 
 
 class Spool:
@@ -42,33 +74,48 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._depth: Counter[str] = Counter(
+            dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        )
+        self.commits = 0  # write transactions committed (one fsync each at synchronous=FULL)
+
+    def _write(self, statements: Callable[[], _T]) -> _T:
+        """Run `statements` in one write transaction; the caller holds the lock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = statements()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.commits += 1
+        return result
 
     def append(self, items: list[tuple[str, dict]]) -> list[int]:
         """Commit events (kind, body) atomically, in order; return their ids."""
         if not items:
             return []
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                ids = [
-                    self._db.execute(
-                        "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)",
-                        (kind, json.dumps(body, sort_keys=True), now),
-                    ).lastrowid
-                    for kind, body in items
-                ]
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return ids
+        rows = [(kind, json.dumps(body, sort_keys=True), now) for kind, body in items]
+        insert = "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)"
 
-    def peek(self, kind: str, limit: int) -> list[SpooledEvent]:
-        """The oldest `limit` events of a kind, in spool order."""
+        def insert_all() -> int:
+            self._db.executemany(insert, rows)
+            last: int = self._db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            return last
+
+        with self._lock:
+            # AUTOINCREMENT ids of one transaction (the only writer holds the lock) are consecutive
+            last = self._write(insert_all)
+            self._depth.update(kind for kind, _body in items)
+        return list(range(last - len(rows) + 1, last + 1))
+
+    def peek(self, kind: str, limit: int, after_id: int = 0) -> list[SpooledEvent]:
+        """The oldest `limit` events of a kind with an id above `after_id`, in spool order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, kind, body FROM events WHERE kind = ? ORDER BY id LIMIT ?", (kind, limit)
+                "SELECT id, kind, body FROM events WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
+                (kind, after_id, limit),
             ).fetchall()
         return [SpooledEvent(row[0], row[1], json.loads(row[2])) for row in rows]
 
@@ -78,17 +125,101 @@ class Spool:
             row = self._db.execute("SELECT min(id) FROM events WHERE kind = ?", (kind,)).fetchone()
         return row[0]
 
-    def remove(self, ids: list[int]) -> None:
+    def remove(self, ids: list[int]) -> int:
+        """Delete events by id in one transaction (one fsync per batch); return how many were there."""
         if not ids:
-            return
+            return 0
+        unique = sorted(set(ids))
+
+        def delete() -> list[str]:
+            kinds: list[str] = []
+            for start in range(0, len(unique), _MAX_VARIABLES):
+                chunk = unique[start : start + _MAX_VARIABLES]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(f"DELETE FROM events WHERE id IN ({marks}) RETURNING kind", chunk)
+                kinds.extend(row[0] for row in rows.fetchall())
+            return kinds
+
         with self._lock:
-            self._db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+            removed = self._write(delete)
+            self._depth.subtract(removed)
+        return len(removed)
+
+    # -- dead letters: events the target kept failing on, out of the flow, kept with their error --
+    def park(self, event_id: int, error: str) -> bool:
+        """Move a spooled event to the dead letters, atomically; False if it is no longer spooled."""
+
+        def move() -> str | None:
+            row = self._db.execute("SELECT kind FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                return None
+            self._db.execute(
+                "INSERT INTO dead_letters (id, kind, body, spooled_at, parked_at, error) "
+                "SELECT id, kind, body, spooled_at, ?, ? FROM events WHERE id = ?",
+                (time.time(), error, event_id),
+            )
+            self._db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+            return str(row[0])
+
+        with self._lock:
+            kind = self._write(move)
+            if kind is not None:
+                self._depth[kind] -= 1  # the depth counts only events still in the flow
+        return kind is not None
+
+    def parked(self, kind: str | None = None, ids: list[int] | None = None) -> list[ParkedEvent]:
+        """Parked events (all, of a kind, or these ids), oldest first."""
+        query = "SELECT id, kind, body, spooled_at, parked_at, error FROM dead_letters WHERE 1 = 1"
+        params: list[object] = []
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
+        if ids is not None:
+            query += f" AND id IN ({','.join('?' * len(ids))})"
+            params.extend(ids)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        return [ParkedEvent(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def unpark(self, ids: list[int]) -> list[int]:
+        """Put parked events back in the flow (at the tail of the spool, as new events); their new ids."""
+
+        def move() -> list[tuple[int, str]]:
+            moved = []
+            for event_id in ids:
+                row = self._db.execute("SELECT kind, body FROM dead_letters WHERE id = ?", (event_id,)).fetchone()
+                if row is None:
+                    continue
+                cursor = self._db.execute(
+                    "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)", (row[0], row[1], time.time())
+                )
+                moved.append((int(cursor.lastrowid or 0), str(row[0])))
+                self._db.execute("DELETE FROM dead_letters WHERE id = ?", (event_id,))
+            return moved
+
+        with self._lock:
+            moved = self._write(move)
+            self._depth.update(kind for _new_id, kind in moved)
+        return [new_id for new_id, _kind in moved]
+
+    def purge_parked(self, ids: list[int]) -> int:
+        """Delete parked events for good (an operator's decision); how many were deleted."""
+        with self._lock:
+            return self._write(
+                lambda: sum(self._db.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount for i in ids)
+            )
+
+    def parked_count(self) -> int:
+        with self._lock:
+            count: int = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+        return count
 
     def depth(self, kind: str | None = None) -> int:
+        """Events waiting (of one kind, or all): kept in memory, O(1)."""
         with self._lock:
             if kind is None:
-                return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
-            return self._db.execute("SELECT count(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
+                return sum(self._depth.values())
+            return self._depth[kind]
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,11 @@ class TransientForwardError(Exception):
     """The batch was not acknowledged; it stays spooled and is retried."""
 
 
+class FunctionFailedError(TransientForwardError):
+    """The target ran on the batch and failed (Lambda FunctionError, or a payload it refuses): the
+    cause may be one event of the batch, so the forwarder bisects it (mcn_edge.forwarder)."""
+
+
 class Target(Protocol):
     name: str
 
@@ -58,9 +63,12 @@ class LambdaTarget:
             )
             payload = response["Payload"].read()
         except Exception as exc:  # botocore raises many transport exception types
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in ("RequestEntityTooLargeException", "InvalidRequestContentException"):
+                raise FunctionFailedError(f"{self.name}: {code}: {exc}") from exc
             raise TransientForwardError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
         if response.get("FunctionError"):
-            raise TransientForwardError(f"{self.name}: FunctionError {response['FunctionError']}: {payload[:200]!r}")
+            raise FunctionFailedError(f"{self.name}: FunctionError {response['FunctionError']}: {payload[:200]!r}")
         try:
             document = json.loads(payload or b"{}")
         except json.JSONDecodeError:

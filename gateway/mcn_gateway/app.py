@@ -140,17 +140,22 @@ class SignallingWorker:
             except Exception as exc:  # disk full, spool unreadable: no answer, the peer retransmits
                 log.exception("spool write failed: %s", exc)
                 results = [exc] * len(group)
+            # one wake-up of each event loop per group, not one per message (each is a write to its self-pipe)
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
             for (_data, _timestamp, future, loop), result in zip(group, results, strict=True):
-                loop.call_soon_threadsafe(_resolve, future, result)
+                by_loop.setdefault(loop, []).append((future, result))
+            for loop, resolved in by_loop.items():
+                loop.call_soon_threadsafe(_resolve, resolved)
 
 
-def _resolve(future: asyncio.Future, result: object) -> None:
-    if future.done():
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _resolve(resolved: list[tuple[asyncio.Future, object]]) -> None:
+    for future, result in resolved:
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 class Gateway:
@@ -168,6 +173,9 @@ class Gateway:
             batch_max_wait_s=config.forwarding.batch_max_wait_s,
             retry_initial_s=config.forwarding.retry_initial_s,
             retry_max_s=config.forwarding.retry_max_s,
+            in_flight=config.forwarding.in_flight,
+            max_batch_bytes=config.forwarding.max_batch_bytes,
+            poison_attempts=config.forwarding.poison_attempts,
         )
         self.transactions = TransactionRegistry()
         self.registrar: MwdRegistrar | None = None

@@ -506,18 +506,20 @@ class M3uaSession:
 
     async def _flush_answers(self) -> None:
         pending, self._pending = self._pending, []
+        encoded: list[bytes] = []
         for answers_future, routing_context in pending:
             try:
                 answers = await answers_future
             except Exception as exc:  # the spool failed: send nothing, the peer's timers retransmit
                 log.error("%s: message not accepted: %s", self.name, exc)
                 continue
-            for answer in answers:
-                self.writer.write(
-                    m3ua.encode_data(
-                        answer, routing_context=routing_context, network_appearance=self.config.network_appearance
-                    )
-                )
+            appearance = self.config.network_appearance
+            encoded.extend(
+                m3ua.encode_data(answer, routing_context=routing_context, network_appearance=appearance)
+                for answer in answers
+            )
+        if encoded:
+            self.writer.write(b"".join(encoded))  # one send for the group, not one per answer
         if pending:
             await self.writer.drain()
 

@@ -139,6 +139,8 @@ def _replay(args: argparse.Namespace) -> int:
             batch_size=forwarding.batch_size,
             retry_initial_s=forwarding.retry_initial_s,
             retry_max_s=forwarding.retry_max_s,
+            max_batch_bytes=forwarding.max_batch_bytes,
+            poison_attempts=forwarding.poison_attempts,
         )
         EventSink(spool, None, metrics).accept(stats.events)
         if not forwarder.drain(args.drain_timeout):
@@ -167,8 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         help="print events as JSON lines instead of forwarding them",
     )
     replay.add_argument("--drain-timeout", type=float, default=60.0)
+    from mcn_edge.parked import add_parked_parser, run_parked
+
+    add_parked_parser(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command == "parked":
+            return run_parked(args, load_config(args.config).forwarding.spool_path)
         if args.command == "replay":
             from .pcap import PcapError
 

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mcn_edge.config import ConfigError, apply_env_overrides, read_config_file, readable_errors
+from mcn_edge.config import FUNCTION_EVENT_CAP, ConfigError, apply_env_overrides, read_config_file, readable_errors
+from mcn_edge.forwarder import DEFAULT_MAX_BATCH_BYTES
 
 ENV_PREFIX = "MCN_GATEWAY__"
 ENV_CONFIG_FILE = "MCN_GATEWAY_CONFIG"
@@ -130,7 +131,14 @@ class ForwardingConfig(_Strict):
     attach_target: str = Field(description="lambda:<function name> or file:<path>")
     endpoint_url: str | None = None
     region: str = "eu-west-1"
-    batch_size: Annotated[int, Field(ge=1, le=500)] = 50
+    batch_size: Annotated[int, Field(ge=1, le=FUNCTION_EVENT_CAP)] = 50
+    in_flight: Annotated[int, Field(ge=1, le=64)] = Field(4, description="batches in flight at once per target")
+    max_batch_bytes: Annotated[int, Field(ge=1024, le=6_000_000)] = Field(
+        DEFAULT_MAX_BATCH_BYTES, description="largest batch payload (Lambda's synchronous limit is 6 MB)"
+    )
+    poison_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="a batch failing in the function is bisected; an event failing alone this often is parked"
+    )
     batch_max_wait_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     spool_path: str = "mcn-gateway-spool.sqlite3"
     retry_initial_s: Annotated[float, Field(gt=0)] = 0.5

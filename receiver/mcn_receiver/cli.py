@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -39,7 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parked_main(argv: Sequence[str]) -> int:
+    """`mcn-receiver parked list|retry|purge`: needs only the spool (no SMSC settings)."""
+    from mcn_edge.parked import add_parked_parser, run_parked
+
+    parser = argparse.ArgumentParser(prog="mcn-receiver")
+    parked = add_parked_parser(parser.add_subparsers(dest="command", required=True))
+    parked.add_argument(
+        "--spool-path", help=f"SQLite spool file [env {ENV_PREFIX}SPOOL, default mcn-receiver-spool.sqlite3]"
+    )
+    args = parser.parse_args(argv)
+    spool = args.spool_path or os.environ.get(f"{ENV_PREFIX}SPOOL") or "mcn-receiver-spool.sqlite3"
+    return run_parked(args, spool)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["parked"]:
+        return parked_main(arguments)
     args = build_parser().parse_args(argv)
     try:
         config, smpp = load_config(args)

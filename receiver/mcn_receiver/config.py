@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mcn_edge.config import ConfigError, readable_errors
+from mcn_edge.config import FUNCTION_EVENT_CAP, ConfigError, readable_errors
+from mcn_edge.forwarder import DEFAULT_MAX_BATCH_BYTES
 
 ENV_PREFIX = "MCN_RECEIVER_"
 #: /healthz and /metrics of the command (the gateway's is 9102)
@@ -28,7 +29,14 @@ class ReceiverConfig(BaseModel):
     endpoint_url: str | None = Field(default=None, description="Lambda endpoint (embedded AWS, VPC endpoint)")
     region: str = "eu-west-1"
     spool_path: str = "mcn-receiver-spool.sqlite3"
-    batch_size: int = Field(default=50, ge=1, le=500)
+    batch_size: int = Field(default=50, ge=1, le=FUNCTION_EVENT_CAP)
+    #: receipt batches in flight at once (MOs go one batch at a time, to keep a subscriber's keywords in order)
+    in_flight: int = Field(default=4, ge=1, le=64)
+    max_batch_bytes: int = Field(default=DEFAULT_MAX_BATCH_BYTES, ge=1024, le=6_000_000)
+    #: a batch failing in the function is bisected; an event failing alone this often is parked
+    poison_attempts: int = Field(default=3, ge=1, le=100)
+    #: a deliver_sm resent within this window (lost deliver_sm_resp) is recognised; 0 turns that off
+    dedup_window_s: float = Field(default=600.0, ge=0, le=7 * 86400)
     batch_max_wait_s: float = Field(default=0.5, gt=0, le=60)
     forward_timeout_s: float = Field(default=30.0, gt=0, le=900)
     retry_initial_s: float = Field(default=0.5, gt=0)
@@ -67,7 +75,11 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "endpoint_url": ("ENDPOINT_URL", "Lambda endpoint URL (default: AWS's)"),
     "region": ("REGION", "AWS region (default: AWS_REGION, else eu-west-1)"),
     "spool_path": ("SPOOL", "SQLite spool file (default mcn-receiver-spool.sqlite3)"),
-    "batch_size": ("BATCH_SIZE", "events per invocation (default 50)"),
+    "batch_size": ("BATCH_SIZE", f"events per invocation (default 50, at most {FUNCTION_EVENT_CAP})"),
+    "in_flight": ("IN_FLIGHT", "receipt batches in flight at once (default 4)"),
+    "max_batch_bytes": ("MAX_BATCH_BYTES", "largest batch payload in bytes (default 5000000, Lambda's is 6 MB)"),
+    "poison_attempts": ("POISON_ATTEMPTS", "failures of an event alone before it is parked (default 3)"),
+    "dedup_window_s": ("DEDUP_WINDOW_S", "seconds a resent deliver_sm is recognised (default 600; 0 off)"),
     "batch_max_wait_s": ("BATCH_WAIT_S", "how long a batch may wait to fill (default 0.5)"),
     "forward_timeout_s": ("FORWARD_TIMEOUT_S", "Lambda invoke timeout (default 30)"),
     "drain_timeout_s": ("DRAIN_TIMEOUT_S", "on shutdown, how long to keep forwarding (default 5)"),

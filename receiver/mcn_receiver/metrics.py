@@ -21,6 +21,12 @@ class ReceiverMetrics(EdgeMetrics):
             ["kind"],
             registry=r,
         )
+        self.duplicates = Counter(
+            "mcn_receiver_duplicates",
+            "deliver_sm resent by the SMSC (lost deliver_sm_resp) and recognised: answered, not spooled again",
+            ["kind"],
+            registry=r,
+        )
         self.spool_errors = Counter(
             "mcn_receiver_spool_errors",
             "Inbound events that could not be spooled (refused: the SMSC redelivers)",

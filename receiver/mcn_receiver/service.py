@@ -33,6 +33,7 @@ from mcn_edge.spool import Spool
 from mcn_edge.targets import Target, TransientForwardError, make_target
 
 from .config import ReceiverConfig
+from .dedup import InboundDedup, inbound_key
 from .events import RefClock, mo_event, receipt_event
 from .metrics import ReceiverMetrics
 
@@ -116,6 +117,8 @@ class Receiver:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.spool: Spool | None = None
+        self.dedup: InboundDedup | None = None
+        self._inbound_lock = threading.Lock()
         self.forwarder: Forwarder | None = None
         self.pool: Any = None
         self.http: HttpServerThread | None = None
@@ -134,6 +137,8 @@ class Receiver:
                 raise
             log.info("/healthz and /metrics on %s:%d", config.http_host, self.http.port)
         self.spool = Spool(config.spool_path)
+        if config.dedup_window_s > 0:
+            self.dedup = InboundDedup(config.spool_path, config.dedup_window_s)
         inner = self._target or make_target(config.target, config.region, config.endpoint_url, config.forward_timeout_s)
         target = DeferringTarget(inner, self, config.retry_receipt_after_s)
         self.forwarder = Forwarder(
@@ -144,6 +149,10 @@ class Receiver:
             batch_max_wait_s=config.batch_max_wait_s,
             retry_initial_s=config.retry_initial_s,
             retry_max_s=config.retry_max_s,
+            in_flight={"receipt": config.in_flight},  # MOs one batch at a time: a subscriber's keywords in order
+            max_batch_bytes=config.max_batch_bytes,
+            poison_attempts=config.poison_attempts,
+            order_key={"mo": lambda body: body.get("source")},
         )
         self.forwarder.start()
         if self.spool.depth():
@@ -177,6 +186,8 @@ class Receiver:
             if left:
                 log.warning("%d event(s) stay in the spool %s; forwarded on the next start", left, self.spool.path)
             self.spool.close()
+        if self.dedup is not None:
+            self.dedup.close()
         if self.http is not None:
             self.http.stop()
 
@@ -199,13 +210,24 @@ class Receiver:
         """The layer's callback: returns only once the event is durably spooled (then deliver_sm_resp OK)."""
         from mcn_smpp import DeliveryReceipt
 
-        received_at, message_ref = self._refs.next()
-        kind = "receipt" if isinstance(event, DeliveryReceipt) else "mo"
-        try:
-            if isinstance(event, DeliveryReceipt):
-                body = receipt_event(event, received_at)
+        with self._inbound_lock:  # two copies on two binds at once: one is spooled
+            self._spool_inbound(event, isinstance(event, DeliveryReceipt))
+
+    def _spool_inbound(self, event: Any, is_receipt: bool) -> None:
+        kind = "receipt" if is_receipt else "mo"
+        key = inbound_key(event) if self.dedup is not None else None
+        if key is not None and self.dedup is not None and self.dedup.seen(key):
+            # a resend after a lost deliver_sm_resp: already spooled, answered OK again, not applied twice
+            self.counts["duplicates"] += 1
+            self.metrics.duplicates.labels(kind).inc()
+            if is_receipt:
+                log.info("receipt %s %s redelivered by the SMSC: already spooled", event.message_id, event.state)
             else:
-                body = mo_event(event, received_at, message_ref)
+                log.info("MO from %s redelivered by the SMSC: already spooled", mask(event.source_addr))
+            return
+        received_at, message_ref = self._refs.next()
+        try:
+            body = receipt_event(event, received_at) if is_receipt else mo_event(event, received_at, message_ref)
         except ValidationError as error:
             # the function would reject it as final: say why here, acknowledge (a redelivery would not fix it)
             self.counts["invalid"] += 1
@@ -213,7 +235,7 @@ class Receiver:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
             log.error("invalid %s from the SMSC, not forwarded: %s", kind, problems)
             return
-        if isinstance(event, DeliveryReceipt):
+        if is_receipt:
             log.info("receipt %s %s spooled", event.message_id or "-", event.state)
         else:
             log.info("MO from %s to %s spooled", mask(event.source_addr), event.destination_addr)
@@ -225,6 +247,9 @@ class Receiver:
             self.metrics.spool_errors.inc()
             log.exception("cannot spool a %s: refusing it so the SMSC redelivers", kind)
             raise
+        if key is not None and self.dedup is not None:
+            # after the spool write: a crash in between may let one resend through (at least once), never lose it
+            self.dedup.remember(key)
         self.counts[kind] += 1
         self.metrics.events.labels(kind).inc()
         self.forwarder.notify(kind)

@@ -308,70 +308,115 @@ def _address_from_element(value: Any, raw: bytes) -> SccpAddress:
     )
 
 
-_udt_prefixes: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
+# --- unitdata: written directly ---------------------------------------------------------------------------
+# UDT and XUDT (Q.713 4.10, 4.18) are a fixed header, one-octet pointers and three length-prefixed
+# fields; writing them costs ~1 us where a pycrate SCCPUnitData costs ~1 ms to build. The *_with_pycrate
+# functions are the reference the tests compare against byte for byte.
+
+_MAX_UNITDATA_FIELDS = 255 - 6  # the pointers are one octet: the three fields with their lengths must fit
+DEFAULT_HOP_COUNTER = 15  # Q.714 2.3.5: the maximum, decremented by each relay
+
+
+def _check_size(called_raw: bytes, calling_raw: bytes, data: bytes) -> None:
+    if len(called_raw) + len(calling_raw) + len(data) > _MAX_UNITDATA_FIELDS or len(data) > 255:
+        raise ValueError("payload too large for a UDT/XUDT; segmentation is not implemented")
 
 
 def encode_udt(
     called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0, return_on_error: bool = False
 ) -> bytes:
     """UDT with the given encoded addresses (an answer swaps the addresses it received).
-    `return_on_error`: ask SCCP to send the message back (UDTS) when it cannot be delivered.
-
-    The user data is the last field, so pycrate encodes each (addresses, class, data length) shape
-    once and later UDTs reuse that prefix (building a pycrate SCCPUnitData costs ~1 ms)."""
-    if len(called_raw) + len(calling_raw) + len(data) > 255 - 6:
-        raise ValueError("payload too large for a UDT; XUDT segmentation is not implemented")
+    `return_on_error`: ask SCCP to send the message back (UDTS) when it cannot be delivered."""
+    _check_size(called_raw, calling_raw, data)
     handling = 8 if return_on_error else 0
-    key = (called_raw, calling_raw, protocol_class, handling, len(data))
-    prefix = _udt_prefixes.get(key)
-    if prefix is None:
-        encoded = _encode_udt_with_pycrate(called_raw, calling_raw, data, protocol_class, handling)
-        prefix = encoded[: len(encoded) - len(data)]
-        if len(_udt_prefixes) > 4096:
-            _udt_prefixes.clear()
-        _udt_prefixes[key] = prefix
-    return prefix + data
+    called_length, calling_length = len(called_raw), len(calling_raw)
+    return b"".join(
+        (
+            bytes(
+                (
+                    UDT,
+                    (handling << 4) | (protocol_class & 0x0F),
+                    3,  # pointers count from their own octet
+                    3 + called_length,
+                    3 + called_length + calling_length,
+                    called_length,
+                )
+            ),
+            called_raw,
+            bytes((calling_length,)),
+            calling_raw,
+            bytes((len(data),)),
+            data,
+        )
+    )
 
 
-def _encode_udt_with_pycrate(
-    called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int, handling: int = 0
+def encode_xudt(
+    called_raw: bytes,
+    calling_raw: bytes,
+    data: bytes,
+    protocol_class: int = 0,
+    return_on_error: bool = False,
+    hop_counter: int = DEFAULT_HOP_COUNTER,
 ) -> bytes:
-    udt = ps.SCCPUnitData()
-    udt["ProtocolClass"][0].set_val(handling)
-    udt["ProtocolClass"][1].set_val(protocol_class)
-    udt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
-    udt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
-    udt["Data"].from_bytes(bytes([len(data)]) + data)
-    encoded: bytes = udt.to_bytes()
+    """XUDT with no optional part (an answer to an unsegmented XUDT)."""
+    _check_size(called_raw, calling_raw, data)
+    handling = 8 if return_on_error else 0
+    called_length, calling_length = len(called_raw), len(calling_raw)
+    return b"".join(
+        (
+            bytes(
+                (
+                    XUDT,
+                    (handling << 4) | (protocol_class & 0x0F),
+                    hop_counter,
+                    4,
+                    4 + called_length,
+                    4 + called_length + calling_length,
+                    0,  # no optional part
+                    called_length,
+                )
+            ),
+            called_raw,
+            bytes((calling_length,)),
+            calling_raw,
+            bytes((len(data),)),
+            data,
+        )
+    )
+
+
+def _fill_unitdata(
+    message: Any, called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int, handling: int
+) -> bytes:
+    message["ProtocolClass"][0].set_val(handling)
+    message["ProtocolClass"][1].set_val(protocol_class)
+    message["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
+    message["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
+    message["Data"].from_bytes(bytes([len(data)]) + data)
+    encoded: bytes = message.to_bytes()
     return encoded
 
 
-_xudt_prefixes: dict[tuple[bytes, bytes, int, int, int], bytes] = {}
-XUDT_HOP_COUNTER = 15  # Q.714 2.3.2: the originator's maximum
+def encode_udt_with_pycrate(
+    called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0, return_on_error: bool = False
+) -> bytes:
+    handling = 8 if return_on_error else 0
+    return _fill_unitdata(ps.SCCPUnitData(), called_raw, calling_raw, data, protocol_class, handling)
 
 
-def encode_xudt(called_raw: bytes, calling_raw: bytes, data: bytes, protocol_class: int = 0) -> bytes:
-    """An unsegmented XUDT (Q.713 4.18), the answer to an XUDT: a peer that sent XUDT may not route UDT
-    (e.g. it needs the hop counter). No optional part. Prefix cached per shape as for UDT."""
-    if len(called_raw) + len(calling_raw) + len(data) > 254 - 8:
-        raise ValueError("payload too large for one XUDT; XUDT segmentation is not implemented")
-    key = (called_raw, calling_raw, protocol_class, XUDT_HOP_COUNTER, len(data))
-    prefix = _xudt_prefixes.get(key)
-    if prefix is None:
-        xudt = ps.SCCPTypeClasses[XUDT]()
-        xudt["ProtocolClass"][1].set_val(protocol_class)
-        xudt["HopCounter"].set_val(XUDT_HOP_COUNTER)
-        xudt["CalledPartyAddr"].from_bytes(bytes([len(called_raw)]) + called_raw)
-        xudt["CallingPartyAddr"].from_bytes(bytes([len(calling_raw)]) + calling_raw)
-        xudt["Data"].from_bytes(bytes([len(data)]) + data)
-        encoded = bytes(xudt.to_bytes())
-        if not encoded.endswith(data) or encoded[6] != 0:
-            raise ValueError("XUDT layout unexpected (optional part present)")
-        prefix = encoded[: len(encoded) - len(data)]
-        if len(_xudt_prefixes) > 4096:
-            _xudt_prefixes.clear()
-        _xudt_prefixes[key] = prefix
-    return prefix + data
+def encode_xudt_with_pycrate(
+    called_raw: bytes,
+    calling_raw: bytes,
+    data: bytes,
+    protocol_class: int = 0,
+    return_on_error: bool = False,
+    hop_counter: int = DEFAULT_HOP_COUNTER,
+) -> bytes:
+    message = ps.SCCPExtUnitData()
+    message["HopCounter"].set_val(hop_counter)
+    handling = 8 if return_on_error else 0
+    return _fill_unitdata(message, called_raw, calling_raw, data, protocol_class, handling)
 
 
 def encode_gt_address(digits: str, ssn: int, numbering_plan: int = 1, nature: int = 4) -> bytes:

@@ -14,8 +14,9 @@ slow; the firewall decides on the opcode before any argument decoding.
 
 Real traffic violates some ASN.1 size bounds (e.g. offeredCamel4CSIs, extension
 containers); pycrate rejects those by default, so decoding runs with bound checks
-relaxed (`relaxed_bounds`). Answers (End, Abort) are encoded with the full
-TCAP-MAP-Message type.
+relaxed (`relaxed_bounds`). The gateway's own answers (End, Abort) are written as BER
+directly (cross-checked against pycrate in the tests); other messages (Begin, the scripted
+HLR's answers) are encoded with the full TCAP-MAP-Message type.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ DIALOGUE_AS_ID = (0, 0, 17, 773, 1, 1, 1)
 INVOKE_PROBLEM_UNRECOGNIZED_OPERATION = 1
 INVOKE_PROBLEM_MISTYPED_PARAMETER = 2
 # P-AbortCause
-P_ABORT_UNRECOGNIZED_TRANSACTION_ID = 2
+P_ABORT_UNRECOGNIZED_TRANSACTION_ID = 1
 P_ABORT_RESOURCE_LIMITATION = 4
 
 _bounds_lock = threading.Lock()
@@ -358,66 +359,120 @@ def _encode(value: TcapValue) -> bytes:
         return encoded
 
 
-_DTID_PLACEHOLDER = 0xFE
-_answer_templates: dict[tuple[Any, ...], tuple[bytes, int]] = {}
+# --- answers: BER written directly -----------------------------------------------------------------------
+# The answers the gateway sends on every dialogue (End with a result or a reject, P-Abort) have a fixed
+# shape, so they are written as BER here (~2 us) instead of through pycrate's ASN.1 objects (~100 us).
+# tests/unit/gateway/test_gw_answer_encoding.py checks them byte for byte against pycrate's encoding of
+# the same value (the *_value functions below), over generated field values.
+
+_INVOKE_PROBLEMS = {1: "unrecognizedOperation", 2: "mistypedArgument"}
+_P_ABORT_CAUSES = {
+    0: "unrecognizedMessageType",
+    1: "unrecognizedTransactionID",
+    2: "badlyFormattedTransactionPortion",
+    3: "incorrectTransactionPortion",
+    4: "resourceLimitation",
+}
 
 
-def _encode_answer(kind: str, body: dict[str, Any], key: tuple[Any, ...]) -> bytes:
-    """Answers differ between dialogues only by their dtid: pycrate encodes each shape once with a
-    placeholder dtid, later answers substitute the real one (an encode costs ~0.5 ms)."""
-    dtid: bytes = body["dtid"]
-    cache_key = (kind, len(dtid), *key)
-    template = _answer_templates.get(cache_key)
-    if template is None:
-        placeholder = bytes([_DTID_PLACEHOLDER]) * len(dtid)
-        encoded = _encode((kind, {**body, "dtid": placeholder}))
-        offset = encoded.find(b"\x49" + bytes([len(dtid)]) + placeholder)
-        if offset < 0 or len(_answer_templates) > 1024:
-            return _encode((kind, body))
-        template = (encoded, offset + 2)
-        _answer_templates[cache_key] = template
-    encoded, offset = template
-    return encoded[:offset] + dtid + encoded[offset + len(dtid) :]
+def _tlv(tag: int, content: bytes) -> bytes:
+    length = len(content)
+    if length < 0x80:
+        return bytes((tag, length)) + content
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets + content
 
 
-def encode_end_result(dtid: bytes, invoke_id: int | None, application_context: tuple[int, ...] | None) -> bytes:
-    """TCAP End answering a Begin: dialogue response (when the Begin had an AC) + returnResultLast."""
+def _ber_integer(value: int) -> bytes:
+    return value.to_bytes(max(1, (value + (value < 0)).bit_length() // 8 + 1), "big", signed=True)
+
+
+def _ber_oid(arcs: tuple[int, ...]) -> bytes:
+    encoded = bytearray()
+    for arc in (arcs[0] * 40 + arcs[1], *arcs[2:]):
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        encoded += bytes(reversed(chunk))
+    return bytes(encoded)
+
+
+_DIALOGUE_AS_ID_TLV = _tlv(0x06, _ber_oid(DIALOGUE_AS_ID))
+_dialogue_responses: dict[tuple[int, ...], bytes] = {}
+
+
+def _dialogue_response_portion(application_context: tuple[int, ...]) -> bytes:
+    """dialoguePortion [APPLICATION 11] { EXTERNAL { dialogue-as-id, [0] AARE-apdu accepted } }."""
+    portion = _dialogue_responses.get(application_context)
+    if portion is None:
+        aare = (
+            _tlv(0x80, b"\x07\x80")  # protocol-version: version1
+            + _tlv(0xA1, _tlv(0x06, _ber_oid(application_context)))
+            + _tlv(0xA2, _tlv(0x02, b"\x00"))  # result: accepted
+            + _tlv(0xA3, _tlv(0xA1, _tlv(0x02, b"\x00")))  # dialogue-service-user: null
+        )
+        portion = _tlv(0x6B, _tlv(0x28, _DIALOGUE_AS_ID_TLV + _tlv(0xA0, _tlv(0x61, aare))))
+        if len(_dialogue_responses) < 256:  # a peer must not grow the cache at will
+            _dialogue_responses[application_context] = portion
+    return portion
+
+
+def _invoke_id(invoke_id: int | None) -> bytes:
+    return b"\x05\x00" if invoke_id is None else _tlv(0x02, _ber_integer(invoke_id))
+
+
+def _end(dtid: bytes, application_context: tuple[int, ...] | None, components: bytes) -> bytes:
+    dialogue = _dialogue_response_portion(application_context) if application_context else b""
+    return _tlv(0x64, _tlv(0x49, dtid) + dialogue + components)
+
+
+def end_result_value(dtid: bytes, invoke_id: int | None, application_context: tuple[int, ...] | None) -> TcapValue:
     end: dict[str, Any] = {"dtid": dtid}
     if application_context:
         end["dialoguePortion"] = dialogue_response(application_context)
     if invoke_id is not None:
         end["components"] = [("basicROS", ("returnResult", {"invokeId": ("present", invoke_id)}))]
-    return _encode_answer("end", end, ("result", invoke_id, application_context))
+    return ("end", end)
+
+
+def encode_end_result(dtid: bytes, invoke_id: int | None, application_context: tuple[int, ...] | None) -> bytes:
+    """TCAP End answering a Begin: dialogue response (when the Begin had an AC) + returnResultLast."""
+    components = b"" if invoke_id is None else _tlv(0x6C, _tlv(0xA2, _invoke_id(invoke_id)))
+    return _end(dtid, application_context, components)
+
+
+def end_reject_value(
+    dtid: bytes, invoke_id: int | None, application_context: tuple[int, ...] | None, problem: int
+) -> TcapValue:
+    end: dict[str, Any] = {"dtid": dtid}
+    if application_context:
+        end["dialoguePortion"] = dialogue_response(application_context)
+    invoke = ("present", invoke_id) if invoke_id is not None else ("absent", 0)
+    name = _INVOKE_PROBLEMS.get(problem, "unrecognizedOperation")
+    end["components"] = [("basicROS", ("reject", {"invokeId": invoke, "problem": ("invoke", name)}))]
+    return ("end", end)
 
 
 def encode_end_reject(
     dtid: bytes, invoke_id: int | None, application_context: tuple[int, ...] | None, problem: int
 ) -> bytes:
     """TCAP End carrying a Reject component (e.g. unrecognizedOperation)."""
-    problems = {1: "unrecognizedOperation", 2: "mistypedArgument"}
-    end: dict[str, Any] = {"dtid": dtid}
-    if application_context:
-        end["dialoguePortion"] = dialogue_response(application_context)
-    invoke = ("present", invoke_id) if invoke_id is not None else ("absent", 0)
-    end["components"] = [
-        (
-            "basicROS",
-            ("reject", {"invokeId": invoke, "problem": ("invoke", problems.get(problem, "unrecognizedOperation"))}),
-        )
-    ]
-    return _encode_answer("end", end, ("reject", invoke_id, application_context, problem))
+    code = problem if problem in _INVOKE_PROBLEMS else INVOKE_PROBLEM_UNRECOGNIZED_OPERATION
+    reject = _tlv(0xA4, _invoke_id(invoke_id) + _tlv(0x81, bytes((code,))))  # problem: invoke [1]
+    return _end(dtid, application_context, _tlv(0x6C, reject))
+
+
+def p_abort_value(dtid: bytes, cause: int) -> TcapValue:
+    reason = ("p-abortCause", _P_ABORT_CAUSES.get(cause, "resourceLimitation"))
+    return ("abort", {"dtid": dtid, "reason": reason})
 
 
 def encode_p_abort(dtid: bytes, cause: int) -> bytes:
-    causes = {
-        0: "unrecognizedMessageType",
-        1: "unrecognizedTransactionID",
-        2: "badlyFormattedTransactionPortion",
-        3: "incorrectTransactionPortion",
-        4: "resourceLimitation",
-    }
-    reason = ("p-abortCause", causes.get(cause, "resourceLimitation"))
-    return _encode_answer("abort", {"dtid": dtid, "reason": reason}, ("p-abort", cause))
+    """TCAP Abort with a P-AbortCause [APPLICATION 10]."""
+    code = cause if cause in _P_ABORT_CAUSES else P_ABORT_RESOURCE_LIMITATION
+    return _tlv(0x67, _tlv(0x49, dtid) + _tlv(0x4A, bytes((code,))))
 
 
 def encode_message(value: TcapValue) -> bytes:

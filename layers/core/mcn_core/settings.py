@@ -38,6 +38,8 @@ class IngestSettings(_FunctionSettings):
     default_region: str = Field(default="GB", min_length=2, max_length=2)
     # Lawful-intercept style deployments may be required to keep the raw CLIR number.
     store_withheld_number: bool = False
+    # Conditional puts of one batch in flight at once (WRITE_CONCURRENCY; 1 = one after another).
+    write_concurrency: int = Field(default=16, ge=1, le=64)
 
     upper_region = field_validator("default_region")(_upper_region)
 

@@ -30,15 +30,15 @@ def _endpoint() -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _call_store(missed_calls: str, subscribers: str, endpoint: str | None) -> DynamoCallStore:
+def _call_store(missed_calls: str, subscribers: str, write_concurrency: int, endpoint: str | None) -> DynamoCallStore:
     from mcn_core.dal.calls import DynamoCallStore
 
-    return DynamoCallStore(missed_calls, subscribers)
+    return DynamoCallStore(missed_calls, subscribers, write_concurrency=write_concurrency)
 
 
 def call_store(settings: IngestSettings) -> DynamoCallStore:
     """ingest's store."""
-    return _call_store(settings.missed_calls_table, settings.subscribers_table, _endpoint())
+    return _call_store(settings.missed_calls_table, settings.subscribers_table, settings.write_concurrency, _endpoint())
 
 
 @lru_cache(maxsize=8)

@@ -31,6 +31,9 @@ class CallStore:
     def subscriber_policies(self, msisdns: Iterable[str]) -> dict[str, SubscriberPolicy]:
         return {}
 
+    def put_calls_once(self, calls: list[StoredCall]) -> list[bool | Exception]:
+        return [self.put_call_once(call) for call in calls]
+
     def put_call_once(self, call: StoredCall) -> bool:
         StoredCall.model_validate(call.model_dump())  # what reaches the store is a valid item
         if (call.subscriber, call.call_ref) in self.items:

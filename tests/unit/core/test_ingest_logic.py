@@ -27,6 +27,15 @@ class MemoryStore:
         self.policy_lookups += 1
         return {m: self.policies[m] for m in set(msisdns) if m in self.policies}
 
+    def put_calls_once(self, calls: list[StoredCall]) -> list[bool | Exception]:
+        results: list[bool | Exception] = []
+        for call in calls:
+            try:
+                results.append(self.put_call_once(call))
+            except Exception as exc:  # as DynamoCallStore: each call's error in its place
+                results.append(exc)
+        return results
+
     def put_call_once(self, call: StoredCall) -> bool:
         if call.call_ref in self.fail_refs:
             raise ConnectionError("throttled")

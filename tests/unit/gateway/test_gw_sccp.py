@@ -22,12 +22,12 @@ def _segment(data: bytes, first: bool, remaining: int, reference: bytes = b"\x00
     )
 
 
-def test_udt_answer_round_trips_and_reuses_the_pycrate_encoded_prefix():
+def test_udt_answer_round_trips():
     called, calling = sccp.encode_gt_address(HLR_GT, 6), sccp.encode_gt_address(PLATFORM_GT, 8)
     first = sccp.encode_udt(called, calling, b"\x64\x03\x49\x01\x01")
     second = sccp.encode_udt(called, calling, b"\x64\x03\x49\x01\x02")
     assert first[:-1] == second[:-1]
-    assert second == sccp._encode_udt_with_pycrate(called, calling, b"\x64\x03\x49\x01\x02", 0)
+    assert second == sccp.encode_udt_with_pycrate(called, calling, b"\x64\x03\x49\x01\x02", 0)
     decoded = sccp.SccpDecoder().decode(second)
     assert (decoded.called.global_title, decoded.calling.global_title) == (HLR_GT, PLATFORM_GT)
     assert decoded.data == b"\x64\x03\x49\x01\x02"

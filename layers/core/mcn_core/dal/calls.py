@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from pynamodb.exceptions import PutError
 
@@ -14,9 +15,11 @@ _BATCH_GET_LIMIT = 100
 
 
 class DynamoCallStore:
-    def __init__(self, missed_calls_table: str, subscribers_table: str) -> None:
+    def __init__(self, missed_calls_table: str, subscribers_table: str, *, write_concurrency: int = 16) -> None:
         self._calls = bind(MissedCallRecord, missed_calls_table)
         self._subscribers = bind(SubscriberRecord, subscribers_table)
+        self._write_concurrency = write_concurrency
+        self._pool: ThreadPoolExecutor | None = None
 
     def subscriber_policies(self, msisdns: Iterable[str]) -> dict[str, SubscriberPolicy]:
         """One BatchGetItem per 100 distinct subscribers of a batch, not one read per event."""
@@ -31,6 +34,43 @@ class DynamoCallStore:
                     blocked_callers=frozenset(record.blocked_callers or ()),
                 )
         return policies
+
+    def put_calls_once(self, calls: list[StoredCall]) -> list[bool | Exception]:
+        """put_call_once for each call, `write_concurrency` conditional puts in flight at once; per call
+        True (stored), False (a re-delivery) or the exception that call's put raised.
+
+        Conditional PutItems, not BatchWriteItem (which cannot take a condition: a re-delivered event
+        would overwrite, and resurrect a call a notice already cleared) nor TransactWriteItems (one
+        round trip per 100 items, but twice the write units, and one duplicate cancels the whole
+        transaction): see README, "Ingest writes".
+        """
+        # A call attempt twice in one batch is written once: its first occurrence is the one stored,
+        # as when the puts went one after another, not whichever of two racing puts wins.
+        first: dict[tuple[str, str], int] = {}
+        for index, call in enumerate(calls):
+            first.setdefault((call.subscriber, call.call_ref), index)
+        unique = [calls[index] for index in sorted(first.values())]
+        if len(unique) <= 1 or self._write_concurrency <= 1:
+            written = [self._put_or_error(call) for call in unique]
+        else:
+            if self._pool is None:
+                # kept across warm invocations; botocore clients are thread-safe
+                self._pool = ThreadPoolExecutor(self._write_concurrency, thread_name_prefix="ingest-put")
+            written = list(self._pool.map(self._put_or_error, unique))
+        outcome = dict(zip(sorted(first.values()), written, strict=True))
+        results: list[bool | Exception] = []
+        for index, call in enumerate(calls):
+            first_index = first[(call.subscriber, call.call_ref)]
+            stored = outcome[first_index]
+            # a repeat is a duplicate of what its first occurrence did (or fails as it failed)
+            results.append(stored if index == first_index or isinstance(stored, Exception) else False)
+        return results
+
+    def _put_or_error(self, call: StoredCall) -> bool | Exception:
+        try:
+            return self.put_call_once(call)
+        except Exception as exc:  # reported per call: one failing put never hides the others' outcomes
+            return exc
 
     def put_call_once(self, call: StoredCall) -> bool:
         """Store the call unless this (subscriber, call_ref) exists. False means it was a re-delivery."""

@@ -23,7 +23,9 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 class CallStore(Protocol):
     def subscriber_policies(self, msisdns: Iterable[str]) -> dict[str, SubscriberPolicy]: ...
 
-    def put_call_once(self, call: StoredCall) -> bool: ...
+    def put_calls_once(self, calls: list[StoredCall]) -> list[bool | Exception]:
+        """Store each call unless it exists: True stored, False a re-delivery, or that call's error."""
+        ...
 
 
 class StoreUnavailableError(RuntimeError):
@@ -131,20 +133,24 @@ def ingest_batch(
 
     policies = store.subscriber_policies(call.subscriber for _, call in valid) if valid else {}
 
-    transient_failures: list[int] = []
+    to_store: list[tuple[int, StoredCall]] = []
     for index, call in valid:
         reason = _policy_reason(call, policies.get(call.subscriber))
         if reason is not None:
             results[index] = EventResult(index=index, call_ref=call.call_ref, outcome=Outcome.SUPPRESSED, reason=reason)
             continue
-        try:
-            stored = store.put_call_once(call)
-        except UnstorableEventError as exc:  # the store refuses this item itself: resending cannot help
+        to_store.append((index, call))
+
+    transient_failures: list[int] = []
+    # the batch's writes go together (in flight at once), each one conditional: idempotent per call attempt
+    stored_flags = store.put_calls_once([call for _, call in to_store]) if to_store else []
+    for (index, call), stored in zip(to_store, stored_flags, strict=True):
+        if isinstance(stored, UnstorableEventError):  # the store refuses this item itself: resending cannot help
             results[index] = EventResult(
-                index=index, call_ref=call.call_ref, outcome=Outcome.REJECTED, reason=f"invalid event: {exc}"
+                index=index, call_ref=call.call_ref, outcome=Outcome.REJECTED, reason=f"invalid event: {stored}"
             )
             continue
-        except Exception:
+        if isinstance(stored, Exception):
             transient_failures.append(index)
             continue
         outcome = Outcome.ACCEPTED if stored else Outcome.DUPLICATE

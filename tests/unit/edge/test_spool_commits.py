@@ -1,0 +1,96 @@
+"""The spool's write path: one commit per appended group and per removed batch, depth kept in memory."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcn_edge.spool import Spool
+
+KINDS = ("missed_call", "attach")
+
+
+def _count(path, kind: str | None = None) -> int:
+    with sqlite3.connect(str(path)) as db:
+        if kind is None:
+            return db.execute("SELECT count(*) FROM events").fetchone()[0]
+        return db.execute("SELECT count(*) FROM events WHERE kind = ?", (kind,)).fetchone()[0]
+
+
+def test_a_group_and_a_batch_are_one_commit_each(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    ids = spool.append([("missed_call", {"n": i}) for i in range(120)])
+    assert spool.commits == 1
+    assert spool.remove(ids[:100]) == 100
+    assert spool.commits == 2
+    assert spool.depth("missed_call") == 20 == _count(tmp_path / "s.sqlite3", "missed_call")
+
+
+def test_a_batch_larger_than_one_statement_is_still_one_transaction(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    ids = spool.append([("attach", {"n": i}) for i in range(1700)])
+    assert spool.remove(ids) == 1700
+    assert spool.commits == 2
+    assert spool.depth() == 0 == _count(tmp_path / "s.sqlite3")
+
+
+def test_spooled_ids_are_the_ids_appended(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.append([("attach", {"n": 0})])
+    ids = spool.append([("missed_call", {"n": i}) for i in range(3)] + [("attach", {"n": 9})])
+    assert ids == [event.id for event in spool.peek("missed_call", 10)] + [spool.peek("attach", 10)[1].id]
+
+
+def test_depth_reads_no_rows(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.append([("missed_call", {"n": i}) for i in range(50)])
+    statements: list[str] = []
+    spool._db.set_trace_callback(statements.append)
+    assert spool.depth("missed_call") == 50
+    assert spool.depth() == 50
+    assert statements == []
+
+
+def test_depth_counts_what_was_left_before_reopening(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    spool = Spool(path)
+    ids = spool.append([("missed_call", {"n": i}) for i in range(5)] + [("attach", {"n": 0})])
+    spool.remove(ids[:2])
+    spool.close()
+    reopened = Spool(path)
+    assert (reopened.depth("missed_call"), reopened.depth("attach"), reopened.depth()) == (3, 1, 4)
+
+
+def test_removing_unknown_or_repeated_ids_leaves_the_depth_exact(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    ids = spool.append([("missed_call", {"n": i}) for i in range(3)])
+    assert spool.remove([ids[0], ids[0], 99_999]) == 1
+    assert spool.remove([ids[0]]) == 0
+    assert spool.depth("missed_call") == 2 == _count(tmp_path / "s.sqlite3", "missed_call")
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.lists(st.sampled_from(KINDS), min_size=0, max_size=30)),
+        st.tuples(st.just("remove"), st.lists(st.integers(min_value=0, max_value=200), max_size=40)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(operations)
+def test_depth_always_equals_a_count_of_the_rows(tmp_path_factory, ops):
+    path = tmp_path_factory.mktemp("spool") / "s.sqlite3"
+    spool = Spool(path)
+    for op, arg in ops:
+        if op == "append":
+            spool.append([(kind, {"k": kind}) for kind in arg])
+        else:
+            spool.remove(arg)
+        for kind in KINDS:
+            assert spool.depth(kind) == _count(path, kind)
+        assert spool.depth() == _count(path)
+    spool.close()
