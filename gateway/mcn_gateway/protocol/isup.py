@@ -152,7 +152,8 @@ class IsupDecoder:
                     break
                 if offset + 2 > len(buf) or offset + 2 + buf[offset + 1] > len(buf):
                     raise DecodeError("isup", f"IAM optional parameter {name:#04x} truncated")
-                options.setdefault(name, buf[offset + 2 : offset + 2 + buf[offset + 1]])
+                # a parameter repeated (never valid in Q.763) counts by its last occurrence, as pycrate reads it
+                options[name] = buf[offset + 2 : offset + 2 + buf[offset + 1]]
                 offset += 2 + buf[offset + 1]
         return called, options
 
