@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: the tenant of every subscriber no configured number range claims
+DEFAULT_TENANT = "default"
+
 
 class SubscriberProfile(BaseModel):
     """What compose needs to know about the subscriber being notified."""
@@ -42,6 +45,8 @@ class Notice(BaseModel):
 
     notification_id: str
     subscriber: str
+    #: the brand the subscriber belongs to (operator or MVNO): its texts, tariff and finance
+    tenant: str = DEFAULT_TENANT
     action: Literal["send", "nothing", "defer"]
     send_at: datetime | None = None
     language: str | None = None
