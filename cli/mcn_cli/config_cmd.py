@@ -75,7 +75,7 @@ def parse_config(text: str, source: str) -> Any:
     """The validated NotifyConfig from JSON text, or ConfigFileError with every problem."""
     from pydantic import ValidationError
 
-    from mcn_core.models.config import NotifyConfig
+    from mcn_core.models.config import NotifyConfig, configuration_problems
 
     try:
         document = json.loads(text)
@@ -86,7 +86,8 @@ def parse_config(text: str, source: str) -> Any:
     try:
         return NotifyConfig.model_validate(document)
     except ValidationError as exc:
-        problems = describe_validation_error(exc)
+        # Per tenant: which tenant, which field (a tenant's settings are the operator's with its overrides).
+        problems = [str(problem) for problem in configuration_problems(document)] or describe_validation_error(exc)
         raise ConfigFileError(
             f"{source} is invalid ({len(problems)} problem(s)):\n  " + "\n  ".join(problems)
         ) from None
@@ -115,6 +116,16 @@ def run_validate(args: argparse.Namespace, out: TextIO | None = None, err: TextI
         f"charged on {config.tariff.charge_on}), {len(config.promotions)} promotion(s)",
         file=out,
     )
+    for name, tenant in sorted(config.tenants.items()):
+        own = config.for_tenant(name)
+        cap = f"daily cap {own.daily_cap}" if own.daily_cap else "no daily cap"
+        print(
+            f"  tenant {name}{f' ({tenant.name})' if tenant.name else ''}: {len(tenant.ranges)} range(s), "
+            f"sender {own.service_sender}, languages {', '.join(sorted(own.templates))} (default "
+            f"{own.default_language}), tariff {own.tariff.id} ({own.tariff.fee_minor_per_notice} "
+            f"{own.tariff.currency}), short code {own.keywords.short_code}, {cap}",
+            file=out,
+        )
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ def run_preview(args: argparse.Namespace) -> int:
 
     from mcn_core.dal.notify import NotifyStore
     from mcn_core.logic.compose import compose_notice
+    from mcn_core.logic.tenants import resolve_tenant
     from mcn_core.models.config import NotifyConfig
 
     try:
@@ -53,18 +54,33 @@ def run_preview(args: argparse.Namespace) -> int:
         print(f"error: cannot read from the target: {exc}", file=sys.stderr)
         return 1
 
+    resolution = resolve_tenant(config, subscriber, profile.tenant)  # the one compose makes
     notice = compose_notice(notification_id="preview", profile=profile, calls=calls, config=config, now=now)
     deferred_until = notice.send_at if notice.action == "defer" else None
+    defer_reason = notice.defer_reason
     if deferred_until is not None:  # show what will go out when the quiet hours end
         notice = compose_notice(
             notification_id="preview", profile=profile, calls=calls, config=config, now=deferred_until
         )
     if args.json:
-        document = notice.model_dump(mode="json") | {"deferred_until": deferred_until and deferred_until.isoformat()}
+        document = notice.model_dump(mode="json") | {
+            "deferred_until": deferred_until and deferred_until.isoformat(),
+            "defer_reason": defer_reason,
+            "tenant_source": resolution.source,
+            "tenant_range": resolution.prefix,
+        }
         print(json.dumps(document, indent=2, ensure_ascii=False))
         return 0
     print(f"subscriber {mask(subscriber)}: {len(calls)} pending call(s); language {notice.language or '-'}")
-    if deferred_until is not None:
+    brand = config.tenants[resolution.tenant].name if resolution.tenant in config.tenants else None
+    print(resolution.describe() + (f": {brand}" if brand else ""))
+    if deferred_until is not None and defer_reason == "daily_cap":
+        cap = config.for_tenant(resolution.tenant).daily_cap
+        print(
+            f"daily cap: {cap} notice(s) a day reached; the calls stay pending and go out, merged, in the first "
+            f"notice of the next local day, at {deferred_until.isoformat()}"
+        )
+    elif deferred_until is not None:
         print(f"quiet hours: the notice waits until {deferred_until.isoformat()}")
     if notice.action == "nothing":
         print("nothing would be sent (no pending calls, or the subscriber opted out)")

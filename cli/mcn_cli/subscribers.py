@@ -57,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     set_.add_argument("--block", action="append", default=[], metavar="NUMBER", help="block a caller (repeatable)")
     set_.add_argument("--unblock", action="append", default=[], metavar="NUMBER", help="unblock a caller (repeatable)")
     set_.add_argument("--notify-me", choices=["on", "off"], help="tell callers when this subscriber is back")
+    set_.add_argument(
+        "--tenant",
+        metavar="NAME|off",
+        help="the subscriber's tenant (brand), over the number ranges: a configured tenant or default; "
+        "off removes the override",
+    )
     add_target_arguments(set_, region_flag=False)
     set_.set_defaults(func=run_set)
 
@@ -128,6 +134,18 @@ def validate_language(text: str, configured: set[str] | None) -> str:
     return language
 
 
+def validate_tenant(text: str, configured: set[str] | None) -> str | None:
+    """None for "off" (the number ranges decide again); otherwise a configured tenant's name."""
+    from mcn_core.models.notice import DEFAULT_TENANT
+
+    name = text.strip()
+    if name.lower() == "off":
+        return None
+    if configured is not None and name not in configured | {DEFAULT_TENANT}:
+        raise InputError(f"unknown tenant {name!r}; configured: {', '.join(sorted(configured | {DEFAULT_TENANT}))}")
+    return name
+
+
 @dataclass(frozen=True)
 class Changes:
     language: str | None = None
@@ -136,6 +154,8 @@ class Changes:
     quiet_hours_off: bool = False
     opted_out: bool | None = None
     notify_me: bool | None = None
+    tenant: str | None = None
+    tenant_off: bool = False
     block: frozenset[str] = frozenset()
     unblock: frozenset[str] = frozenset()
 
@@ -143,7 +163,9 @@ class Changes:
         return self == Changes()
 
 
-def changes_from(args: argparse.Namespace, configured_languages: set[str] | None) -> Changes:
+def changes_from(
+    args: argparse.Namespace, configured_languages: set[str] | None, configured_tenants: set[str] | None = None
+) -> Changes:
     """Every setting checked; one InputError listing every invalid one (one line each)."""
     problems: list[str] = []
 
@@ -161,6 +183,8 @@ def changes_from(args: argparse.Namespace, configured_languages: set[str] | None
     quiet = checked(validate_quiet_hours, args.quiet_hours) if args.quiet_hours is not None else None
     language = checked(validate_language, args.language, configured_languages) if args.language is not None else None
     time_zone = checked(validate_time_zone, args.time_zone) if args.time_zone is not None else None
+    tenant_flag = getattr(args, "tenant", None)
+    tenant = checked(validate_tenant, tenant_flag, configured_tenants) if tenant_flag is not None else None
     if problems:
         raise InputError("\n".join(problems))
     return Changes(
@@ -170,6 +194,8 @@ def changes_from(args: argparse.Namespace, configured_languages: set[str] | None
         quiet_hours_off=args.quiet_hours is not None and quiet is None,
         opted_out=True if args.opt_out else False if args.opt_in else None,
         notify_me=None if args.notify_me is None else args.notify_me == "on",
+        tenant=tenant,
+        tenant_off=tenant_flag is not None and tenant is None,
         block=block,
         unblock=unblock,
     )
@@ -206,6 +232,10 @@ class SubscriberAdmin:
             actions.append(model.opted_out.set(changes.opted_out))
         if changes.notify_me is not None:
             actions.append(model.notify_me.set(changes.notify_me))
+        if changes.tenant is not None:
+            actions.append(model.tenant.set(changes.tenant))
+        if changes.tenant_off:
+            actions.append(model.tenant.remove())
         if changes.block:
             actions.append(model.blocked_callers.add(set(changes.block)))
         if actions:
@@ -218,16 +248,23 @@ class SubscriberAdmin:
         return sorted(self._calls.query(msisdn, consistent_read=True), key=lambda call: call.call_time)
 
 
-def _configured_languages(target: Target, err: TextIO) -> set[str] | None:
-    """The languages the deployed configuration has templates for; None (format check only) if unreadable."""
+def _deployed_config(target: Target, err: TextIO, what: str) -> Any | None:
+    """The deployed configuration; None (format checks only) if unreadable."""
     from mcn_cli.config_cmd import PARAMETER_OUTPUT, ConfigFileError, parse_config
 
     try:
         value = target.client("ssm").get_parameter(Name=target.output(PARAMETER_OUTPUT))["Parameter"]["Value"]
-        return set(parse_config(value, "deployed configuration").templates)
+        return parse_config(value, "deployed configuration")
     except (ConfigFileError, TargetError, *aws_errors()) as exc:  # unreadable or invalid: do not block the change
-        print(f"warning: cannot read the configured languages ({exc}); checking the code's format only", file=err)
+        print(f"warning: cannot read the configured {what} ({exc}); checking the format only", file=err)
         return None
+
+
+def _configured_languages(config: Any | None) -> set[str] | None:
+    """The languages the deployed configuration has templates for, the operator's and every tenant's."""
+    if config is None:
+        return None
+    return set(config.templates).union(*(config.for_tenant(name).templates for name in config.tenants))
 
 
 # ---------------------------------------------------------------- output
@@ -248,6 +285,7 @@ def subscriber_document(msisdn: str, record: Any, show_numbers: bool, now: datet
         "time_zone": record.time_zone,
         "quiet_hours": record.quiet_hours,
         "notify_me": bool(record.notify_me),
+        "tenant": record.tenant,
         "blocked_callers": sorted(_shown(n, show_numbers) for n in (record.blocked_callers or set())),
         "notice_in_flight": bool(record.notify_lock and lock_until and lock_until > now),
         "notice_in_flight_until": lock_until.isoformat() if record.notify_lock and lock_until else None,
@@ -266,6 +304,7 @@ def _print_subscriber(document: dict[str, Any], out: TextIO) -> None:
         ("time zone", value(document["time_zone"], "(configuration default)")),
         ("quiet hours", value(document["quiet_hours"], "off")),
         ("notify me", "on" if document["notify_me"] else "off"),
+        ("tenant", value(document.get("tenant"), "(number ranges)")),
         ("blocked callers", f"{len(blocked)}: {', '.join(blocked)}" if blocked else "none"),
         (
             "notice in flight",
@@ -322,8 +361,13 @@ def run_set(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
         return prepared
     msisdn, target = prepared
     try:
-        configured = _configured_languages(target, err) if args.language is not None else None
-        changes = changes_from(args, configured)
+        deployed = (
+            _deployed_config(target, err, "languages and tenants")
+            if args.language is not None or args.tenant is not None
+            else None
+        )
+        tenants = set(deployed.tenants) if deployed is not None else None
+        changes = changes_from(args, _configured_languages(deployed), tenants)
     except InputError as exc:
         lines = str(exc).splitlines()
         print("\n".join(f"error: {line}" for line in lines) + "\nnothing was changed", file=err)

@@ -10,7 +10,7 @@ from mcn_core.logic.ingest import StoreUnavailableError, ingest_batch
 from mcn_core.models.outcomes import BatchResult, Outcome
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import ingest_settings
-from mcn_core.wiring import call_store
+from mcn_core.wiring import call_store, ingest_tenants
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,7 +37,15 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 
     settings = ingest_settings()
     try:
-        batch = ingest_batch(raw_events, settings=settings, store=call_store(settings), now=datetime.now(UTC))
+        tenants = ingest_tenants(settings)
+    except Exception:  # unreadable or invalid: the calls are stored all the same (compose resolves again)
+        tenants = None
+        count("TenantUnresolved")
+        logger.warning("operator configuration unavailable: calls stored without their tenant", exc_info=True)
+    try:
+        batch = ingest_batch(
+            raw_events, settings=settings, store=call_store(settings), now=datetime.now(UTC), tenants=tenants
+        )
     except StoreUnavailableError as exc:
         _report(exc.partial)
         count("MissedCallsStoreErrors")

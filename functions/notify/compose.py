@@ -42,9 +42,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     if notice.action == "defer" and notice.send_at is not None:
         store.extend_lock(request.subscriber, request.notification_id, notice.send_at + DEFER_LOCK_MARGIN)
     count(f"Notice{notice.action.title()}")
+    if notice.defer_reason == "daily_cap":
+        count("NoticeCapped")  # the calls wait for the subscriber's next local day
     logger.info(
         "notice composed",
         action=notice.action,
+        tenant=notice.tenant,
+        defer_reason=notice.defer_reason,
         send_at=notice.send_at.isoformat() if notice.send_at else None,
         calls=notice.calls_listed,
         messages=len(notice.messages),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mcn_core.logic.record import calls_to_clear, fee_values
+from mcn_core.logic.record import calls_to_clear, day_count, fee_values
 from mcn_core.models.fees import RecordOutcome, period_shard
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics, traced
@@ -28,7 +28,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         notice, progress, now, period_shard(notice.period or now.strftime("%Y-%m"), notice.notification_id)
     )
     outcome = store.record_notice(
-        store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
+        store.new_fee(**values),
+        clear_calls=calls_to_clear(notice, values["status"]),
+        release_lock=True,
+        day_count=day_count(notice, values["status"]),
     )
     recorded = outcome is not RecordOutcome.ALREADY_RECORDED
     if outcome is RecordOutcome.RECORDED:

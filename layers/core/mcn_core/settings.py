@@ -40,6 +40,9 @@ class IngestSettings(_FunctionSettings):
     store_withheld_number: bool = False
     # Conditional puts of one batch in flight at once (WRITE_CONCURRENCY; 1 = one after another).
     write_concurrency: int = Field(default=16, ge=1, le=64)
+    # The operator's configuration, for each call's tenant (unset: tenants are resolved at compose only).
+    notify_config_parameter: str | None = None
+    config_cache_seconds: int = Field(default=300, ge=0)
 
     upper_region = field_validator("default_region")(_upper_region)
 

@@ -114,3 +114,12 @@ def notify_config(settings: NotifySettings | None = None) -> NotifyConfig:
 
     settings = settings or notify_settings()
     return load_notify_config(settings.notify_config_parameter, settings.config_cache_seconds)
+
+
+def ingest_tenants(settings: IngestSettings) -> NotifyConfig | None:
+    """The operator's configuration for ingest's tenant resolution (None when not configured)."""
+    if not settings.notify_config_parameter:
+        return None
+    from mcn_core.dal.config import load_notify_config
+
+    return load_notify_config(settings.notify_config_parameter, settings.config_cache_seconds)

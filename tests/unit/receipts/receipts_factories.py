@@ -88,6 +88,7 @@ class FakeStore:
             language=record.get("language"),
             pending_action=record.get("pending_action"),
             pending_until=record.get("pending_until"),
+            tenant=record.get("tenant"),
         )
 
     def apply_keyword(self, msisdn: str, message_ref: str, changes: dict[str, Any], now: datetime) -> bool:

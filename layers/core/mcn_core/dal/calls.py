@@ -32,6 +32,7 @@ class DynamoCallStore:
                     msisdn=record.msisdn,
                     opted_out=bool(record.opted_out),
                     blocked_callers=frozenset(record.blocked_callers or ()),
+                    tenant=record.tenant,
                 )
         return policies
 
@@ -85,6 +86,7 @@ class DynamoCallStore:
             expires_at=call.expires_at,
             received_at=call.received_at,
             withheld_number=call.withheld_number,
+            tenant=call.tenant,
         )
         try:
             record.save(condition=self._calls.call_ref.does_not_exist())

@@ -72,6 +72,9 @@ class NotifyStore:
             opted_out=bool(record.opted_out),
             notify_me=bool(record.notify_me),
             notify_lock=record.notify_lock,
+            tenant=record.tenant,
+            notices_day=record.notices_day,
+            notices_on_day=int(record.notices_on_day or 0),
         )
 
     def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]:
@@ -122,7 +125,13 @@ class NotifyStore:
 
     # ------------------------------------------------------------------ fees
     def record_notice(
-        self, fee: FeeRecord, *, clear_calls: list[str], release_lock: bool, calls_must_exist: bool = True
+        self,
+        fee: FeeRecord,
+        *,
+        clear_calls: list[str],
+        release_lock: bool,
+        calls_must_exist: bool = True,
+        day_count: tuple[str, int] | None = None,
     ) -> RecordOutcome:
         """Fee record + removal of exactly the listed calls + lock release, in one transaction.
 
@@ -131,6 +140,9 @@ class NotifyStore:
         notices never both charge for the same calls. A retried or re-driven step finds its fee
         recorded: nothing is charged twice. Calls beyond one transaction's capacity are deleted
         after it, idempotently, so a retry finishes the job.
+
+        `day_count` (local day, notices that day) is stored by the lock release's own update: the daily
+        cap is counted in the same transaction as the fee, without a write of its own.
         """
         fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
         # PynamoDB types a list of strings as a list of its attributes
@@ -148,9 +160,14 @@ class NotifyStore:
                     exists = calls_model.call_ref.exists() if calls_must_exist else None
                     transaction.delete(calls_model(fee.subscriber, call_ref), condition=exists)
                 if release_lock:
+                    counted = (
+                        [subs_model.notices_day.set(day_count[0]), subs_model.notices_on_day.set(day_count[1])]
+                        if day_count
+                        else []
+                    )
                     transaction.update(
                         subs_model(fee.subscriber),
-                        actions=[subs_model.notify_lock.remove(), subs_model.notify_lock_until.remove()],
+                        actions=[subs_model.notify_lock.remove(), subs_model.notify_lock_until.remove(), *counted],
                         condition=subs_model.notify_lock == fee.notification_id,
                     )
         except TransactWriteError as exc:
@@ -169,7 +186,7 @@ class NotifyStore:
                 fee.fee_minor = 0
                 fee.failure_reason = NOT_CHARGED_REASON
                 outcome = self.record_notice(
-                    fee, clear_calls=clear_calls, release_lock=release_lock, calls_must_exist=False
+                    fee, clear_calls=clear_calls, release_lock=release_lock, calls_must_exist=False, day_count=day_count
                 )
                 return RecordOutcome.NOT_CHARGED if outcome is RecordOutcome.RECORDED else outcome
             if release_lock:

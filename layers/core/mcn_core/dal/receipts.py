@@ -110,6 +110,7 @@ class DynamoReceiptStore:
             language=record.language,
             pending_action=record.pending_action,
             pending_until=record.pending_until,
+            tenant=record.tenant,
         )
 
     def apply_keyword(self, msisdn: str, message_ref: str, changes: dict[str, Any], now: datetime) -> bool:

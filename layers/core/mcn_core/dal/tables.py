@@ -39,6 +39,8 @@ class MissedCallRecord(Model):
     expires_at = _TTLAttribute()
     received_at = UTCDateTimeAttribute()
     withheld_number = UnicodeAttribute(null=True)
+    # The subscriber's tenant when the call arrived (ingest's resolution; compose resolves again).
+    tenant = UnicodeAttribute(null=True)
 
 
 class SubscriberRecord(Model):
@@ -57,6 +59,11 @@ class SubscriberRecord(Model):
     # At most one notice in flight per subscriber: the owner's notification id, and until when.
     notify_lock = UnicodeAttribute(null=True)
     notify_lock_until = UTCDateTimeAttribute(null=True)
+    # The subscriber's own tenant, over the configured number ranges (`mcn subscriber set --tenant`).
+    tenant = UnicodeAttribute(null=True)
+    # The daily cap's count: local day (YYYY-MM-DD) of the last notice sent, and notices sent that day.
+    notices_day = UnicodeAttribute(null=True)
+    notices_on_day = NumberAttribute(null=True)
 
 
 class FeesByPeriod(GlobalSecondaryIndex["FeeRecord"]):  # type: ignore[no-untyped-call]  # PynamoDB's Index

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mcn_core.models.calls import StoredCall
+from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.config import MessageTemplates, NotifyConfig, QuietHours
 from mcn_core.models.notice import Notice, OutgoingSms, SubscriberProfile
 from mcn_smpp.gsm0338 import segments
@@ -60,6 +61,19 @@ def quiet_until(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> date
         return None
     # Wall-clock arithmetic across a DST change: normalise through UTC.
     return end.replace(tzinfo=zone).astimezone(UTC)
+
+
+def next_local_day(now: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant (UTC) of the day after `now`'s local day: local midnight, or the first
+    time that exists when a DST change skips midnight (e.g. America/Santiago: 01:00)."""
+    tomorrow: date = now.astimezone(zone).date() + timedelta(days=1)
+    # fold=0 reads a skipped midnight with the offset before the change: the instant the day begins.
+    return datetime.combine(tomorrow, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def notices_sent_on(profile: SubscriberProfile, day: date) -> int:
+    """The subscriber's notices on their local `day` (the count Record stores names its day)."""
+    return profile.notices_on_day if profile.notices_day == day.isoformat() else 0
 
 
 def group_by_caller(calls: Iterable[StoredCall]) -> list[CallerGroup]:
@@ -128,7 +142,11 @@ def compose_notice(
     now: datetime,
     ignore_quiet_hours: bool = False,
 ) -> Notice:
-    base: dict[str, Any] = {"notification_id": notification_id, "subscriber": profile.msisdn}
+    # The subscriber's tenant now decides texts, sender, tariff and caps (a range changed while the
+    # calls waited applies: compose's resolution wins over the one stored on the calls at ingest).
+    tenant = resolve_tenant(config, profile.msisdn, profile.tenant).tenant
+    config = config.for_tenant(tenant)
+    base: dict[str, Any] = {"notification_id": notification_id, "subscriber": profile.msisdn, "tenant": tenant}
     if profile.notify_lock is not None and profile.notify_lock != notification_id:
         # Another notice holds the subscriber's lock: it lists these calls, this one must not.
         return Notice(**base, action="nothing")
@@ -141,10 +159,18 @@ def compose_notice(
     zone = subscriber_zone(profile, config)
     quiet_text = profile.quiet_hours or config.default_quiet_hours
     quiet = QuietHours.parse(quiet_text) if quiet_text else None
+    today = now.astimezone(zone).date()
+    sent_today = notices_sent_on(profile, today)
+    if config.daily_cap is not None and sent_today >= config.daily_cap:
+        # Capped: the calls stay pending and go out, merged, in the first notice of the next local day
+        # (or when that day's quiet hours end).
+        next_day = next_local_day(now, zone)
+        resume_at = quiet_until(next_day, zone, quiet) or next_day
+        return Notice(**base, action="defer", send_at=resume_at, defer_reason="daily_cap")
     if not ignore_quiet_hours:
         resume_at = quiet_until(now, zone, quiet)
         if resume_at is not None:
-            return Notice(**base, action="defer", send_at=resume_at)
+            return Notice(**base, action="defer", send_at=resume_at, defer_reason="quiet_hours")
 
     language, templates = config.templates_for(profile.language)
     shift = config.national_shift.get(language)
@@ -236,6 +262,8 @@ def compose_notice(
         period=now.astimezone(UTC).strftime("%Y-%m"),
         period_day=now.astimezone(UTC).strftime("%Y-%m-%d"),
         notify_me_candidates=sorted(c for c in callers if c is not None) if config.notify_me_enabled else [],
+        notice_day=today.isoformat(),
+        notices_on_day=sent_today + 1,
         keep_calls_on_failure=config.keep_calls_on_failure,
         send_max_attempts=config.send_max_attempts,
     )

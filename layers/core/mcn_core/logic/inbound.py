@@ -81,6 +81,7 @@ class HandledMo:
             "reason": self.result.reason,
             "keyword": self.result.keyword,
             "reply": self.result.reply,
+            "tenant": self.result.tenant,
         }
 
 

@@ -9,7 +9,9 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
+from mcn_core.models.config import NotifyConfig
 from mcn_core.models.errors import UnstorableEventError, describe_validation_error, unprocessable_reason
 from mcn_core.models.events import MissedCallEvent, Presentation
 from mcn_core.models.outcomes import BatchResult, EventResult, Outcome
@@ -106,14 +108,25 @@ def _policy_reason(call: StoredCall, policy: SubscriberPolicy | None) -> str | N
     return None
 
 
+def _with_tenant(call: StoredCall, policy: SubscriberPolicy | None, tenants: NotifyConfig | None) -> StoredCall:
+    override = policy.tenant if policy is not None else None
+    tenant = resolve_tenant(tenants, call.subscriber, override).tenant if tenants is not None else override
+    return call.model_copy(update={"tenant": tenant}) if tenant else call
+
+
 def ingest_batch(
     raw_events: list[Any],
     *,
     settings: IngestSettings,
     store: CallStore,
     now: datetime,
+    tenants: NotifyConfig | None = None,
 ) -> BatchResult:
-    """Process every event independently; one bad event never affects the others."""
+    """Process every event independently; one bad event never affects the others.
+
+    `tenants`: the operator's configuration, to store each call's tenant (None: only a subscriber's
+    own override is stored; compose resolves the tenant again in any case).
+    """
     results: dict[int, EventResult] = {}
     valid: list[tuple[int, StoredCall]] = []
     for index, raw in enumerate(raw_events):
@@ -139,7 +152,7 @@ def ingest_batch(
         if reason is not None:
             results[index] = EventResult(index=index, call_ref=call.call_ref, outcome=Outcome.SUPPRESSED, reason=reason)
             continue
-        to_store.append((index, call))
+        to_store.append((index, _with_tenant(call, policies.get(call.subscriber), tenants)))
 
     transient_failures: list[int] = []
     # the batch's writes go together (in flight at once), each one conditional: idempotent per call attempt

@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mcn_core.logic.send import SmsSender
+from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.config import KEYWORD_COMMANDS, KeywordsConfig, NotifyConfig, QuietHours, normalise_keyword
 from mcn_core.models.inbound import MoEvent
-from mcn_core.models.notice import OutgoingSms
+from mcn_core.models.notice import DEFAULT_TENANT, OutgoingSms
 from mcn_core.numbers import InvalidNumberError, to_e164
 
 #: stored in quiet_hours for "QUIET OFF": an empty window, which also overrides the operator's default
@@ -50,6 +51,8 @@ class SubscriberState:
     language: str | None = None
     pending_action: str | None = None
     pending_until: datetime | None = None
+    #: the subscriber's own tenant (override of the number ranges)
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,8 @@ class MoResult:
     reason: str | None = None
     reply: str | None = None  # accepted | queued | retryable | permanent | None (not sent)
     reply_language: str | None = None
+    #: whose words and replies answered it
+    tenant: str | None = None
 
 
 def handle_mo(
@@ -212,21 +217,25 @@ def handle_mo(
     default_region: str,
     now: datetime,
 ) -> MoResult:
-    keywords = config.keywords
-    if not keywords.enabled:
-        return MoResult("ignored", reason="keywords are disabled")
-    if event.destination.lstrip("+") != keywords.short_code.lstrip("+"):
-        return MoResult("ignored", reason="not sent to the service short code")
+    candidates = short_code_tenants(config, event.destination)
+    if not candidates:
+        enabled = any(config.for_tenant(name).keywords.enabled for name in (DEFAULT_TENANT, *config.tenants))
+        return MoResult("ignored", reason="not sent to the service short code" if enabled else "keywords are disabled")
     try:
         msisdn = subscriber_number(event.source, default_region)
     except InvalidNumberError as exc:
         return MoResult("rejected", reason=f"invalid source number: {exc}")
 
-    command = parse_command(event.text, keywords, config.default_language)
     state = store.subscriber_state(msisdn)
+    # A short code several brands share answers in the sender's own brand; one of its own, in its brand.
+    own = resolve_tenant(config, msisdn, state.tenant).tenant
+    tenant = own if own in candidates else DEFAULT_TENANT if DEFAULT_TENANT in candidates else candidates[0]
+    config = config.for_tenant(tenant)
+    keywords = config.keywords
+    command = parse_command(event.text, keywords, config.default_language)
     decision = decide(command, state, config, now)
     if not store.apply_keyword(msisdn, event.message_ref, decision.changes, now):
-        return MoResult("duplicate", keyword=command.keyword)
+        return MoResult("duplicate", keyword=command.keyword, tenant=tenant)
 
     new_language = decision.changes.get("language", state.language)
     language, text = render_reply(decision, config, new_language)
@@ -240,6 +249,7 @@ def handle_mo(
             reason=f"reply not sent: {exc!r}",
             reply="failed",
             reply_language=language,
+            tenant=tenant,
         )
     outcomes = {part.outcome for part in outcome.parts} or {"permanent"}
     if outcomes in ({"accepted"}, {"queued"}):  # queued: handed to the function that holds the binds
@@ -249,7 +259,20 @@ def handle_mo(
     reason = (
         None if reply in ("accepted", "queued") else "; ".join(p.reason for p in outcome.parts if p.reason) or reply
     )
-    return MoResult("applied", keyword=command.keyword, reason=reason, reply=reply, reply_language=language)
+    return MoResult(
+        "applied", keyword=command.keyword, reason=reason, reply=reply, reply_language=language, tenant=tenant
+    )
+
+
+def short_code_tenants(config: NotifyConfig, destination: str) -> list[str]:
+    """The tenants (the operator first) whose keywords are on and whose short code is `destination`."""
+    wanted = destination.lstrip("+")
+    names = [DEFAULT_TENANT, *sorted(config.tenants)]
+    return [
+        name
+        for name in names
+        if (keywords := config.for_tenant(name).keywords).enabled and keywords.short_code.lstrip("+") == wanted
+    ]
 
 
 def reply_sms(msisdn: str, text: str, language: str, config: NotifyConfig) -> OutgoingSms:

@@ -61,6 +61,7 @@ def notify_callers(
     `on_sent` hears of each SMS as it goes (the caller counts and logs it even if a later one fails).
     """
     # Withheld callers never appear here: compose lists only known numbers as candidates.
+    config = config.for_tenant(notice.tenant)  # the subscriber's brand tells their callers
     wanted = store.notify_me_subscribers(notice.notify_me_candidates)
     sent: list[NotifyMeSent] = []
     skipped = 0

@@ -50,3 +50,10 @@ def calls_to_clear(notice: Notice, status: str) -> list[str]:
     if status == "failed" and notice.keep_calls_on_failure:
         return []  # they wait for the next attach
     return list(notice.call_refs)
+
+
+def day_count(notice: Notice, status: str) -> tuple[str, int] | None:
+    """The daily cap's new count (local day, notices that day) when the notice reached the subscriber."""
+    if status == "failed" or notice.notice_day is None or notice.notices_on_day is None:
+        return None
+    return notice.notice_day, notice.notices_on_day

@@ -25,6 +25,8 @@ class StoredCall(BaseModel):
     received_at: datetime
     # Only when the deployment's lawful-retention flag is on; no later step reads it.
     withheld_number: str | None = None
+    #: the subscriber's tenant when the call arrived (None: not resolved); compose resolves again
+    tenant: str | None = None
 
 
 class SubscriberPolicy(BaseModel):
@@ -35,3 +37,5 @@ class SubscriberPolicy(BaseModel):
     msisdn: str
     opted_out: bool = False
     blocked_callers: frozenset[str] = frozenset()
+    #: the subscriber's own tenant (override of the number ranges)
+    tenant: str | None = None

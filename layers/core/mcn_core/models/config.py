@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import string
 from datetime import datetime, time
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from mcn_core.models.events import AwareDatetime
 
@@ -335,6 +335,113 @@ class KeywordsConfig(BaseModel):
         return language, self.replies[language]
 
 
+# ---------------------------------------------------------------- tenants (issue 16)
+#: an E.164 number range: '+' and the leading digits every number of the range starts with
+_RANGE = re.compile(r"^\+[1-9]\d{0,14}$")
+_TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+#: an alphanumeric sender is sent as GSM 7-bit (TON 5): 11 characters at most
+ALPHANUMERIC_SENDER_MAX = 11
+_NUMERIC_SENDER = re.compile(r"^\+?\d{1,20}$")
+
+
+#: what an alphanumeric sender may contain: GSM 7-bit default-alphabet characters every handset shows
+_ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 \-_.&+!']+$")
+
+
+def validate_sender(value: str) -> str:
+    """A numeric sender (short code or number, up to 20 digits) or an alphanumeric one (TON 5, sent as
+    GSM 7-bit): at most 11 letters, digits, spaces or - _ . & + ! ' characters."""
+    if _NUMERIC_SENDER.fullmatch(value):
+        return value
+    if not _ALPHANUMERIC_SENDER.fullmatch(value):
+        raise ValueError(
+            f"sender {value!r} must be digits, or letters, digits, spaces and - _ . & + ! ' (GSM 7-bit default alphabet)"
+        )
+    if len(value) > ALPHANUMERIC_SENDER_MAX:
+        raise ValueError(f"alphanumeric sender {value!r} is {len(value)} characters; at most {ALPHANUMERIC_SENDER_MAX}")
+    return value
+
+
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` over `base`: mappings merged key by key, anything else (lists, text, null) replaced."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class TenantConfig(BaseModel):
+    """A brand hosted by the operator (an MVNO): its number ranges and what it overrides.
+
+    `overrides` is any part of the operator's notify configuration (texts, sender, tariff,
+    promotions, keywords, time zone, quiet hours, caps, later settings too), deep-merged over it;
+    the result is validated as a whole configuration.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: the brand as people know it (shown by `mcn preview` and reports)
+    name: str | None = Field(default=None, max_length=64)
+    #: E.164 prefixes ("+447700900"): the longest prefix matching a subscriber's number wins
+    ranges: list[str] = Field(default_factory=list)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("ranges")
+    @classmethod
+    def _ranges(cls, ranges: list[str]) -> list[str]:
+        for prefix in ranges:
+            if not _RANGE.fullmatch(prefix):
+                raise ValueError(f"range {prefix!r} must be '+' and 1-15 digits (an E.164 prefix, e.g. +447700900)")
+        if len(set(ranges)) != len(ranges):
+            raise ValueError("a range is listed twice")
+        return ranges
+
+    @field_validator("overrides")
+    @classmethod
+    def _no_nested_tenants(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        if "tenants" in overrides:
+            raise ValueError("a tenant cannot define tenants")
+        return overrides
+
+
+#: names a tenant cannot have: the operator itself, and `mcn subscriber set --tenant off`
+RESERVED_TENANT_NAMES = ("default", "off")
+
+
+def check_tenant_name(name: str) -> str:
+    if name in RESERVED_TENANT_NAMES:
+        raise ValueError(f"tenant name {name!r} is reserved ('default' is the operator: its settings are the top level)")
+    if not _TENANT_NAME.fullmatch(name):
+        raise ValueError(f"tenant name {name!r} must be 1-32 of a-z, 0-9, '_' or '-', starting alphanumeric")
+    return name
+
+
+class ConfigProblem(NamedTuple):
+    """One problem found in a configuration: which tenant (None: the operator's own), which field, what."""
+
+    tenant: str | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"tenant {self.tenant!r}: " if self.tenant else ""
+        return f"{where}{self.field}: {self.message}"
+
+
+def validation_problems(exc: ValidationError, tenant: str | None = None, prefix: str = "") -> list[ConfigProblem]:
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (misspelt?)"
+        problems.append(ConfigProblem(tenant, prefix + field, message))
+    return problems
+
+
 class NotifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -356,6 +463,64 @@ class NotifyConfig(BaseModel):
     keep_calls_on_failure: bool = True
     send_max_attempts: int = Field(default=5, ge=1, le=10)
     keywords: KeywordsConfig = Field(default_factory=KeywordsConfig)
+    #: at most this many notices per subscriber per local day (None: no cap); later calls wait for the next day
+    daily_cap: int | None = Field(default=None, ge=1, le=100)
+    #: hosted brands (name -> ranges and overrides); subscribers no range claims are the operator's ("default")
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+
+    # Derived once per validated configuration: each tenant's merged configuration, and range -> tenant.
+    _tenant_configs: dict[str, NotifyConfig] = PrivateAttr(default_factory=dict)
+    _tenant_ranges: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("service_sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return validate_sender(value)
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
+        for name in tenants:
+            check_tenant_name(name)
+        return tenants
+
+    @model_validator(mode="after")
+    def _merge_tenants(self) -> NotifyConfig:
+        problems = self.tenant_problems()
+        if problems:
+            raise ValueError("; ".join(str(problem) for problem in problems))
+        return self
+
+    def tenant_problems(self) -> list[ConfigProblem]:
+        """Each tenant's overrides merged over these settings and validated as a whole (fills the caches)."""
+        problems: list[ConfigProblem] = []
+        owner: dict[str, str] = {}
+        for name, tenant in self.tenants.items():
+            for prefix in tenant.ranges:
+                if owner.setdefault(prefix, name) != name:
+                    problems.append(
+                        ConfigProblem(name, "ranges", f"{prefix} is also a range of tenant {owner[prefix]!r}")
+                    )
+        if not self.tenants:
+            return problems
+        base = self.model_dump(exclude={"tenants"})
+        merged: dict[str, NotifyConfig] = {}
+        for name, tenant in self.tenants.items():
+            try:
+                merged[name] = NotifyConfig.model_validate(deep_merge(base, tenant.overrides))
+            except ValidationError as exc:
+                problems.extend(validation_problems(exc, name, "overrides."))
+        self._tenant_configs, self._tenant_ranges = merged, owner
+        return problems
+
+    def for_tenant(self, tenant: str | None) -> NotifyConfig:
+        """The settings of `tenant`: the operator's with the tenant's overrides (the operator's for any other)."""
+        return self._tenant_configs.get(tenant or "", self)
+
+    @property
+    def tenant_ranges(self) -> dict[str, str]:
+        """E.164 prefix -> tenant name."""
+        return self._tenant_ranges
 
     @field_validator("default_time_zone")
     @classmethod
@@ -382,3 +547,31 @@ class NotifyConfig(BaseModel):
     def templates_for(self, language: str | None) -> tuple[str, MessageTemplates]:
         chosen = language if language in self.templates else self.default_language
         return chosen, self.templates[chosen]
+
+
+def configuration_problems(document: dict[str, Any]) -> list[ConfigProblem]:
+    """Every problem of a configuration document, each with its tenant (None: the operator's settings)
+    and field: the operator's settings first; then each tenant's shape, then its merged settings."""
+    try:
+        NotifyConfig.model_validate(document)
+        return []
+    except ValidationError:
+        pass
+    raw_tenants = document.get("tenants") or {}
+    try:
+        base = NotifyConfig.model_validate({key: value for key, value in document.items() if key != "tenants"})
+    except ValidationError as exc:
+        return validation_problems(exc)
+    if not isinstance(raw_tenants, dict):
+        return [ConfigProblem(None, "tenants", "must be an object: tenant name -> settings")]
+    problems: list[ConfigProblem] = []
+    tenants: dict[str, TenantConfig] = {}
+    for name, raw in raw_tenants.items():
+        try:
+            check_tenant_name(name)
+            tenants[name] = TenantConfig.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(validation_problems(exc, name))
+        except ValueError as exc:
+            problems.append(ConfigProblem(name, "(name)", str(exc)))
+    return problems or base.model_copy(update={"tenants": tenants}).tenant_problems()

@@ -24,6 +24,11 @@ class SubscriberProfile(BaseModel):
     notify_me: bool = False
     #: the notice holding the subscriber's in-flight lock, if any (another one must not list calls)
     notify_lock: str | None = None
+    #: the subscriber's own tenant (`mcn subscriber set --tenant`), over the number ranges
+    tenant: str | None = None
+    #: the daily cap's count: the subscriber's local day of the last notice sent, and how many that day
+    notices_day: str | None = None
+    notices_on_day: int = 0
 
 
 class OutgoingSms(BaseModel):
@@ -49,6 +54,8 @@ class Notice(BaseModel):
     tenant: str = DEFAULT_TENANT
     action: Literal["send", "nothing", "defer"]
     send_at: datetime | None = None
+    #: why a notice waits: the subscriber's quiet hours, or the tenant's daily cap (until the next local day)
+    defer_reason: Literal["quiet_hours", "daily_cap"] | None = None
     language: str | None = None
     messages: list[OutgoingSms] = Field(default_factory=list)
     call_refs: list[str] = Field(default_factory=list)
@@ -64,6 +71,10 @@ class Notice(BaseModel):
     # The UTC day Compose ran (YYYY-MM-DD): the fee's day, from the same clock reading as `period`.
     period_day: str | None = None
     notify_me_candidates: list[str] = Field(default_factory=list)
+    #: the subscriber's local day (YYYY-MM-DD) and their notices that day counting this one (the daily cap's
+    #: count, stored by Record with the lock release)
+    notice_day: str | None = None
+    notices_on_day: int | None = None
     keep_calls_on_failure: bool = True
     send_max_attempts: int = 5
 
