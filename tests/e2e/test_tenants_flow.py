@@ -66,7 +66,7 @@ def notify(flow: NotifyStack, subscriber: str) -> dict[str, Any]:
 
 
 def test_two_tenants_each_get_their_language_sender_tariff_and_currency(flow: NotifyStack) -> None:
-    operator, brand = "+447911300001", "+447400100001"
+    operator, brand = "+447911200101", "+447400100001"
     flow.missed_calls(operator, ["+447912000111", "+447912000222"])
     brand_calls = flow.missed_calls(brand, ["+447912000111", "+447912000111"])
     assert stored_tenants(flow, operator) == ["default", "default"]  # resolved at ingest too
@@ -111,7 +111,7 @@ def test_a_range_changed_while_calls_wait_applies_at_compose(flow: NotifyStack) 
 
 
 def test_a_subscriber_override_moves_them_to_the_brand(flow: NotifyStack) -> None:
-    subscriber = "+447911300002"
+    subscriber = "+447911200102"
     flow.set_subscriber(subscriber, tenant="brava")
     flow.missed_calls(subscriber, ["+447912000444"])
     assert stored_tenants(flow, subscriber) == ["brava"]
@@ -192,7 +192,7 @@ def mo(source: str, destination: str, text: str) -> dict[str, Any]:
 
 
 def test_keywords_to_the_brands_short_code_use_its_words_and_reply_from_it(flow: NotifyStack) -> None:
-    brand, operator = "+447400100003", "+447911300003"
+    brand, operator = "+447400100003", "+447911200103"
     response = flow.stack.invoke(
         "ReceiptsFunction",
         {"events": [mo(brand.lstrip("+"), "80800", "halt"), mo(operator.lstrip("+"), "62226", "halt")]},
