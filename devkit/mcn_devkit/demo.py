@@ -23,6 +23,19 @@ from mcn_devkit.template import PROJECT_ROOT
 
 LOG_DIR = PROJECT_ROOT / ".local" / "demo"
 SMSC_PASSWORD = "demo123"
+# A hosted brand (MVNO) on the same deployment: its own number range, sender, language and currency.
+BRAND_SUBSCRIBER = "+447400100001"
+BRAND_TENANT = {
+    "name": "Brava Mobile",
+    "ranges": ["+4474001"],
+    "overrides": {
+        "service_sender": "Brava",
+        "default_language": "de",
+        "default_time_zone": "Europe/Berlin",
+        "tariff": {"id": "brava-2026", "currency": "EUR", "fee_minor_per_notice": 9},
+        "templates": {"de": {"header": "Brava: Sie hatten {total_calls} Anruf(e) in Abwesenheit:"}},
+    },
+}
 
 
 def _say(text: str = "") -> None:
@@ -91,6 +104,7 @@ def run_demo(args: argparse.Namespace) -> int:
             SecretString=json.dumps({"username": "mcn", "password": SMSC_PASSWORD}),
         )
         apply_env(stack.env)  # the gateway's Lambda client talks to the embedded AWS
+        _add_brand(stack)
         config = loopback_config(
             Path(workdir),
             ingest_target=f"lambda:{stack.function_name('IngestFunction')}",
@@ -208,8 +222,44 @@ def run_demo(args: argparse.Namespace) -> int:
                 for kind in ("missed_call", "attach")
             }
             _say(f"\nGateway counters: missed calls {events['missed_call']:.0f}, attach {events['attach']:.0f}")
+            _brand_notice(stack, smsc)
     _say("\nDone: calls captured from SS7, one SMS listing them, delivered, one fee record. Every process stopped.")
     return 0
+
+
+def _add_brand(stack: Any) -> None:
+    """The tenant goes into the notify configuration (what `mcn config set` writes) before any call."""
+    ssm, name = stack.client("ssm"), stack.resource_name("NotifyConfigParameter")
+    config = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    config["tenants"] = {"brava": BRAND_TENANT}
+    ssm.put_parameter(Name=name, Value=json.dumps(config), Type="String", Overwrite=True)
+
+
+def _brand_notice(stack: Any, smsc: Any) -> None:
+    from mcn_devkit.sigtran.local import wait_for
+
+    _step(11, f"A hosted brand on the same deployment: {BRAND_TENANT['name']} (tenant brava, range +4474001)")
+    now = datetime.now(UTC)
+    call = {
+        "call_ref": f"demo-brava-{now:%H%M%S%f}",
+        "subscriber": BRAND_SUBSCRIBER,
+        "caller": "+447912000111",
+        "call_time": now.isoformat(),
+        "msc": "447953000001",
+    }
+    stack.invoke("IngestFunction", {"events": [call]})
+    seen = len(smsc.submits)
+    attach = {"subscriber": BRAND_SUBSCRIBER, "attach_time": now.isoformat(), "hlr": "447953000100"}
+    stack.invoke("AttachFunction", {"events": [attach]})
+    _say(f"   a missed call for {mask(BRAND_SUBSCRIBER)}, then its attach (sent to the functions as the gateway does)")
+    for part in wait_for(lambda: smsc.submits[seen:], "the brand's notice"):
+        _say(f"   from {part.source_addr} (TON {part.source_addr_ton}) to {mask('+' + part.destination_addr)}")
+        for line in part.text.split("\n"):
+            _say(f"   | {line}")
+    fee = wait_for(
+        lambda: next((f for f in _fees(stack) if f["subscriber"]["S"] == BRAND_SUBSCRIBER), None), "the brand's fee"
+    )
+    _say(f"   fee record: {fee['fee_minor']['N']} {fee['currency']['S']} (tariff {fee['tariff_id']['S']})")
 
 
 def _fee_report(stack: Any, workdir: Path) -> None:

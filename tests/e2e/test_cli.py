@@ -51,5 +51,8 @@ def test_demo_runs_the_story_and_exits_zero() -> None:
     assert "reply from 62226: 'Die Anruf-Info kommt jetzt auf Deutsch.'" in out
     assert "reconciled: the rows add up to the fee records" in out
     assert "missed calls left pending for +44*******456: 0" in out
+    # a hosted brand's notice: its sender, language and currency
+    assert "from Brava (TON 5) to +44*******001\n   | Brava: Sie hatten 1 Anruf(e) in Abwesenheit:" in out
+    assert "fee record: 9 EUR (tariff brava-2026)" in out
     # libraries' warnings go to the log file, not into the story
     assert "Unknown optional parameter" not in out + result.stderr and "bind 1 down" not in out + result.stderr
