@@ -170,7 +170,7 @@ def test_daily_cap_keeps_later_calls_pending_and_merges_them_into_the_next_days_
     merged = next(json.loads(r["output"]) for r in runs if json.loads(r["output"])["action"] == "send")
     assert merged["calls_listed"] == 3 and merged["notices_on_day"] == 1
 
-    first_sms, merged_sms = sorted(flow.sms_to(subscriber), key=lambda sms: sms.message_id)
+    _first_sms, merged_sms = sorted(flow.sms_to(subscriber), key=lambda sms: sms.message_id)
     assert merged_sms.text.startswith("Brava: 3 Anruf(e) verpasst:")
     assert "+447912000222 2x" in merged_sms.text and "+447912000333" in merged_sms.text
     refs = {c["call_ref"] for c in second_calls + third_calls}

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mcn_core.models.calls import StoredCall
 from mcn_core.logic.tenants import resolve_tenant
+from mcn_core.models.calls import StoredCall
 from mcn_core.models.config import MessageTemplates, NotifyConfig, QuietHours
 from mcn_core.models.notice import Notice, OutgoingSms, SubscriberProfile
 from mcn_smpp.gsm0338 import segments
@@ -165,8 +165,8 @@ def compose_notice(
         # Capped: the calls stay pending and go out, merged, in the first notice of the next local day
         # (or when that day's quiet hours end).
         next_day = next_local_day(now, zone)
-        resume_at = quiet_until(next_day, zone, quiet) or next_day
-        return Notice(**base, action="defer", send_at=resume_at, defer_reason="daily_cap")
+        next_send = quiet_until(next_day, zone, quiet) or next_day
+        return Notice(**base, action="defer", send_at=next_send, defer_reason="daily_cap")
     if not ignore_quiet_hours:
         resume_at = quiet_until(now, zone, quiet)
         if resume_at is not None:

@@ -355,7 +355,8 @@ def validate_sender(value: str) -> str:
         return value
     if not _ALPHANUMERIC_SENDER.fullmatch(value):
         raise ValueError(
-            f"sender {value!r} must be digits, or letters, digits, spaces and - _ . & + ! ' (GSM 7-bit default alphabet)"
+            f"sender {value!r} must be digits, or letters, digits, spaces and - _ . & + ! ' "
+            "(GSM 7-bit default alphabet)"
         )
     if len(value) > ALPHANUMERIC_SENDER_MAX:
         raise ValueError(f"alphanumeric sender {value!r} is {len(value)} characters; at most {ALPHANUMERIC_SENDER_MAX}")
@@ -413,7 +414,9 @@ RESERVED_TENANT_NAMES = ("default", "off")
 
 def check_tenant_name(name: str) -> str:
     if name in RESERVED_TENANT_NAMES:
-        raise ValueError(f"tenant name {name!r} is reserved ('default' is the operator: its settings are the top level)")
+        raise ValueError(
+            f"tenant name {name!r} is reserved ('default' is the operator: its settings are the top level)"
+        )
     if not _TENANT_NAME.fullmatch(name):
         raise ValueError(f"tenant name {name!r} must be 1-32 of a-z, 0-9, '_' or '-', starting alphanumeric")
     return name
