@@ -69,10 +69,14 @@ def test_ingest_may_only_put_calls_and_read_policy() -> None:
     statements = FUNCTIONS["IngestFunction"]["Properties"]["Policies"][0]["Statement"]
     granted = {(a, RESOLVED.resolve(s["Resource"])) for s in statements for a in s["Action"]}
     calls, subscribers = RESOLVED.arn("MissedCallsTable"), RESOLVED.arn("SubscribersTable")
+    config = RESOLVED.resolve(
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${NotifyConfigParameter}"}
+    )
     assert granted == {
         ("dynamodb:PutItem", calls),
         ("dynamodb:BatchGetItem", subscribers),
         ("dynamodb:GetItem", subscribers),
+        ("ssm:GetParameter", config),  # the tenants' number ranges (each call's tenant)
     }
 
 
