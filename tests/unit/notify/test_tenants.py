@@ -276,3 +276,30 @@ def test_only_a_notice_that_reached_the_subscriber_counts(default_config: Notify
     notice = compose(default_config, profile(SUBSCRIBER))
     assert day_count(notice, "submitted") == ("2026-11-29", 1)
     assert day_count(notice, "failed") is None
+
+
+def test_notify_me_tells_callers_in_the_subscribers_brand(tenant_config: NotifyConfig) -> None:
+    from mcn_core.logic.notify_me import notify_callers
+    from mcn_core.logic.send import MessageOutcome, PartOutcome
+
+    class Store:
+        def notify_me_subscribers(self, msisdns):
+            return set(msisdns)
+
+        def mark_notified_once(self, notification_id, caller):
+            return True
+
+    class Sender:
+        def __init__(self) -> None:
+            self.sent: list = []
+
+        def send(self, sms, *, reference, part_numbers):
+            self.sent.append(sms)
+            return MessageOutcome(reference=None, parts=(PartOutcome(1, 1, "accepted", "m1", 0, ""),))
+
+    notice = compose(tenant_config, profile()).model_copy(update={"notify_me_candidates": ["+447912000111"]})
+    sender = Sender()
+    notify_callers(notice, config=tenant_config, store=Store(), sender=sender)
+    (sms,) = sender.sent
+    assert (sms.source, sms.destination) == ("Brava", "+447912000111")
+    assert sms.text == tenant_config.for_tenant("brava").templates["de"].notify_me.format(subscriber=notice.subscriber)
