@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -26,6 +25,7 @@ from typing import Any
 
 import smpp34
 
+from mcn_devkit.ports import free_port
 from mcn_devkit.smsc.harness import SmscEvents
 
 ESME_ROK = 0x00
@@ -43,12 +43,6 @@ CAPABILITIES = frozenset(
 
 class Smpp34Error(RuntimeError):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _smpp_date(moment: float) -> str:
@@ -90,7 +84,7 @@ class Smpp34Smsc(SmscEvents):
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Smpp34Smsc:
-        self.port = _free_port()
+        self.port = free_port()
         self._thread = threading.Thread(target=self._run, name="smpp34-smsc", daemon=True)
         self._thread.start()
         if not self._ready.wait(15) or self._failure is not None:
