@@ -303,3 +303,41 @@ def test_notify_me_tells_callers_in_the_subscribers_brand(tenant_config: NotifyC
     (sms,) = sender.sent
     assert (sms.source, sms.destination) == ("Brava", "+447912000111")
     assert sms.text == tenant_config.for_tenant("brava").templates["de"].notify_me.format(subscriber=notice.subscriber)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+tenant_documents = st.dictionaries(
+    st.sampled_from(["brava", "default", "Bad Name", "x", "off"]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "ranges": st.lists(st.sampled_from(["+4474001", "+44", "4474", "+4474001", "+"]), max_size=3),
+            "overrides": st.dictionaries(
+                st.sampled_from(["service_sender", "tariff", "daily_cap", "templates", "colour", "tenants"]),
+                json_values,
+                max_size=3,
+            ),
+            "name": json_values,
+        },
+    )
+    | json_values,
+    max_size=3,
+)
+
+
+@given(tenants=tenant_documents)
+def test_any_tenants_document_is_either_valid_or_its_problems_are_listed(
+    default_config: NotifyConfig, tenants: Any
+) -> None:
+    raw = document(default_config) | {"tenants": tenants}
+    problems = configuration_problems(raw)
+    if problems:
+        assert all(p.tenant is None or isinstance(p.tenant, str) for p in problems)
+        with pytest.raises(ValueError):
+            NotifyConfig.model_validate(raw)
+    else:
+        NotifyConfig.model_validate(raw)
