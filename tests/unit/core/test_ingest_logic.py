@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -168,3 +169,24 @@ def test_transient_store_failure_fails_the_batch_after_storing_the_rest() -> Non
     store.fail_refs.clear()
     retry = run([event(call_ref="a"), event(call_ref="b"), event(call_ref="c")], store)
     assert [r.outcome for r in retry.results] == [Outcome.DUPLICATE, Outcome.ACCEPTED, Outcome.DUPLICATE]
+
+
+def test_each_call_stores_its_subscribers_tenant() -> None:
+    from mcn_core.models.config import NotifyConfig
+    from mcn_devkit.template import ResolvedTemplate, load_template
+
+    resolved = ResolvedTemplate(load_template(), "unit")
+    raw = json.loads(resolved.resolve(resolved.resources["NotifyConfigParameter"]["Properties"])["Value"])
+    config = NotifyConfig.model_validate(raw | {"tenants": {"brava": {"ranges": ["+4474001"]}}})
+    store = MemoryStore([SubscriberPolicy(msisdn="+447911123457", tenant="brava")])
+    events = [
+        event(call_ref="r1", subscriber="07400100001"),  # in brava's range
+        event(call_ref="r2", subscriber="07911123456"),  # no range: the operator
+        event(call_ref="r3", subscriber="07911123457"),  # the subscriber's override
+    ]
+    ingest_batch(events, settings=SETTINGS, store=store, now=NOW, tenants=config)
+    assert [call.tenant for call in store.items.values()] == ["brava", "default", "brava"]
+    # without the configuration (unreadable, or not given) only an override is stored
+    bare = MemoryStore([SubscriberPolicy(msisdn="+447911123457", tenant="brava")])
+    ingest_batch(events, settings=SETTINGS, store=bare, now=NOW)
+    assert [call.tenant for call in bare.items.values()] == [None, None, "brava"]
