@@ -137,6 +137,8 @@ def test_daily_cap_keeps_later_calls_pending_and_merges_them_into_the_next_days_
     flow.missed_calls(subscriber, ["+447912000111"])
     first = notify(flow, subscriber)
     assert first["action"] == "send" and first["notices_on_day"] == 1
+    again = flow.stack.invoke("RecordFunction", first)  # a re-driven Record counts nothing twice
+    assert again["recorded_now"] is False
     day = datetime.now(UTC).astimezone(ZoneInfo("Europe/Berlin")).date()
     counted = flow.dynamodb.get_item(TableName=table, Key={"msisdn": {"S": subscriber}}, ConsistentRead=True)["Item"]
     assert (counted["notices_day"]["S"], counted["notices_on_day"]["N"]) == (day.isoformat(), "1")
