@@ -61,14 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 # ---------------------------------------------------------------- validation (no AWS)
 def describe_validation_error(exc: Any) -> list[str]:
     """pydantic errors as `where: what` lines an operator can act on."""
-    lines = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown setting (misspelt?)"
-        lines.append(f"{where}: {message}")
-    return lines
+    from mcn_core.models.config import validation_problems
+
+    return [str(problem) for problem in validation_problems(exc)]
 
 
 def parse_config(text: str, source: str) -> Any:
