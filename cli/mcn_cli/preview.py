@@ -58,7 +58,7 @@ def run_preview(args: argparse.Namespace) -> int:
     notice = compose_notice(notification_id="preview", profile=profile, calls=calls, config=config, now=now)
     deferred_until = notice.send_at if notice.action == "defer" else None
     defer_reason = notice.defer_reason
-    if deferred_until is not None:  # show what will go out when the quiet hours end
+    if deferred_until is not None:  # show what will go out when the wait (quiet hours, daily cap) ends
         notice = compose_notice(
             notification_id="preview", profile=profile, calls=calls, config=config, now=deferred_until
         )
