@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import boto3
 import pycrate_msc as msc
 import pycrate_stp as stp
 import pytest
@@ -28,33 +27,13 @@ GATEWAY_PC = 1001
 MSC_PC = 2001  # higher than the gateway's: the MSC controls the even CICs, the gateway the odd ones
 CALLER = "+447700900123"
 SUBSCRIBER = "+447911123456"
-REGION = "eu-west-1"
+REGION = "eu-west-1"  # as the sqs fixture (conftest.py)
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def sqs_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def sqs(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    return boto3.client("sqs", region_name=REGION, endpoint_url=sqs_endpoint)
 
 
 class Rig:
