@@ -246,7 +246,9 @@ class Spool:
     def unclaim_request(self, key: str) -> None:
         """Forget a claim whose work never started (it may be taken again)."""
         with self._lock:
-            self._write(lambda: self._db.execute("DELETE FROM requests WHERE key = ? AND state = ?", (key, REQUEST_CLAIMED)))
+            self._write(
+                lambda: self._db.execute("DELETE FROM requests WHERE key = ? AND state = ?", (key, REQUEST_CLAIMED))
+            )
 
     def settle_request(self, key: str, kind: str, body: dict) -> bool:
         """Spool the request's outcome event and mark it settled, in one transaction; False (nothing
@@ -285,9 +287,11 @@ class Spool:
         cutoff = time.time() - older_than_s
         with self._lock:
             return self._write(
-                lambda: self._db.execute(
-                    "DELETE FROM requests WHERE state = ? AND claimed_at < ?", (REQUEST_SETTLED, cutoff)
-                ).rowcount
+                lambda: (
+                    self._db.execute(
+                        "DELETE FROM requests WHERE state = ? AND claimed_at < ?", (REQUEST_SETTLED, cutoff)
+                    ).rowcount
+                )
             )
 
     def depth(self, kind: str | None = None) -> int:

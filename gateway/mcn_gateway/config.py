@@ -235,7 +235,9 @@ class OriginationConfig(_Strict):
         default_factory=list,
         description="Associations (config names) carrying the trunk's ISUP; empty = any active one, clients first",
     )
-    opc: PointCode | None = Field(None, description="The platform's point code on the trunk (default: signalling.point_code)")
+    opc: PointCode | None = Field(
+        None, description="The platform's point code on the trunk (default: signalling.point_code)"
+    )
     dpc: PointCode = Field(description="The MSC's point code: the other end of the trunk")
     network_indicator: Annotated[int, Field(ge=0, le=3)] = Field(2, description="MTP3 NI: 0 international, 2 national")
     cic_first: Annotated[int, Field(ge=0, le=0xFFF)] = Field(description="First CIC of the trunk's circuits")

@@ -45,7 +45,7 @@ Sender = Callable[[ProtocolData], bool]  # one MTP3 user message toward the MSC;
 
 @dataclass(slots=True)
 class _Active:
-    request: dict  # request_id, notification_id, tenant (what the outcome event repeats)
+    request: dict[str, Any]  # request_id, notification_id, tenant (what the outcome event repeats)
     handles: list[str] = field(default_factory=list)
 
 
@@ -203,7 +203,7 @@ class FlashCallService:
             # a poller may sit in a long poll: it releases what it receives once it returns
             thread.join(timeout=2 if thread.name.startswith("origination-poll") else 10)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         with self._cond:
             return {
                 "peer_point_code": self.peer_pc,
@@ -360,7 +360,11 @@ class FlashCallService:
         if ids is None:
             # nothing to report the outcome against: left on the queue (its redrive policy parks it)
             self.metrics.origination_requests_rejected.labels("unreadable").inc()
-            log.error("origination queue message %s is no flash call request (%s): left on the queue", message.message_id, errors)
+            log.error(
+                "origination queue message %s is no flash call request (%s): left on the queue",
+                message.message_id,
+                errors,
+            )
             return
         withheld = any(e["loc"][:1] == ("caller",) for e in exc.errors())
         reason = "caller withheld or invalid: never presented" if withheld else f"invalid request: {errors}"
@@ -376,7 +380,7 @@ class FlashCallService:
             return
         self._settle(ids, FlashCallOutcome.FAILED, reason[:200], [message.receipt_handle])
 
-    def _duplicate(self, message: QueueMessage, request_id: str, ids: dict, earlier: str) -> None:
+    def _duplicate(self, message: QueueMessage, request_id: str, ids: dict[str, Any], earlier: str) -> None:
         """A request id claimed before: never a second call."""
         self.metrics.origination_requests_rejected.labels("duplicate").inc()
         if earlier == REQUEST_SETTLED:
@@ -389,7 +393,9 @@ class FlashCallService:
                 active.handles.append(message.receipt_handle)
                 return
         # claimed by this spool but not under way here (a race with the start-up settlement)
-        self._settle(ids, FlashCallOutcome.FAILED, "interrupted: the gateway stopped during the call", [message.receipt_handle])
+        self._settle(
+            ids, FlashCallOutcome.FAILED, "interrupted: the gateway stopped during the call", [message.receipt_handle]
+        )
 
     # --- outcomes -------------------------------------------------------------------------------------------
 
@@ -407,7 +413,7 @@ class FlashCallService:
 
     def _settle(
         self,
-        ids: dict,
+        ids: dict[str, Any],
         outcome: FlashCallOutcome,
         reason: str | None,
         handles: list[str],
@@ -424,7 +430,7 @@ class FlashCallService:
             cic=finished.cic if finished else None,
             placed_at=_iso(finished.placed_at) if finished else None,
             alerted_at=_iso(finished.alerted_at) if finished else None,
-            released_at=_iso(finished.released_at if finished else self._wall()),
+            released_at=datetime.fromtimestamp(finished.released_at if finished else self._wall(), UTC),
         )
         try:
             fresh = self.spool.settle_request(event.request_id, KIND_FLASH_CALL_OUTCOME, event.model_dump(mode="json"))

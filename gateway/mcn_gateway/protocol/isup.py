@@ -468,7 +468,11 @@ def encode_group_blocking(message_type: int, cic: int, group_type: int, affected
     """CGB/CGU/CGBA/CGUA: supervision type indicator (0 maintenance, 1 hardware failure), range and status."""
     if message_type not in (MSG_CGB, MSG_CGU, MSG_CGBA, MSG_CGUA):
         raise ValueError(f"message type {message_type:#x} is no circuit group blocking message")
-    return _header(cic, message_type) + bytes([group_type & 0x03]) + _range_and_status(len(affected), status_bits(affected))
+    return (
+        _header(cic, message_type)
+        + bytes([group_type & 0x03])
+        + _range_and_status(len(affected), status_bits(affected))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,8 +545,8 @@ class CircuitMessageDecoder:
             cause = message["CauseInd"][1]
             return CircuitMessage(cic, message_type, cause=(cause["Class"].get_val() << 4) | cause["Cause"].get_val())
         if message_type in (MSG_ACM, MSG_CON):
-            status = message["BackwardCallInd"]["CalledPartyStatusInd"].get_val()
-            return CircuitMessage(cic, message_type, alerting=status == CALLED_PARTY_FREE)
+            called_status = message["BackwardCallInd"]["CalledPartyStatusInd"].get_val()
+            return CircuitMessage(cic, message_type, alerting=called_status == CALLED_PARTY_FREE)
         if message_type == MSG_CPG:
             event = message["EventInfo"]["EventInd"].get_val()
             return CircuitMessage(cic, message_type, alerting=event == EVENT_ALERTING, event=event)

@@ -99,6 +99,7 @@ def test_the_gateway_process_places_calls_from_sqs_and_survives_a_kill_without_c
             mscp.send(msc.gra(11, 2))
             wait_for(lambda: metric(http_port, 'mcn_gateway_circuits{state="idle"}') == 2, "circuits idle")
             status, body = _http(http_port, "/healthz") or (0, "{}")
+            assert status == 200
             assert json.loads(body)["origination"]["circuits"]["idle"] == 2
 
             first = _request(sqs, queue_url, 1)
@@ -130,7 +131,11 @@ def test_the_gateway_process_places_calls_from_sqs_and_survives_a_kill_without_c
 
             def queue_empty() -> bool:
                 attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-                return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+                return (
+                    attributes["ApproximateNumberOfMessages"]
+                    == attributes["ApproximateNumberOfMessagesNotVisible"]
+                    == "0"
+                )
 
             wait_for(queue_empty, "the redelivered request deleted", 60)
             wait_for(
