@@ -221,6 +221,7 @@ class Gateway:
                     origination.wait_time_s,
                     origination.poll_timeout_s,
                 ),
+                reachable=self._trunk_reachable,
             )
         self.processor = SignallingProcessor(
             config.signalling,
@@ -263,6 +264,15 @@ class Gateway:
         names = self.config.registration.associations or None
         future = asyncio.run_coroutine_threadsafe(self.associations.send_data(data, names), loop)
         return future.result(timeout=10)
+
+    def _trunk_reachable(self) -> bool:
+        """Read from the origination's threads: a snapshot of the sessions (the event loop owns them)."""
+        origination = self.config.origination
+        assert origination is not None
+        try:
+            return self.associations.can_send_to(origination.dpc, origination.associations or None)
+        except (KeyError, RuntimeError):  # a session changed under us: ask again at the next poll
+            return False
 
     def _send_isup(self, data: ProtocolData) -> bool:
         """Called on the origination's threads: hand an ISUP message to the event loop, wait for the write."""

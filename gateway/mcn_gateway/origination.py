@@ -63,6 +63,7 @@ class FlashCallService:
         metrics: Metrics,
         sender: Sender,
         work_queue: WorkQueue,
+        reachable: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -74,6 +75,7 @@ class FlashCallService:
         self._notify = notify
         self._sender = sender
         self._queue = work_queue
+        self._reachable = reachable  # an association carries the trunk now (no requests are taken otherwise)
         self._wall = wall
         self._clock = clock
         self._nai = isup.NAI_NATIONAL if config.nai == "national" else isup.NAI_INTERNATIONAL
@@ -210,6 +212,7 @@ class FlashCallService:
                 "resetting": self.trunk.resetting,
                 "circuits": self.trunk.states(),
                 "calls_in_progress": len(self.trunk.calls),
+                "trunk_reachable": self._reachable(),
                 "queue": "ok" if self.queue_error is None else f"error: {self.queue_error}",
             }
 
@@ -232,6 +235,8 @@ class FlashCallService:
     # --- the queue ------------------------------------------------------------------------------------------
 
     def _capacity(self) -> int:
+        if not self._reachable():
+            return 0
         free_calls = self.config.max_calls - len(self.trunk.calls)
         return min(self.trunk.free_circuits(), free_calls) - self._reserved
 
@@ -240,7 +245,7 @@ class FlashCallService:
         while not self._stopping.is_set():
             with self._cond:
                 while not self._stopping.is_set() and self._capacity() <= 0:
-                    self._cond.wait(1.0)
+                    self._cond.wait(0.5)  # also polls the association's state (no event wakes us for it)
                 if self._stopping.is_set():
                     return
                 wanted = min(10, self._capacity())
