@@ -29,6 +29,7 @@ KIND_MISSED_CALL = "missed_call"
 KIND_ATTACH = "attach"
 
 _ISUP_NAMES = {0x01: "IAM", 0x06: "ACM", 0x07: "CON", 0x09: "ANM", 0x0C: "REL", 0x10: "RLC", 0x2C: "CPG", 0x12: "RSC"}
+_ISUP_NAMES = {**isup_codec.MESSAGE_NAMES, **_ISUP_NAMES}  # the flash-call trunk's supervision messages too
 _PRESENTATION = {
     isup_codec.PRESENTATION_ALLOWED: "allowed",
     isup_codec.PRESENTATION_RESTRICTED: "restricted",
