@@ -227,7 +227,7 @@ class Spool:
         return count
 
     # -- requests taken from a queue: claimed once, settled with their outcome event atomically --
-    def claim_request(self, key: str, body: dict) -> str | None:
+    def claim_request(self, key: str, body: dict[str, Any]) -> str | None:
         """Record that request `key` is being worked on; None if it is new, else its state
         (REQUEST_CLAIMED: under way or interrupted; REQUEST_SETTLED: its outcome is spooled)."""
 
@@ -251,7 +251,7 @@ class Spool:
                 lambda: self._db.execute("DELETE FROM requests WHERE key = ? AND state = ?", (key, REQUEST_CLAIMED))
             )
 
-    def settle_request(self, key: str, kind: str, body: dict) -> bool:
+    def settle_request(self, key: str, kind: str, body: dict[str, Any]) -> bool:
         """Spool the request's outcome event and mark it settled, in one transaction; False (nothing
         spooled) when it was settled before."""
         row_body = json.dumps(body, sort_keys=True)
@@ -275,7 +275,7 @@ class Spool:
                 self._depth[kind] += 1
         return settled
 
-    def claimed_requests(self) -> list[tuple[str, dict]]:
+    def claimed_requests(self) -> list[tuple[str, dict[str, Any]]]:
         """Requests claimed and never settled (the process stopped during their work): (key, body)."""
         with self._lock:
             rows = self._db.execute(

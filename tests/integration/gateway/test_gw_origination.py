@@ -5,7 +5,6 @@ the IAM byte by byte and plays each answer; outcomes land in a file target, one 
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pycrate_msc as msc
 import pycrate_stp as stp
 import pytest
 
+from mcn_devkit.ports import free_port
 from mcn_devkit.sigtran.local import read_jsonl, wait_for
 from mcn_gateway.app import GatewayThread
 from mcn_gateway.config import GatewayConfig
@@ -28,12 +28,6 @@ MSC_PC = 2001  # higher than the gateway's: the MSC controls the even CICs, the 
 CALLER = "+447700900123"
 SUBSCRIBER = "+447911123456"
 REGION = "eu-west-1"  # as the sqs fixture (conftest.py)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Rig:

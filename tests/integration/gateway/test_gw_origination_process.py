@@ -16,8 +16,9 @@ import pycrate_msc as msc
 import pycrate_stp as stp
 import pytest
 from test_gw_origination import CALLER, GATEWAY_PC, MSC_PC, RC, REGION, SUBSCRIBER
-from test_gw_process import _http, free_port, gateway_process, metric
+from test_gw_process import _http, gateway_process, metric
 
+from mcn_devkit.ports import free_port
 from mcn_devkit.sigtran.local import read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
