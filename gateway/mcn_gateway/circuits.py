@@ -41,6 +41,7 @@ CAUSE_NO_USER_RESPONDING = 18
 CAUSE_NO_ANSWER = 19
 CAUSE_SUBSCRIBER_ABSENT = 20
 
+GROUP_HARDWARE_FAILURE = 1  # circuit group supervision message type indicator (Q.763 3.13)
 _GRS_SEND_RETRY_S = 1.0  # GRS not sent (no association carries the trunk yet): try again this soon
 
 
@@ -372,13 +373,20 @@ class Trunk:
     def _group_blocking(self, message: isup.CircuitMessage) -> list[Action]:
         assert message.circuits is not None
         block = message.message_type == isup.MSG_CGB
+        hardware = message.group_type == GROUP_HARDWARE_FAILURE
         affected = [bool(message.status[i]) if i < len(message.status) else False for i in range(message.circuits)]
+        actions: list[Action] = []
         for offset, flagged in enumerate(affected):
             circuit = self.circuits.get(message.cic + offset)
             if flagged and circuit is not None:
                 circuit.remotely_blocked = block
+                if block and hardware and circuit.state in (OUTGOING, INCOMING):
+                    # hardware failure: the circuits are gone, calls on them end without REL (Q.764 2.8.2.3)
+                    actions += self._clear(circuit, "circuit blocked by the exchange (hardware failure)")
+                    self._idle(circuit)
         answer = isup.MSG_CGBA if block else isup.MSG_CGUA
-        return [Send(message.cic, isup.encode_group_blocking(answer, message.cic, message.group_type or 0, affected))]
+        group_type = message.group_type or 0
+        return [*actions, Send(message.cic, isup.encode_group_blocking(answer, message.cic, group_type, affected))]
 
     # --- timers ---------------------------------------------------------------------------------------
 

@@ -232,3 +232,14 @@ def test_an_incoming_call_on_an_idle_circuit_is_passed_on_and_the_circuit_freed_
     assert t.free_circuits() == 3
     t.receive(msg(3, isup.MSG_RLC))
     assert t.free_circuits() == 4
+
+
+def test_hardware_failure_group_blocking_ends_the_calls_on_those_circuits():
+    t, _ = trunk()
+    t.place("n#1", "447911123456", "33612345678")  # cic 1
+    t.receive(msg(1, isup.MSG_ACM, alerting=True))
+    _, actions = t.receive(msg(1, isup.MSG_CGB, circuits=2, status=(True, True), group_type=1))
+    (done,) = finished(actions)
+    assert done.outcome == FlashCallOutcome.ALERTED_RELEASED and "hardware" in (done.reason or "")
+    assert sends(actions) == [(1, isup.MSG_CGBA)]  # no REL: the circuit is gone
+    assert t.states()[c.REMOTELY_BLOCKED] == 2 and t.next_deadline() is None
