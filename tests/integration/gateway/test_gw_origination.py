@@ -335,3 +335,61 @@ def test_duplicates_place_one_call_and_a_stale_request_none(rig_factory):
     rig.msc.expect_nothing(msc.IAM, within=1.0)
     assert [o["request_id"] for o in rig.outcomes()].count(request_id) == 1
     assert rig.gateway.metrics.value("mcn_gateway_origination_requests_rejected_total", {"reason": "duplicate"}) == 2
+
+
+def test_the_devkit_msc_on_a_server_association_sees_each_flash_call(tmp_path: Path, sqs, sqs_endpoint: str):
+    """The demo's shape: the MSC connects to the gateway (server association "msc"); the gateway places its
+    calls on that association; `mcn_devkit.sigtran.msc.ScriptedMsc` answers per called number."""
+    from mcn_devkit.sigtran import ScriptedPeer
+    from mcn_devkit.sigtran.builders import MSC_PC as DEVKIT_MSC_PC
+    from mcn_devkit.sigtran.builders import ROUTING_CONTEXT
+    from mcn_devkit.sigtran.local import loopback_config
+    from mcn_devkit.sigtran.msc import ScriptedMsc
+
+    queue_url = sqs.create_queue(QueueName=f"origination-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    outcomes_path = tmp_path / "outcomes.jsonl"
+    base = loopback_config(tmp_path).model_dump()
+    config = GatewayConfig.model_validate(
+        {
+            **base,
+            "forwarding": {**base["forwarding"], "outcome_target": f"file:{outcomes_path}"},
+            "origination": {
+                "queue_url": queue_url,
+                "endpoint_url": sqs_endpoint,
+                "region": REGION,
+                "dpc": DEVKIT_MSC_PC,
+                "cic_first": 100,
+                "cic_last": 101,
+                "ring_time_s": 0.3,
+                "wait_time_s": 1,
+            },
+        }
+    )
+    with GatewayThread(config) as gateway:
+        peer = ScriptedPeer.connect("127.0.0.1", gateway.association_port("msc"))
+        peer.bring_up(routing_context=ROUTING_CONTEXT)
+        with ScriptedMsc(peer, behaviour={"447911000002": "busy"}, point_code=DEVKIT_MSC_PC) as scripted:
+            wait_for(lambda: gateway.metrics.value("mcn_gateway_circuits", {"state": "idle"}) == 2, "GRS answered")
+            now = datetime.now(UTC)
+            for n, subscriber in enumerate(["+447911000001", "+447911000002"], start=1):
+                body = {
+                    "request_id": f"demo-{n}#1",
+                    "notification_id": f"demo-{n}",
+                    "subscriber": subscriber,
+                    "caller": CALLER,
+                    "requested_at": now.isoformat(),
+                    "not_after": (now + timedelta(minutes=5)).isoformat(),
+                }
+                sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+            wait_for(lambda: len(read_jsonl(outcomes_path)) == 2, "two outcomes")
+            wait_for(lambda: len(scripted.released()) == 2, "both calls released")
+            assert scripted.errors == []
+        peer.close()
+    by_number = {call.called: call for call in scripted.calls}
+    alerted = by_number["447911000001"]
+    assert (alerted.calling, alerted.presentation, alerted.screening) == (CALLER[1:], 0, 3)
+    assert (alerted.released_by, alerted.release_cause) == ("gateway", 16)
+    assert (by_number["447911000002"].released_by, by_number["447911000002"].release_cause) == ("msc", 17)
+    assert "calling 447700900123 (presentation allowed, screening network provided)" in alerted.describe()
+    outcomes = {o["request_id"]: o["outcome"] for o in read_jsonl(outcomes_path)}
+    assert outcomes == {"demo-1#1": "alerted_released", "demo-2#1": "busy"}
