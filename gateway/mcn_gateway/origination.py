@@ -103,7 +103,8 @@ class FlashCallService:
         self._reserved = 0
         self._outbox: list[Action] = []
         self._settle_queue: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
-        self._stopping = threading.Event()
+        self._no_more_requests = threading.Event()  # pollers stop (first, on a graceful stop)
+        self._stopping = threading.Event()  # every thread stops (after calls under way got their outcome)
         self._threads: list[threading.Thread] = []
         self.queue_error: str | None = None
         self.polls = 0
@@ -193,13 +194,17 @@ class FlashCallService:
             self._threads.append(thread)
 
     def stop(self, drain_s: float = 0.0) -> None:
-        """Stop taking requests; wait up to `drain_s` for the calls under way to get their outcome."""
-        self._stopping.set()
+        """Stop taking requests; wait up to `drain_s` for the calls under way to get their outcome (the timers
+        and the signalling go on meanwhile), then stop."""
+        self._no_more_requests.set()
         deadline = time.monotonic() + drain_s
         with self._cond:
             self._cond.notify_all()
             while self.trunk.calls and time.monotonic() < deadline:
                 self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
         self._settle_queue.put(None)
         for thread in self._threads:
             # a poller may sit in a long poll: it releases what it receives once it returns
@@ -242,23 +247,23 @@ class FlashCallService:
 
     def _poll_loop(self) -> None:
         backoff = 1.0
-        while not self._stopping.is_set():
+        while not self._no_more_requests.is_set():
             with self._cond:
-                while not self._stopping.is_set() and self._capacity() <= 0:
+                while not self._no_more_requests.is_set() and self._capacity() <= 0:
                     self._cond.wait(0.5)  # also polls the association's state (no event wakes us for it)
-                if self._stopping.is_set():
+                if self._no_more_requests.is_set():
                     return
                 wanted = min(10, self._capacity())
                 self._reserved += wanted
             try:
                 messages = self._receive(wanted)
                 if messages is None:
-                    self._stopping.wait(backoff)
+                    self._no_more_requests.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
                     continue
                 backoff = 1.0
                 for message in messages:
-                    if self._stopping.is_set():
+                    if self._no_more_requests.is_set():
                         self._release(message)
                     else:
                         self._take(message)

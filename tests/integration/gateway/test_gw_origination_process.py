@@ -119,7 +119,7 @@ def test_the_gateway_process_places_calls_from_sqs_and_survives_a_kill_without_c
         log = config.with_suffix(".log").read_text()
         assert "+447911123456" not in log and "447911123456" not in log  # numbers are masked in logs
 
-        with gateway_process(config, http_port):
+        with gateway_process(config, http_port) as process:
             for _ in range(3):  # the end of the killed process's connection may come first
                 with contextlib.suppress(ConnectionError):
                     peer.wait_active(timeout=60)
@@ -144,4 +144,14 @@ def test_the_gateway_process_places_calls_from_sqs_and_survives_a_kill_without_c
                 "the redelivery recognised",
             )
             mscp.expect_nothing(msc.IAM, within=1.0)
-    assert sorted(o["request_id"] for o in read_jsonl(outcomes)) == sorted([first, second])
+
+            # SIGTERM during a call: no new request is taken, the call runs to its REL, then the process exits
+            third = _request(sqs, queue_url, 3)
+            iam = mscp.expect(msc.IAM)
+            process.send_signal(signal.SIGTERM)
+            mscp.send(msc.acm(iam.cic))
+            assert mscp.expect(msc.REL, cic=iam.cic).cause() == 16
+            mscp.send(msc.rlc(iam.cic))
+            assert process.wait(timeout=60) == 0
+    assert sorted(o["request_id"] for o in read_jsonl(outcomes)) == sorted([first, second, third])
+    assert [o["outcome"] for o in read_jsonl(outcomes) if o["request_id"] == third] == ["alerted_released"]
