@@ -393,3 +393,18 @@ def test_the_devkit_msc_on_a_server_association_sees_each_flash_call(tmp_path: P
     assert "calling 447700900123 (presentation allowed, screening network provided)" in alerted.describe()
     outcomes = {o["request_id"]: o["outcome"] for o in read_jsonl(outcomes_path)}
     assert outcomes == {"demo-1#1": "alerted_released", "demo-2#1": "busy"}
+
+
+def test_the_missed_call_path_keeps_its_own_cics_during_a_flash_call(rig_factory):
+    rig = rig_factory(ring_time_s=20).start()
+    request_id = rig.request()
+    iam = rig.msc.expect(msc.IAM)
+    # a call forwarded to the platform on a CIC outside the trunk's range, from the same MSC
+    rig.msc.send(stp.iam(50, "447700999000", original_called="447911999888", redirecting_reason=6))
+    assert rig.msc.expect(msc.REL, cic=50).cause() == 20  # released as a missed call, never answered
+    missed = wait_for(lambda: read_jsonl(rig.tmp_path / "missed_calls.jsonl"), "the missed call forwarded")
+    assert [m["subscriber"] for m in missed] == ["+447911999888"]
+    rig.msc.send(msc.rlc(50))
+    rig.msc.send(msc.anm(iam.cic))  # the flash call, untouched meanwhile
+    rig.msc.expect(msc.REL, cic=iam.cic)
+    assert rig.outcome(request_id)["outcome"] == "answered_released"
