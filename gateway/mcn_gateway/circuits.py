@@ -398,11 +398,11 @@ class Trunk:
                 if name in circuit.timers:  # an earlier expiry of this circuit may have replaced its timers
                     actions += self._expired(circuit, name, now)
         for reset in list(self._resets.values()):
-            for name in [n for n, deadline in reset.timers.items() if deadline <= now]:
-                if name == "t23":
-                    actions.append(Alert("t23", reset.first))
-                    reset.timers["t23"] = now + self.timers.t23_s
-                # T22 (or a GRS that could not be sent): GRS again
+            expired = [n for n, deadline in reset.timers.items() if deadline <= now]
+            if "t23" in expired:
+                actions.append(Alert("t23", reset.first))
+                reset.timers["t23"] = now + self.timers.t23_s
+            if expired:  # T22, T23 (or a GRS that could not be sent): GRS again, once
                 reset.timers["t22"] = now + self.timers.t22_s
                 actions.append(Send(reset.first, isup.encode_grs(reset.first, reset.count)))
         return actions

@@ -243,3 +243,15 @@ def test_hardware_failure_group_blocking_ends_the_calls_on_those_circuits():
     assert done.outcome == FlashCallOutcome.ALERTED_RELEASED and "hardware" in (done.reason or "")
     assert sends(actions) == [(1, isup.MSG_CGBA)]  # no REL: the circuit is gone
     assert t.states()[c.REMOTELY_BLOCKED] == 2 and t.next_deadline() is None
+
+
+def test_an_unanswered_grs_is_repeated_at_t22_and_alerted_at_t23_once_each():
+    t, clock = trunk(t22_s=10, t23_s=20)
+    t.reset_all()
+    clock.now += 10
+    assert sends(t.expire()) == [(1, isup.MSG_GRS)]
+    clock.now += 10  # T22 again and T23 together: one GRS, one alert
+    actions = t.expire()
+    assert sends(actions) == [(1, isup.MSG_GRS)] and [a for a in actions if isinstance(a, c.Alert)] == [
+        c.Alert("t23", 1)
+    ]
