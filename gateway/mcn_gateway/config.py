@@ -274,8 +274,9 @@ class OriginationConfig(_Strict):
 
     @property
     def call_worst_case_s(self) -> float:
-        """From the IAM to the outcome: T7 without any answer, or alerting just before T7 plus the ring time."""
-        return self.t7_s + self.ring_time_s
+        """From the IAM to the outcome: an ACM without alerting just before T7, then a CPG alerting just
+        before T7 again, then the ring time."""
+        return 2 * self.t7_s + self.ring_time_s
 
     @property
     def visibility_s(self) -> int:
@@ -289,7 +290,7 @@ class OriginationConfig(_Strict):
             raise ValueError("origination.country_code is required with nai = national")
         if self.visibility_timeout_s is not None and self.visibility_timeout_s <= self.call_worst_case_s + 5:
             raise ValueError(
-                f"origination.visibility_timeout_s must exceed a call's worst case (t7_s + ring_time_s + 5 = "
+                f"origination.visibility_timeout_s must exceed a call's worst case (2 × t7_s + ring_time_s + 5 = "
                 f"{self.call_worst_case_s + 5:.0f} s), or a request would be delivered again during its call"
             )
         if not self.queue_url.startswith(("https://", "http://")):

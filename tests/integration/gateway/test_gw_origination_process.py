@@ -60,7 +60,7 @@ def _config(tmp_path: Path, stp_port: int, local_port: int, queue_url: str, endp
             "ring_time_s": 0.5,
             "t7_s": 1,
             "wait_time_s": 1,
-            "visibility_timeout_s": 7,
+            "visibility_timeout_s": 8,  # just above the worst case: 2 × t7_s + ring_time_s + 5
         },
     }
     path = tmp_path / "gateway.json"

@@ -65,6 +65,8 @@ def test_the_example_configures_origination():
         ({"MCN_GATEWAY__ORIGINATION__CIC_LAST": "0"}, "cic_last must not be below cic_first"),
         ({"MCN_GATEWAY__ORIGINATION__NAI": "national"}, "country_code is required"),
         ({"MCN_GATEWAY__ORIGINATION__VISIBILITY_TIMEOUT_S": "20"}, "visibility_timeout_s must exceed"),
+        # an ACM without alerting just before T7, a CPG alerting just before T7 again, the ring time
+        ({"MCN_GATEWAY__ORIGINATION__VISIBILITY_TIMEOUT_S": "45"}, "2 × t7_s + ring_time_s + 5 = 48"),
         ({"MCN_GATEWAY__ORIGINATION__QUEUE_URL": "mcn-queue"}, "queue_url must be the queue's URL"),
         ({"MCN_GATEWAY__ORIGINATION__ASSOCIATIONS": '["nope"]'}, "origination.associations names unknown"),
         ({"MCN_GATEWAY__FORWARDING__OUTCOME_TARGET": "s3:x"}, "outcome_target"),
