@@ -136,11 +136,17 @@ def validate_language(text: str, configured: set[str] | None) -> str:
 
 def validate_tenant(text: str, configured: set[str] | None) -> str | None:
     """None for "off" (the number ranges decide again); otherwise a configured tenant's name."""
+    from mcn_core.models.config import check_tenant_name
     from mcn_core.models.notice import DEFAULT_TENANT
 
     name = text.strip()
     if name.lower() == "off":
         return None
+    if configured is None and name != DEFAULT_TENANT:  # the deployed tenants unknown: the name's form only
+        try:
+            check_tenant_name(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if configured is not None and name not in configured | {DEFAULT_TENANT}:
         raise InputError(f"unknown tenant {name!r}; configured: {', '.join(sorted(configured | {DEFAULT_TENANT}))}")
     return name
