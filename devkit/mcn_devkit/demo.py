@@ -43,7 +43,8 @@ def _stored_calls(stack: Any, subscriber: str) -> list[dict[str, Any]]:
 
 
 def _fees(stack: Any) -> list[dict[str, Any]]:
-    return stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
+    items = stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
+    return [item for item in items if "status" in item]  # fee records, not the period's tenant list
 
 
 @contextlib.contextmanager

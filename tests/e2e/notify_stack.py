@@ -109,7 +109,7 @@ class NotifyStack:
 
     def fees(self, subscriber: str) -> list[dict[str, Any]]:
         items = self.dynamodb.scan(TableName=self.stack.resource_name("FeesTable"))["Items"]
-        return [i for i in items if i["subscriber"]["S"] == subscriber]
+        return [i for i in items if "subscriber" in i and i["subscriber"]["S"] == subscriber]
 
     def pending(self, subscriber: str) -> list[str]:
         items = self.dynamodb.query(

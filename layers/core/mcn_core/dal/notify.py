@@ -10,11 +10,12 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from mcn_core.dal.tables import FeeRecord, MessageIdRecord, MissedCallRecord, SubscriberRecord, bind
+from mcn_core.dal import fee_keys
+from mcn_core.dal.tables import FeeRecord, FeeTenantRecord, MessageIdRecord, MissedCallRecord, SubscriberRecord, bind
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.events import ForwardingReason, Presentation
 from mcn_core.models.fees import NOT_CHARGED_REASON, RecordOutcome
-from mcn_core.models.notice import SubscriberProfile
+from mcn_core.models.notice import Notice, SubscriberProfile
 
 MESSAGE_ID_RETENTION = timedelta(days=14)
 _TRANSACTION_LIMIT = 100  # DynamoDB's item limit per transaction
@@ -27,6 +28,8 @@ class NotifyStore:
         self._calls = bind(MissedCallRecord, missed_calls_table)
         self._subscribers = bind(SubscriberRecord, subscribers_table)
         self._fees = bind(FeeRecord, fees_table)
+        self._fee_tenants = bind(FeeTenantRecord, fees_table)
+        self._registered_tenants: set[tuple[str, str]] = set()  # (tenant, period) registered by this instance
         self._message_ids = bind(MessageIdRecord, message_ids_table) if message_ids_table else None
 
     @cached_property
@@ -133,6 +136,7 @@ class NotifyStore:
         after it, idempotently, so a retry finishes the job.
         """
         fee_model, calls_model, subs_model = self._fees, self._calls, self._subscribers
+        self.register_tenant(fee.tenant, fee.period)  # before its fee: a report finds every tenant with fees
         # PynamoDB types a list of strings as a list of its attributes
         message_ids: list[str] = list(fee.smsc_message_ids or []) if self._message_ids is not None else []  # type: ignore[arg-type]
         room = _TRANSACTION_LIMIT - 1 - (1 if release_lock else 0) - len(message_ids)
@@ -158,7 +162,7 @@ class NotifyStore:
             failed = {i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"}
             if not failed:
                 raise
-            if fee_item in failed or self.fee(fee.notification_id) is not None:
+            if fee_item in failed or self.fee(fee.fee_partition, fee.notification_id) is not None:
                 # Recorded before: finish what that attempt may have left undone.
                 for call_ref in clear_calls:
                     calls_model(fee.subscriber, call_ref).delete()
@@ -187,23 +191,40 @@ class NotifyStore:
         # Receipts can arrive days later (SMSC validity period); keep the index a little longer.
         expires_at = datetime.fromisoformat(fee.created_at) + MESSAGE_ID_RETENTION
         return self._message_ids(
-            message_id, notification_id=fee.notification_id, part_count=part_count, expires_at=expires_at
+            message_id,
+            notification_id=fee.notification_id,
+            part_count=part_count,
+            expires_at=expires_at,
+            fee_partition=fee.fee_partition,
         )
 
-    def fee(self, notification_id: str) -> FeeRecord | None:
+    @staticmethod
+    def fee_partition(tenant: str, period: str, notification_id: str) -> str:
+        return fee_keys.fee_partition(tenant, period, notification_id)
+
+    def register_tenant(self, tenant: str, period: str) -> None:
+        """Put the tenant in the period's tenant list (idempotent; once per warm instance and period)."""
+        if (tenant, period) in self._registered_tenants:
+            return
+        self._fee_tenants(fee_keys.tenant_registry_partition(period), fee_keys.validate_tenant(tenant)).save()
+        self._registered_tenants.add((tenant, period))
+
+    def fee(self, fee_partition: str, notification_id: str) -> FeeRecord | None:
         try:
-            return self._fees.get(notification_id, consistent_read=True)
+            return self._fees.get(fee_partition, notification_id, consistent_read=True)
         except self._fees.DoesNotExist:
             return None
 
     def new_fee(self, **values: object) -> FeeRecord:
         return self._fees(**values)  # type: ignore[arg-type]  # PynamoDB attributes by keyword
 
-    def mark_notified_once(self, notification_id: str, caller: str) -> bool:
+    def mark_notified_once(self, notice: Notice, caller: str) -> bool:
         """NotifyMe at most once per caller per notice: the mark is taken before the SMS is sent."""
         model = self._fees
+        assert notice.period is not None, "a sent notice has its period (Compose sets it)"
+        key = self.fee_partition(notice.tenant, notice.period, notice.notification_id)
         try:
-            model(notification_id).update(
+            model(key, notice.notification_id).update(
                 actions=[model.notified_callers.add({caller})],
                 condition=model.notification_id.exists() & ~model.notified_callers.contains(caller),
             )
