@@ -1,4 +1,4 @@
-"""Record task: one fee record and the removal of exactly the listed calls, in one transaction."""
+"""Record task: exactly the listed calls cleared (lock released), then the fee record, once."""
 
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     values = fee_values(
         notice, progress, now, store.fee_partition(notice.tenant, fee_period(notice, now), notice.notification_id)
     )
+    clear = calls_to_clear(notice, values["status"])
     outcome = store.record_notice(
-        store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
+        store.new_fee(**values),
+        clearing=notice.clearing if clear else None,
+        legacy_call_refs=clear if notice.clearing is None else None,
     )
     recorded = outcome is not RecordOutcome.ALREADY_RECORDED
     if outcome is RecordOutcome.RECORDED:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mcn_core.models.clearing import ClearingPlan, ClearMark, ref_entry
 from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,13 @@ def _record(tables: dict[str, str], subscriber: str, worker: int) -> str:
         smsc_message_ids=[f"m-{worker}"],
         status="submitted",
     )
-    outcome = store.record_notice(fee, clear_calls=[f"{subscriber}-c1", f"{subscriber}-c2"], release_lock=False)
+    # Each read the subscriber's clearing mark before any of them cleared (as Compose would have).
+    plan = ClearingPlan(
+        mark=ClearMark(),
+        listed=[ref_entry(f"{subscriber}-{call}", now - timedelta(hours=1)) for call in ("c1", "c2")],
+        listed_at=now,
+    )
+    outcome = store.record_notice(fee, clearing=plan, release_lock=False)
     return str(outcome)
 
 

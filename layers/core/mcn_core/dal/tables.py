@@ -58,6 +58,12 @@ class SubscriberRecord(Model):
     # At most one notice in flight per subscriber: the owner's notification id, and until when.
     notify_lock = UnicodeAttribute(null=True)
     notify_lock_until = UTCDateTimeAttribute(null=True)
+    # Which stored calls notices cleared (mcn_core.models.clearing.ClearMark): moved by Record in the
+    # update that releases the lock; the calls themselves are left to TTL.
+    cleared_seq = NumberAttribute(null=True)
+    cleared_before = UTCDateTimeAttribute(null=True)
+    cleared_refs = UnicodeSetAttribute(null=True)
+    recent_clears = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class FeeRecord(Model):
