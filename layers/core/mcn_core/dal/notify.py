@@ -198,10 +198,11 @@ class NotifyStore:
         for _ in range(_CLEAR_ATTEMPTS):
             charged = not plan.covered_by(mark) if mark != plan.mark else True
             new = mark.after(plan.listed, plan.listed_at, notification_id, charged)
+            assert new.before is not None  # a mark after a clear always has its watermark
             actions: list[Any] = [
                 model.cleared_seq.set(new.seq),
                 model.cleared_before.set(new.before),
-                model.recent_clears.set(list(new.recent)),
+                model.recent_clears.set(list(new.recent)),  # type: ignore[arg-type]  # PynamoDB types a list of str as attributes
                 model.cleared_refs.set(set(new.refs)) if new.refs else model.cleared_refs.remove(),
             ]
             same_mark = model.cleared_seq.does_not_exist() if mark.seq == 0 else model.cleared_seq == mark.seq
