@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcn_core.models.clearing import ClearingPlan, ClearMark
+
 #: the tenant of every subscriber no configured number range claims
 DEFAULT_TENANT = "default"
 
@@ -29,6 +31,8 @@ class SubscriberProfile(BaseModel):
     #: the daily cap's count: the subscriber's local day of the last notice sent, and how many that day
     notices_day: str | None = None
     notices_on_day: int = 0
+    #: which stored calls earlier notices cleared (mcn_core.models.clearing)
+    clear_mark: ClearMark = Field(default_factory=ClearMark)
 
 
 class OutgoingSms(BaseModel):
@@ -77,6 +81,8 @@ class Notice(BaseModel):
     notices_on_day: int | None = None
     keep_calls_on_failure: bool = True
     send_max_attempts: int = 5
+    #: what Record clears: the listed calls and the mark Compose read (set by the Compose task)
+    clearing: ClearingPlan | None = None
 
 
 class NotifyRequest(BaseModel):
