@@ -4,10 +4,13 @@ calls wait, the brand's daily cap and its next-day merge, and keywords to the br
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import redirect_stdout
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,7 +68,24 @@ def notify(flow: NotifyStack, subscriber: str) -> dict[str, Any]:
     return json.loads(run["output"])
 
 
-def test_two_tenants_each_get_their_language_sender_tariff_and_currency(flow: NotifyStack) -> None:
+def fees_report(flow: NotifyStack, state: Path, *args: str) -> dict[str, Any]:
+    """`mcn fees report --format json ARGS` against the module's stack (the finance user's command)."""
+    from mcn_cli.main import build_parser
+    from mcn_cli.target import write_state
+    from mcn_devkit.local_cmd import state_document
+
+    write_state(state, state_document(flow.stack))
+    period = f"{datetime.now(UTC):%Y-%m}"
+    out = io.StringIO()
+    with redirect_stdout(out):
+        parsed = build_parser().parse_args(
+            ["fees", "report", "--period", period, "--format", "json", "--local-state", str(state), *args]
+        )
+        assert parsed.func(parsed) == 0
+    return json.loads(out.getvalue())
+
+
+def test_two_tenants_each_get_their_language_sender_tariff_and_currency(flow: NotifyStack, tmp_path: Path) -> None:
     operator, brand = "+447911200101", "+447400100001"
     flow.missed_calls(operator, ["+447912000111", "+447912000222"])
     brand_calls = flow.missed_calls(brand, ["+447912000111", "+447912000111"])
@@ -92,6 +112,15 @@ def test_two_tenants_each_get_their_language_sender_tariff_and_currency(flow: No
         "brava-2026",
     )
     assert flow.pending(operator) == [] and flow.pending(brand) == []
+    assert (operator_fee["tenant"]["S"], brand_fee["tenant"]["S"]) == ("default", "brava")
+
+    # Finance per tenant: totals per tenant and currency, each report reconciled to the fee records.
+    by_tenant = fees_report(flow, tmp_path / "stack.json", "--by", "tenant")
+    rows = {(r["tenant"], r["currency"]): (r["notices"], r["charged_minor"]) for r in by_tenant["rows"]}
+    assert rows == {("default", "GBP"): (1, 10), ("brava", "EUR"): (1, 9)} and by_tenant["reconciled"] is True
+    brand_only = fees_report(flow, tmp_path / "stack.json", "--tenant", "brava", "--by", "tariff")
+    assert brand_only["tenant"] == "brava" and brand_only["reconciled"] is True
+    assert [(r["currency"], r["charged_minor"]) for r in brand_only["rows"]] == [("EUR", 9)]
 
 
 def test_a_range_changed_while_calls_wait_applies_at_compose(flow: NotifyStack) -> None:
