@@ -137,7 +137,7 @@ class Forwarder:
         """The leading events of `batch` whose JSON fits in `max_batch_bytes` (at least one)."""
         total = len('{"events": []}')
         for n, item in enumerate(batch):
-            total += len(json.dumps(item.body)) + 2
+            total += len(item.json or json.dumps(item.body)) + 2
             if total > self.max_batch_bytes and n > 0:
                 return batch[:n]
         return batch
@@ -236,7 +236,11 @@ class Forwarder:
         target = self.targets[kind]
         started = time.perf_counter()
         try:
-            results = target.send([item.body for item in batch])
+            send_encoded = getattr(target, "send_encoded", None)
+            if send_encoded is not None and all(item.json for item in batch):
+                results = send_encoded([item.json for item in batch])  # as spooled: no second encode
+            else:
+                results = target.send([item.body for item in batch])
         except TransientForwardError as exc:
             self.metrics.forward_failures.labels(target.name).inc()
             log.warning("forwarding %d %s events failed, kept in the spool: %s", len(batch), kind, exc)

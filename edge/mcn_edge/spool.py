@@ -51,6 +51,7 @@ class SpooledEvent:
     id: int
     kind: str
     body: dict
+    json: str = ""  # the body as spooled (JSON, sorted keys): a target can send it as is
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,7 @@ class Spool:
                 "SELECT id, kind, body FROM events WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
                 (kind, after_id, limit),
             ).fetchall()
-        return [SpooledEvent(row[0], row[1], json.loads(row[2])) for row in rows]
+        return [SpooledEvent(row[0], row[1], json.loads(row[2]), row[2]) for row in rows]
 
     def oldest_id(self, kind: str) -> int | None:
         """The spool id of the oldest event of a kind still waiting, or None."""
