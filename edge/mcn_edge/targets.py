@@ -27,7 +27,7 @@ class FunctionFailedError(TransientForwardError):
 class Target(Protocol):
     name: str
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Deliver a batch; return per-event results ({index, outcome, reason}) or raise TransientForwardError."""
 
 
@@ -38,10 +38,10 @@ class FileTarget:
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self.send_encoded([json.dumps(event, sort_keys=True) for event in events])
 
-    def send_encoded(self, events: list[str]) -> list[dict]:
+    def send_encoded(self, events: list[str]) -> list[dict[str, Any]]:
         try:
             with self.path.open("a", encoding="utf-8") as out:
                 out.write("".join(event + "\n" for event in events))
@@ -58,13 +58,13 @@ class LambdaTarget:
         self.function_name = function_name
         self.name = f"lambda:{function_name.rsplit(':', 1)[-1]}"
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self._invoke(json.dumps({"events": events}).encode(), len(events))
 
-    def send_encoded(self, events: list[str]) -> list[dict]:
+    def send_encoded(self, events: list[str]) -> list[dict[str, Any]]:
         return self._invoke(('{"events": [' + ", ".join(events) + "]}").encode(), len(events))
 
-    def _invoke(self, payload_bytes: bytes, count: int) -> list[dict]:
+    def _invoke(self, payload_bytes: bytes, count: int) -> list[dict[str, Any]]:
         try:
             response = self.client.invoke(
                 FunctionName=self.function_name,
