@@ -240,6 +240,10 @@ class Driver:
                 if cic is not None and cic in sent_at:
                     latencies.append(now - sent_at.pop(cic))
                     free.append(cic)
+                elif (raw[2], raw[3]) == self.m3ua.ASPSM_BEAT:
+                    # answered as a live peer does (Heartbeat Data echoed): a slow run outlasts the
+                    # gateway's heartbeat timeout otherwise, and it closes the association
+                    self.sock.sendall(raw[:3] + bytes([self.m3ua.ASPSM_BEAT_ACK[1]]) + raw[4:])
             refill()
         return latencies
 
