@@ -279,7 +279,8 @@ class Spool:
         with self._lock:
             settled = self._write(settle)
             if settled:
-                self._depth[kind] += 1
+                with self._depth_lock:
+                    self._depth[kind] += 1
         return settled
 
     def claimed_requests(self) -> list[tuple[str, dict[str, Any]]]:
