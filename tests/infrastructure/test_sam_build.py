@@ -116,7 +116,7 @@ def test_every_module_ships_bytecode_for_the_runtime_that_needs_no_source_check(
     build: BuildOutput, logical_id: str
 ) -> None:
     artifact = {**build.functions, **build.layers}[logical_id].artifact_dir
-    assert RUNTIME == f"python{sys.version_info.major}.{sys.version_info.minor}", "tests must run the runtime's Python"
+    assert f"python{sys.version_info.major}.{sys.version_info.minor}" == RUNTIME, "tests must run the runtime's Python"
     sources = sorted(artifact.rglob("*.py"))
     assert sources, artifact
     problems = []
