@@ -88,7 +88,7 @@ docker-build:
 	else echo "docker-build: skipped, no Docker engine here (docker info failed); the Dockerfile is linted by make lint"; fi
 
 # Strict typing for the libraries and the protocol package (the paths are packages, checked as such).
-TYPED := layers/core/mcn_core layers/smpp/mcn_smpp gateway/mcn_gateway/protocol
+TYPED := layers/core/mcn_core layers/smpp/mcn_smpp gateway/mcn_gateway/protocol edge/mcn_edge receiver/mcn_receiver
 typecheck: venv
 	$(VENV)/bin/mypy $(TYPED)
 
