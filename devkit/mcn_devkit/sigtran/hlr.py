@@ -28,7 +28,7 @@ from mcn_gateway.protocol import map as map_codec
 from mcn_gateway.protocol.m3ua import ProtocolData
 
 from .builders import HLR_GT, HLR_PC
-from .peer import PeerTimeout, ScriptedPeer
+from .peer import PeerTimeout, ScriptedNode, ScriptedPeer
 
 HLR_IMSI = bytes.fromhex("32140510999999f9")  # TBCD of 234150999999999
 SERVING_MSC = "447700000100"
@@ -81,7 +81,7 @@ def _dialogue_response(ac: tuple[int, ...], accepted: bool = True) -> dict:
 
 
 @dataclass
-class ScriptedHlr:
+class ScriptedHlr(ScriptedNode):
     peer: ScriptedPeer
     behaviour: dict[str, str] = field(default_factory=dict)
     default: str = "absent"
@@ -91,24 +91,9 @@ class ScriptedHlr:
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scripted-hlr", daemon=True)
+        self._init_thread("scripted-hlr")
         self._decoder = sccp.ReferenceSccpDecoder()
         self._lock = threading.Lock()
-
-    def start(self) -> ScriptedHlr:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def __enter__(self) -> ScriptedHlr:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def received(self, opcode: int | None = None) -> list[ReceivedDialogue]:
         with self._lock:

@@ -25,7 +25,7 @@ from mcn_gateway.protocol import m3ua
 from mcn_gateway.protocol.m3ua import ProtocolData
 
 from . import isup_pycrate as isup
-from .peer import PeerTimeout, ScriptedPeer
+from .peer import PeerTimeout, ScriptedNode, ScriptedPeer
 
 _CAUSES = {"busy": 17, "absent": 20}
 
@@ -61,7 +61,7 @@ def _digits(number: Any) -> str:
 
 
 @dataclass
-class ScriptedMsc:
+class ScriptedMsc(ScriptedNode):
     peer: ScriptedPeer
     behaviour: dict[str, str] = field(default_factory=dict)
     default: str = "alert"
@@ -70,24 +70,9 @@ class ScriptedMsc:
     errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scripted-msc", daemon=True)
+        self._init_thread("scripted-msc")
         self._lock = threading.Lock()
         self._by_cic: dict[int, ReceivedCall] = {}
-
-    def start(self) -> ScriptedMsc:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def __enter__(self) -> ScriptedMsc:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def released(self) -> list[ReceivedCall]:
         with self._lock:

@@ -18,6 +18,7 @@ import queue
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Self
 
 from mcn_gateway.protocol import m3ua
 
@@ -189,3 +190,32 @@ def play_scenario(
         answers = [peer.expect(m3ua.TRANSFER_DATA, timeout) for _ in range(len(iams) + len(alerts))]
     releases = sum(1 for a in answers if a.protocol_data is not None and a.protocol_data.si == m3ua.SI_ISUP)
     return ScenarioResult(releases=releases, tcap_ends=len(answers) - releases, answers=answers)
+
+
+class ScriptedNode:
+    """A scripted network element (HLR, MSC) answering on a ScriptedPeer from a thread of its own;
+    `start()`/`stop()` or `with`. Subclasses call `_init_thread(name)` and implement `_run()`."""
+
+    _thread: threading.Thread
+    _stop: threading.Event
+
+    def _init_thread(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
