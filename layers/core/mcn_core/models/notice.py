@@ -64,6 +64,11 @@ class Notice(BaseModel):
     # The UTC day Compose ran (YYYY-MM-DD): the fee's day, from the same clock reading as `period`.
     period_day: str | None = None
     notify_me_candidates: list[str] = Field(default_factory=list)
+    #: callers (E.164) to place a missed call from, in order: request n is `<notification_id>#<n>`.
+    #: Fixed here, in Compose's output, so a retried step always requests the same set.
+    flash_calls: list[str] = Field(default_factory=list)
+    flash_call_window_s: int = 120
+    fee_minor_per_call: int = 0
     keep_calls_on_failure: bool = True
     send_max_attempts: int = 5
 
