@@ -80,8 +80,10 @@ def run_preview(args: argparse.Namespace) -> int:
         )
         print(sms.text)
     if flash_calls:
-        print(f"\n--- missed calls placed on behalf ({config.on_behalf}): {len(flash_calls)}, each within "
-              f"{notice.flash_call_window_s} s, released once the handset rings")
+        print(
+            f"\n--- missed calls placed on behalf ({config.on_behalf}): {len(flash_calls)}, each within "
+            f"{notice.flash_call_window_s} s, released once the handset rings"
+        )
         for request_id, caller in flash_calls:
             print(f"{request_id}: {shown(caller)} -> {mask(subscriber)} (in the subscriber's call log)")
     elif notice.action == "send" and config.on_behalf in ("call", "call_and_sms"):

@@ -169,7 +169,9 @@ def deploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) ->
     # A queue named in another's RedrivePolicy (its dead letters) is created first.
     queues = resolved.resources_of_type("AWS::SQS::Queue")
     for logical_id in sorted(queues, key=lambda name: "RedrivePolicy" in queues[name].get("Properties", {})):
-        _create_queue(client("sqs"), resolved.physical_name(logical_id), resolved.resolve(queues[logical_id]["Properties"]))
+        _create_queue(
+            client("sqs"), resolved.physical_name(logical_id), resolved.resolve(queues[logical_id]["Properties"])
+        )
     # A machine named in another's DefinitionSubstitutions is created first.
     machines = resolved.resources_of_type("AWS::Serverless::StateMachine")
     for logical_id in sorted(machines, key=lambda name: len(_definition_refs(resolved, machines[name]))):

@@ -31,7 +31,9 @@ def _report(batch: OutcomeBatch) -> None:
             if result.fee_minor:
                 count("FlashCallFeeMinorUnits", result.fee_minor)
         if result.outcome in ("rejected", "unknown"):
-            logger.warning("outcome not applied", index=result.index, request_id=result.request_id, reason=result.reason)
+            logger.warning(
+                "outcome not applied", index=result.index, request_id=result.request_id, reason=result.reason
+            )
         else:
             logger.info(
                 "flash call outcome",

@@ -95,12 +95,17 @@ def outcome(notification_id: str, n: int, kind: str, **extra: Any) -> dict[str, 
 
 
 def test_one_request_per_presentable_caller_after_the_fee_is_recorded(flow: NotifyStack) -> None:
-    subscriber = "+447911500001"
+    subscriber = "+447911200101"
     notification_id, _ = notice(flow, subscriber, [ALICE, None, ALICE, BOB])
     taken = take_requests(flow, 2)
     requests = sorted((request for request, _ in taken), key=lambda r: r.request_id)
-    assert [(r.request_id, r.caller) for r in requests] == [(f"{notification_id}#1", BOB), (f"{notification_id}#2", ALICE)]
-    assert {r.subscriber for r in requests} == {subscriber} and {r.notification_id for r in requests} == {notification_id}
+    assert [(r.request_id, r.caller) for r in requests] == [
+        (f"{notification_id}#1", BOB),
+        (f"{notification_id}#2", ALICE),
+    ]
+    assert {r.subscriber for r in requests} == {subscriber} and {r.notification_id for r in requests} == {
+        notification_id
+    }
     assert {r.not_after - r.requested_at for r in requests} == {timedelta(seconds=120)}
     assert {attrs["request_id"]["StringValue"] for _, attrs in taken} == {r.request_id for r in requests}
     assert queue_is_empty(flow)  # never a call from the withheld caller
@@ -114,7 +119,7 @@ def test_one_request_per_presentable_caller_after_the_fee_is_recorded(flow: Noti
 
 
 def test_a_retried_record_requests_the_same_calls(flow: NotifyStack) -> None:
-    subscriber = "+447911500002"
+    subscriber = "+447911200102"
     notification_id, run = notice(flow, subscriber, [ALICE, BOB])
     first = sorted(r.request_id for r, _ in take_requests(flow, 2))
     # Re-drive Record with the input it had (as a retry after a lost response would).
@@ -122,12 +127,16 @@ def test_a_retried_record_requests_the_same_calls(flow: NotifyStack) -> None:
     state.pop("record", None)
     again = flow.stack.invoke("RecordFunction", state)
     assert again["outcome"] == "already_recorded" and again["calls_requested"] == 2
-    assert sorted(r.request_id for r, _ in take_requests(flow, 2)) == first == [f"{notification_id}#1", f"{notification_id}#2"]
+    assert (
+        sorted(r.request_id for r, _ in take_requests(flow, 2))
+        == first
+        == [f"{notification_id}#1", f"{notification_id}#2"]
+    )
     assert len(flow.fees(subscriber)) == 1
 
 
 def test_calls_only_notice_without_sms_then_outcomes_land_once(flow: NotifyStack) -> None:
-    subscriber = "+447911500003"
+    subscriber = "+447911200103"
     notification_id, _ = notice(flow, subscriber, [ALICE, BOB, ALICE])
     assert len(take_requests(flow, 2)) == 2
     assert flow.sms_to(subscriber) == []  # every caller is told by a call: no SMS at all
@@ -161,7 +170,7 @@ def test_calls_only_notice_without_sms_then_outcomes_land_once(flow: NotifyStack
 
 def test_repeated_callers_only_and_the_cap(flow: NotifyStack) -> None:
     flow.set_config(on_behalf_callers="repeated", max_calls_per_notice=1)
-    subscriber = "+447911500004"
+    subscriber = "+447911200104"
     notification_id, _ = notice(flow, subscriber, [ALICE, CAROL, ALICE, CAROL, BOB])
     (request,) = [r for r, _ in take_requests(flow, 1)]
     assert (request.request_id, request.caller) == (f"{notification_id}#1", CAROL)  # the most recent repeated caller
@@ -172,9 +181,9 @@ def test_repeated_callers_only_and_the_cap(flow: NotifyStack) -> None:
 
 def test_no_calls_when_the_sms_failed(flow: NotifyStack) -> None:
     flow.set_config(on_behalf="call_and_sms")
-    subscriber = "+447911500005"
+    subscriber = "+447911200105"
     flow.smsc.reply_status_next(0x0B, count=5)  # ESME_RINVDSTADR: permanent
-    notification_id, _ = notice(flow, subscriber, [ALICE, BOB])
+    notice(flow, subscriber, [ALICE, BOB])
     (fee,) = flow.fees(subscriber)
     assert fee["status"]["S"] == "failed"
     assert queue_is_empty(flow)
@@ -182,7 +191,7 @@ def test_no_calls_when_the_sms_failed(flow: NotifyStack) -> None:
 
 
 def test_no_calls_in_quiet_hours(flow: NotifyStack) -> None:
-    subscriber = "+447911500006"
+    subscriber = "+447911200106"
     local = datetime.now(UTC)
     window = f"{(local - timedelta(hours=1)):%H:%M}-{(local + timedelta(hours=2)):%H:%M}"
     flow.set_subscriber(subscriber, time_zone="UTC", quiet_hours=window)
@@ -217,7 +226,18 @@ def fees_report(flow: NotifyStack, period: str) -> dict[str, Any]:
     try:
         with redirect_stdout(out), redirect_stderr(err):
             args: argparse.Namespace = build_parser().parse_args(
-                ["fees", "report", "--period", period, "--by", "notice", "--format", "json", "--local-state", str(state)]
+                [
+                    "fees",
+                    "report",
+                    "--period",
+                    period,
+                    "--by",
+                    "notice",
+                    "--format",
+                    "json",
+                    "--local-state",
+                    str(state),
+                ]
             )
             code = int(args.func(args))
     finally:

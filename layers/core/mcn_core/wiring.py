@@ -47,7 +47,6 @@ def _notify_store(
     missed_calls: str, subscribers: str, fees: str, message_ids: str | None, endpoint: str | None
 ) -> NotifyStore:
     from mcn_core.dal.notify import NotifyStore
-    from mcn_core.dal.origination import DynamoFlashCallStore, OriginationQueue
 
     return NotifyStore(missed_calls, subscribers, fees, message_ids)
 

@@ -103,7 +103,11 @@ def test_quiet_hours_defer_the_calls_with_the_sms(default_config: NotifyConfig) 
 
 
 def test_an_opted_out_subscriber_gets_no_calls(default_config: NotifyConfig) -> None:
-    notice = compose(configured(default_config, on_behalf="call"), mixed_calls(), SubscriberProfile(msisdn=SUBSCRIBER, opted_out=True))
+    notice = compose(
+        configured(default_config, on_behalf="call"),
+        mixed_calls(),
+        SubscriberProfile(msisdn=SUBSCRIBER, opted_out=True),
+    )
     assert notice.action == "nothing" and notice.flash_calls == []
 
 

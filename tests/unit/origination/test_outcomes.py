@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcn_core.logic.finance import FeeRow, aggregate, GroupBy
+from mcn_core.logic.finance import FeeRow, GroupBy, aggregate
 from mcn_core.logic.origination import (
     FlashCallFee,
     OutcomeChange,
@@ -103,7 +103,12 @@ def test_a_call_only_notice_is_delivered_when_a_call_rang() -> None:
     handle_outcome_batch([outcome(2, FlashCallOutcome.ALERTED_RELEASED)], store=store, now=NOW)
     assert store.records["n-1"].status == "delivered"
     with_sms = fee(messages=1)
-    assert outcome_change(FlashCallOutcomeEvent.model_validate(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), with_sms).new_status is None
+    assert (
+        outcome_change(
+            FlashCallOutcomeEvent.model_validate(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), with_sms
+        ).new_status
+        is None
+    )
 
 
 def test_unknown_notices_and_bad_events_are_final_and_do_not_stop_the_batch() -> None:
@@ -128,7 +133,9 @@ def test_unknown_notices_and_bad_events_are_final_and_do_not_stop_the_batch() ->
 def test_a_record_changed_meanwhile_is_read_again() -> None:
     store = MemoryStore(**{"n-1": fee()})
     store.interfere = 2
-    result = apply_outcome(FlashCallOutcomeEvent.model_validate(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), store, NOW)
+    result = apply_outcome(
+        FlashCallOutcomeEvent.model_validate(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), store, NOW
+    )
     assert result.outcome == "applied" and store.counters["n-1"]["fee_minor"] == 4
     store.interfere = 99
     with pytest.raises(RuntimeError, match="kept changing"):
@@ -144,14 +151,21 @@ def test_any_delivery_order_with_repeats_counts_each_request_once(deliveries: li
     first: dict[int, FlashCallOutcome] = {}
     for number, kind in deliveries:
         first.setdefault(number, kind)  # the first report of a request id is the one that counts
-    alerted = sum(1 for kind in first.values() if kind in (FlashCallOutcome.ALERTED_RELEASED, FlashCallOutcome.ANSWERED_RELEASED))
+    alerted = sum(
+        1 for kind in first.values() if kind in (FlashCallOutcome.ALERTED_RELEASED, FlashCallOutcome.ANSWERED_RELEASED)
+    )
     assert store.counters["n-1"].get("alerted", 0) == alerted
     assert store.counters["n-1"].get("fee_minor", 0) == 7 * alerted
     assert store.records["n-1"].reported == {f"n-1#{n}" for n in first}
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4), st.integers(), st.none()), max_size=5))
+@given(
+    st.lists(
+        st.one_of(st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=4), st.integers(), st.none()),
+        max_size=5,
+    )
+)
 def test_arbitrary_payloads_are_rejected_never_raised(events: list) -> None:
     batch = handle_outcome_batch(events, store=MemoryStore(), now=NOW)
     assert [r.outcome for r in batch.results] == ["rejected"] * len(events)
@@ -196,4 +210,6 @@ def test_a_fractional_call_fee_is_refused() -> None:
     from mcn_core.logic.finance import FinanceError
 
     with pytest.raises(FinanceError, match="call_fee_minor"):
-        row("a", "submitted", "submit", 10, 6).__class__(**{**row("a", "submitted", "submit", 10, 6).__dict__, "call_fee_minor": 1.5})
+        row("a", "submitted", "submit", 10, 6).__class__(
+            **{**row("a", "submitted", "submit", 10, 6).__dict__, "call_fee_minor": 1.5}
+        )
