@@ -50,11 +50,11 @@ def _enumerations() -> dict[tuple[str, str], Iterable[str]]:
     ("Receipts", "outcome"), whatever the variable holding the result is called.
     """
     from mcn_core.logic.attach import AttachOutcome
+    from mcn_core.logic.origination import RESULT_OUTCOMES
     from mcn_core.logic.receipts import FINAL_STATUSES
     from mcn_core.models.config import KEYWORD_COMMANDS
     from mcn_core.models.inbound import RECEIPT_STATES
     from mcn_core.models.notice import MessageProgress, Notice
-    from mcn_core.logic.origination import RESULT_OUTCOMES
     from mcn_core.models.origination import FlashCallOutcome
     from mcn_core.models.outcomes import Outcome
 

@@ -134,20 +134,27 @@ _ATTEMPTS = 5
 
 
 def apply_outcome(event: FlashCallOutcomeEvent, store: FlashCallStore, now: datetime, index: int = 0) -> OutcomeResult:
-    common = {"index": index, "request_id": event.request_id, "notification_id": event.notification_id}
+    def result(outcome: str, **extra: Any) -> OutcomeResult:
+        return OutcomeResult(
+            index=index,
+            outcome=outcome,
+            request_id=event.request_id,
+            notification_id=event.notification_id,
+            call_outcome=event.outcome.value,
+            **extra,
+        )
+
     for _ in range(_ATTEMPTS):
         fee = store.flash_call_fee(event.notification_id)
         if fee is None:
             # Requests are enqueued only after the fee record is written: an outcome without one is
             # not ours (or its record was deleted). Final: counted and logged, never retried.
-            return OutcomeResult(**common, outcome="unknown", reason="no fee record for this notice")
+            return result("unknown", reason="no fee record for this notice")
         if event.request_id in fee.reported:
-            return OutcomeResult(**common, outcome="duplicate", call_outcome=event.outcome.value)
+            return result("duplicate")
         change = outcome_change(event, fee)
         if store.record_flash_call_outcome(fee, change, now):
-            return OutcomeResult(
-                **common, outcome="applied", call_outcome=event.outcome.value, fee_minor=change.fee_minor
-            )
+            return result("applied", fee_minor=change.fee_minor)
     raise RuntimeError(f"fee record {event.notification_id} kept changing; the batch will be resent")
 
 
