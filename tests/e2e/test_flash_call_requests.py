@@ -142,6 +142,7 @@ def test_calls_only_notice_without_sms_then_outcomes_land_once(flow: NotifyStack
     assert flow.sms_to(subscriber) == []  # every caller is told by a call: no SMS at all
     (fee,) = flow.fees(subscriber)
     assert (fee["status"]["S"], fee["messages"]["N"], fee["fee_minor"]["N"]) == ("submitted", "0", "10")
+    assert flow.pending(subscriber) == []  # no SMS, yet the notice cleared the calls it covered
 
     batch = {
         "events": [
