@@ -36,9 +36,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             data = json.loads(text)
             return data if isinstance(data, dict) else {}
         if file.suffix in (".yaml", ".yml"):
-            import yaml  # optional: only for YAML configs
+            import yaml  # type: ignore[import-untyped]  # optional: only for YAML configs
 
-            return yaml.safe_load(text) or {}
+            loaded = yaml.safe_load(text) or {}
+            return loaded if isinstance(loaded, dict) else {}
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{file}: not valid: {exc}") from exc
     raise ConfigError(f"{file}: unsupported config format (use .toml, .json or .yaml)")

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mcn_core.numbers import mask
 
@@ -62,7 +63,7 @@ class Forwarder:
         in_flight: int | dict[str, int] = 1,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         poison_attempts: int = 3,
-        order_key: dict[str, Callable[[dict], object]] | None = None,
+        order_key: dict[str, Callable[[dict[str, Any]], object]] | None = None,
     ) -> None:
         self.spool = spool
         self.targets = targets

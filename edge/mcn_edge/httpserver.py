@@ -8,12 +8,13 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
 log = logging.getLogger("mcn_edge.http")
 
-HealthProbe = Callable[[], tuple[bool, dict]]
+HealthProbe = Callable[[], tuple[bool, dict[str, Any]]]
 
 
 class HttpServer:

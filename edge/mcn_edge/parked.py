@@ -26,7 +26,7 @@ def add_parked_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     parked.add_argument("--all", action="store_true", help="retry/purge every parked event (of --kind if given)")
     parked.add_argument("--kind", help="only events of this kind (e.g. missed_call, attach, receipt, mo)")
     parked.add_argument("--json", action="store_true", help="list as JSON lines (bodies unmasked)")
-    return parked
+    return parked  # type: ignore[no-any-return]  # argparse types add_parser loosely
 
 
 def _line(event: ParkedEvent) -> str:

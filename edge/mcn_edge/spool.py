@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,7 +49,7 @@ _MAX_VARIABLES = 500  # ids per DELETE statement (SQLite's host parameter limit 
 class SpooledEvent:
     id: int
     kind: str
-    body: dict
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class ParkedEvent:
 
     id: int
     kind: str
-    body: dict
+    body: dict[str, Any]
     spooled_at: float
     parked_at: float
     error: str
@@ -91,7 +91,7 @@ class Spool:
         self.commits += 1
         return result
 
-    def append(self, items: list[tuple[str, dict]]) -> list[int]:
+    def append(self, items: list[tuple[str, dict[str, Any]]]) -> list[int]:
         """Commit events (kind, body) atomically, in order; return their ids."""
         if not items:
             return []
@@ -123,7 +123,8 @@ class Spool:
         """The spool id of the oldest event of a kind still waiting, or None."""
         with self._lock:
             row = self._db.execute("SELECT min(id) FROM events WHERE kind = ?", (kind,)).fetchone()
-        return row[0]
+        oldest: int | None = row[0]
+        return oldest
 
     def remove(self, ids: list[int]) -> int:
         """Delete events by id in one transaction (one fsync per batch); return how many were there."""

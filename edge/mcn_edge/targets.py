@@ -25,7 +25,7 @@ class FunctionFailedError(TransientForwardError):
 class Target(Protocol):
     name: str
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Deliver a batch; return per-event results ({index, outcome, reason}) or raise TransientForwardError."""
 
 
@@ -36,7 +36,7 @@ class FileTarget:
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
             with self.path.open("a", encoding="utf-8") as out:
                 for event in events:
@@ -54,7 +54,7 @@ class LambdaTarget:
         self.function_name = function_name
         self.name = f"lambda:{function_name.rsplit(':', 1)[-1]}"
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
             response = self.client.invoke(
                 FunctionName=self.function_name,

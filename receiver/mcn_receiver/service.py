@@ -71,7 +71,7 @@ class DeferringTarget:
         self.lane = lane
         self.retry_after_s = retry_after_s
 
-    def send(self, events: list[dict]) -> list[dict]:
+    def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         due = max((float(event.get("retry_at", 0)) for event in events), default=0.0)
         wait = due - time.time()
         if wait > 0 and self.lane.wait_or_stop(wait):

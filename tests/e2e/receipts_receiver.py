@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -15,20 +14,16 @@ from typing import Any
 
 from notify_stack import SMSC_PASSWORD, NotifyStack, eventually
 
+from mcn_devkit.ports import free_port
+
 SYSTEM_TYPE = "MCNRCV"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ReceiverProcess:
     def __init__(self, flow: NotifyStack, workdir: Path) -> None:
         self.flow = flow
         self.log_path = workdir / "receiver.log"
-        self.http_port = _free_port()  # never the default 9103: other test runs share the machine
+        self.http_port = free_port()  # never the default 9103: other test runs share the machine
         self.env = {
             **os.environ,
             **flow.stack.env,

@@ -157,3 +157,13 @@ def test_one_function_holds_every_smsc_bind_within_the_fleet_budget() -> None:
     receipts = resolved.function_environment("ReceiptsFunction")
     assert resolved.physical_name("SendFunction") in receipts["SMS_SUBMIT_FUNCTION"]  # its live alias
     assert FUNCTIONS["SendFunction"]["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+@pytest.mark.parametrize("policy", ["resubmit", "give_up"])
+def test_the_lost_response_policy_is_a_parameter_the_send_function_obeys(policy: str) -> None:
+    from mcn_smpp import SmppConfig
+
+    assert TEMPLATE["Parameters"]["SmscLostResponsePolicy"]["AllowedValues"] == ["resubmit", "give_up"]
+    resolved = ResolvedTemplate(TEMPLATE, "x", parameter_overrides={"SmscLostResponsePolicy": policy})
+    env = {**resolved.function_environment("SendFunction"), "SMPP_PASSWORD_SECRET_ID": "arn"}
+    assert SmppConfig.from_env(env).lost_response_policy == policy

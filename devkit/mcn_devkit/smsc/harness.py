@@ -110,7 +110,76 @@ class _Acks:
     replies: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-class LocalSmsc:
+class SmscEvents:
+    """What an SMSC test peer saw (bind, submit_sm, deliver_sm_resp, ...), and waiting for it.
+
+    Shared by every SMSC the tests run against (node-smpp here, smpp34 in the tests), so a test
+    reads the same events and waits the same way whichever SMSC it talks to.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[dict[str, Any]] = []
+        self._events_changed = threading.Condition()
+
+    def _record(self, event: dict[str, Any]) -> None:
+        with self._events_changed:
+            self._events.append(event)
+            self._events_changed.notify_all()
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every event so far (ready, connect, bind, submit_sm, enquire_link, unbind, close, ...)."""
+        with self._events_changed:
+            return [e for e in self._events if kind is None or e["event"] == kind]
+
+    def wait_for_event(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._events_changed:
+            while True:
+                for event in self._events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self._events)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._events_changed.wait(remaining)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._events_changed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._events_changed.wait(min(remaining, 0.2))
+        return True
+
+    @property
+    def submits(self) -> list[ReceivedSubmit]:
+        """Every submit_sm received so far, in arrival order."""
+        return [ReceivedSubmit.from_event(e) for e in self.events("submit_sm")]
+
+    def wait_for_submits(self, count: int, timeout: float = 10.0) -> list[ReceivedSubmit]:
+        """Block until at least ``count`` submits arrived (generous timeout, never a hang)."""
+        self.wait_until(lambda: len(self.events("submit_sm")) >= count, timeout)
+        return self.submits
+
+    def binds(self) -> list[dict[str, Any]]:
+        return self.events("bind")
+
+    def deliver_sm_responses(self) -> list[dict[str, Any]]:
+        return self.events("deliver_sm_resp")
+
+    def clear(self) -> None:
+        """Forget the events so far (the SMSC state is unchanged)."""
+        with self._events_changed:
+            self._events.clear()
+
+
+class LocalSmsc(SmscEvents):
     """A real SMPP 3.4 SMSC on loopback with run-time fault injection."""
 
     def __init__(
@@ -132,8 +201,7 @@ class LocalSmsc:
         self._start_timeout = start_timeout
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
-        self._events: list[dict[str, Any]] = []
-        self._events_changed = threading.Condition()
+        super().__init__()
         self._acks = _Acks()
         self._command_ids = itertools.count(1)
         self._stdin_lock = threading.Lock()
@@ -215,9 +283,7 @@ class LocalSmsc:
                     self._acks.replies[event.get("id")] = event
                     self._acks.condition.notify_all()
                 continue
-            with self._events_changed:
-                self._events.append(event)
-                self._events_changed.notify_all()
+            self._record(event)
 
     def _read_stderr(self) -> None:
         process = self._process
@@ -225,55 +291,6 @@ class LocalSmsc:
             return
         for line in process.stderr:
             self.stderr_tail = [*self.stderr_tail[-50:], line.rstrip()]
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        """Every event so far (ready, connect, bind, submit_sm, enquire_link, unbind, close, ...)."""
-        with self._events_changed:
-            return [e for e in self._events if kind is None or e["event"] == kind]
-
-    def wait_for_event(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
-    ) -> dict[str, Any] | None:
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self._events_changed:
-            while True:
-                for event in self._events[seen:]:
-                    if predicate(event):
-                        return event
-                seen = len(self._events)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._events_changed.wait(remaining)
-
-    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._events_changed:
-            while not condition():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._events_changed.wait(min(remaining, 0.2))
-        return True
-
-    @property
-    def submits(self) -> list[ReceivedSubmit]:
-        """Every submit_sm received so far, in arrival order."""
-        return [ReceivedSubmit.from_event(e) for e in self.events("submit_sm")]
-
-    def wait_for_submits(self, count: int, timeout: float = 10.0) -> list[ReceivedSubmit]:
-        """Block until at least ``count`` submits arrived (generous timeout, never a hang)."""
-        self.wait_until(lambda: len(self.events("submit_sm")) >= count, timeout)
-        return self.submits
-
-    def binds(self) -> list[dict[str, Any]]:
-        return self.events("bind")
-
-    def clear(self) -> None:
-        """Forget the events so far (the SMSC state is unchanged)."""
-        with self._events_changed:
-            self._events.clear()
 
     # -- control -----------------------------------------------------------------------------
     def command(self, cmd: str, timeout: float = 10.0, **arguments: Any) -> dict[str, Any]:
@@ -393,9 +410,6 @@ class LocalSmsc:
             short_message_hex=body.hex(),
             data_coding=data_coding,
         )
-
-    def deliver_sm_responses(self) -> list[dict[str, Any]]:
-        return self.events("deliver_sm_resp")
 
     def stats(self) -> dict[str, Any]:
         """Counters: submits, accepted, throttled, licenceThrottled, binds, unbinds, sessions."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mcn_devkit.ports import free_port
 from mcn_devkit.sigtran import ScriptedPeer, build_iam, m3ua_data
 from mcn_devkit.sigtran.builders import MSC_PC, ROUTING_CONTEXT
 from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
@@ -22,12 +22,6 @@ from mcn_gateway.protocol import isup, m3ua
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CALLS = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _start_gateway(config_path: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -80,7 +74,7 @@ def _write_config(tmp_path: Path, port: int, **targets: str) -> Path:
 
 
 def test_sigkill_with_file_target_unreachable_then_restart(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     blocked = tmp_path / "blocked"
     blocked.mkdir()  # writable at start (an unwritable target is refused at start-up, exit 2)
 
@@ -109,8 +103,8 @@ def test_sigkill_with_file_target_unreachable_then_restart(tmp_path: Path):
 def test_sigkill_with_lambda_unreachable_then_restart_on_the_embedded_aws(tmp_path: Path):
     embedded = pytest.importorskip("mcn_devkit.embedded")
     with embedded.EmbeddedStack() as stack:
-        port = _free_port()
-        dead_endpoint = f"http://127.0.0.1:{_free_port()}"
+        port = free_port()
+        dead_endpoint = f"http://127.0.0.1:{free_port()}"
         try:
             attach_target = f"lambda:{stack.function_name('AttachFunction')}"
         except Exception:  # the attach function may not be in the template yet; only calls matter here

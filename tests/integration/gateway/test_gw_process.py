@@ -18,18 +18,13 @@ from pathlib import Path
 import pycrate_stp as stp
 import pytest
 
+from mcn_devkit.ports import free_port
 from mcn_devkit.sigtran.local import read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
 
 GATEWAY = str(Path(sys.executable).parent / "mcn-gateway")
 RC = 100
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def write_config(tmp_path: Path, associations: list[dict], **forwarding: object) -> tuple[Path, int]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from pathlib import Path
 import pycrate_stp as stp
 import pytest
 
+from mcn_devkit.ports import free_port
 from mcn_devkit.sigtran.local import loopback_config, read_jsonl, wait_for
 from mcn_gateway.app import GatewayThread
 
@@ -28,12 +28,6 @@ STP_PC = 4001
 PLATFORM_GT = "447700900000"
 PLATFORM_NUMBER = "447700999000"
 SUBSCRIBER = "447911123456"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def client_association(stp_port: int, local_port: int | None, **overrides: object) -> dict:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.ports import free_port
 from mcn_devkit.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
@@ -43,12 +44,6 @@ def test_every_command_has_help(mcn: Callable[..., Any], command: list[str]) -> 
     assert result.out.startswith("usage: ")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_without_a_target_the_error_says_what_to_do(mcn: Callable[..., Any], tmp_path: Path) -> None:
     result = mcn("config", "get", "--local-state", str(tmp_path / "none.json"))
     assert result.code == 1
@@ -56,7 +51,7 @@ def test_without_a_target_the_error_says_what_to_do(mcn: Callable[..., Any], tmp
 
 
 def test_a_stopped_embedded_aws_is_reported(mcn: Callable[..., Any], local_state: Path, tmp_path: Path) -> None:
-    stale = json.loads(local_state.read_text()) | {"endpoint": f"http://127.0.0.1:{_free_port()}"}
+    stale = json.loads(local_state.read_text()) | {"endpoint": f"http://127.0.0.1:{free_port()}"}
     path = tmp_path / "stack.json"
     path.write_text(json.dumps(stale))
     result = mcn("fees", "report", "--period", "2026-11", "--local-state", str(path))

@@ -8,33 +8,20 @@ spools nothing new and counts it. A receiver restarted in between still recognis
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from receiver_kit import PASSWORD, forwarded, receiver_config, wait_for
 
 from mcn_devkit.smsc import LocalSmsc
-from mcn_receiver.config import ReceiverConfig
 from mcn_receiver.service import Receiver
 from mcn_smpp import SmppConfig
 
-PASSWORD = "secret1"
 DELIVER_SM_RESP = 0x80000005
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 class RespDroppingRelay:
@@ -93,12 +80,6 @@ class RespDroppingRelay:
         self._server.close()
 
 
-@pytest.fixture(scope="module")
-def smsc() -> Iterator[LocalSmsc]:
-    with LocalSmsc(system_id="mcn", password=PASSWORD) as local:
-        yield local
-
-
 @pytest.fixture
 def relay(smsc: LocalSmsc) -> Iterator[RespDroppingRelay]:
     smsc.reset_faults()
@@ -109,22 +90,9 @@ def relay(smsc: LocalSmsc) -> Iterator[RespDroppingRelay]:
 
 
 def _receiver(relay: RespDroppingRelay, tmp_path: Path) -> Receiver:
-    config = ReceiverConfig.model_validate(
-        {
-            "target": f"file:{tmp_path / 'out.jsonl'}",
-            "spool_path": str(tmp_path / "spool.sqlite3"),
-            "batch_max_wait_s": 0.05,
-            "retry_initial_s": 0.05,
-            "rebind_initial_s": 0.05,
-        }
-    )
+    config = receiver_config(tmp_path)
     smpp = SmppConfig.build(host="127.0.0.1", port=relay.port, system_id="mcn", password=PASSWORD, system_type="MCN")
     return Receiver(config, smpp)
-
-
-def _forwarded(tmp_path: Path) -> list[dict]:
-    out = tmp_path / "out.jsonl"
-    return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
 
 def _deliver_until_answered(smsc: LocalSmsc, send, responses_before: int) -> int:
@@ -148,13 +116,13 @@ def test_an_mo_resent_after_a_lost_response_is_applied_and_answered_once(
         relay.drop = 1
         attempts = _deliver_until_answered(smsc, lambda: smsc.send_mo("447911123456", "62226", b"STOP"), 0)
         assert attempts == 2 and relay.dropped == 1
-        wait_for(lambda: receiver.spool.depth() == 0 and _forwarded(tmp_path))
+        wait_for(lambda: receiver.spool.depth() == 0 and forwarded(tmp_path / "out.jsonl"))
         # a different keyword from the same subscriber is a new message
         smsc.send_mo("447911123456", "62226", b"START")
-        wait_for(lambda: len(_forwarded(tmp_path)) == 2)
+        wait_for(lambda: len(forwarded(tmp_path / "out.jsonl")) == 2)
         assert receiver.counts["duplicates"] == 1 and receiver.counts["mo"] == 2
         assert receiver.metrics.value("mcn_receiver_duplicates_total", {"kind": "mo"}) == 1
-    assert [e["text"] for e in _forwarded(tmp_path)] == ["STOP", "START"]
+    assert [e["text"] for e in forwarded(tmp_path / "out.jsonl")] == ["STOP", "START"]
     assert [r["status"] for r in smsc.deliver_sm_responses()] == [0, 0]  # the resend answered OK
 
 
@@ -166,16 +134,16 @@ def test_a_receipt_resent_across_a_receiver_restart_is_recognised(
         relay.drop = 1
         smsc.send_receipt("msg-42", stat="DELIVRD")
         wait_for(lambda: relay.dropped == 1)
-        wait_for(lambda: _forwarded(tmp_path))
+        wait_for(lambda: forwarded(tmp_path / "out.jsonl"))
     assert smsc.deliver_sm_responses() == []  # the SMSC never heard back
     with _receiver(relay, tmp_path) as restarted:
         assert restarted.wait_bound()
         smsc.send_receipt("msg-42", stat="DELIVRD")  # the SMSC's redelivery, on the new bind
         wait_for(lambda: smsc.deliver_sm_responses())
         smsc.send_receipt("msg-42", stat="UNDELIV")  # another state of the message is news
-        wait_for(lambda: len(_forwarded(tmp_path)) == 2)
+        wait_for(lambda: len(forwarded(tmp_path / "out.jsonl")) == 2)
         assert restarted.counts["duplicates"] == 1
-    assert [(e["message_id"], e["state"]) for e in _forwarded(tmp_path)] == [
+    assert [(e["message_id"], e["state"]) for e in forwarded(tmp_path / "out.jsonl")] == [
         ("msg-42", "DELIVRD"),
         ("msg-42", "UNDELIV"),
     ]

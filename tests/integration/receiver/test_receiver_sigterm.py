@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from receiver_kit import PASSWORD
 
 from mcn_devkit.smsc import LocalSmsc
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "secret1"
 SYSTEM_TYPE = "MCNSIGT"
 
 

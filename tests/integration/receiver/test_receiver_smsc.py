@@ -3,58 +3,22 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from receiver_kit import PASSWORD, forwarded, receiver_config, wait_for
 
 from mcn_devkit.smsc import LocalSmsc
 from mcn_edge.spool import Spool
 from mcn_edge.targets import FileTarget, TransientForwardError
-from mcn_receiver.config import ReceiverConfig
 from mcn_receiver.service import Receiver
 from mcn_smpp import SmppConfig
-
-PASSWORD = "secret1"
-
-
-def wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture(scope="module")
-def smsc() -> Iterator[LocalSmsc]:
-    with LocalSmsc(system_id="mcn", password=PASSWORD) as local:
-        yield local
 
 
 def _smpp(smsc: LocalSmsc) -> SmppConfig:
     return SmppConfig.build(host=smsc.host, port=smsc.port, system_id="mcn", password=PASSWORD, system_type="MCNRCV")
-
-
-def _config(tmp_path: Path, **extra) -> ReceiverConfig:
-    values = {
-        "target": f"file:{tmp_path / 'out.jsonl'}",
-        "spool_path": str(tmp_path / "spool.sqlite3"),
-        "batch_max_wait_s": 0.05,
-        "retry_initial_s": 0.05,
-        "retry_max_s": 0.2,
-        "rebind_initial_s": 0.05,
-        **extra,
-    }
-    return ReceiverConfig.model_validate(values)
-
-
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 @pytest.fixture
@@ -66,14 +30,14 @@ def fresh(smsc: LocalSmsc) -> Iterator[LocalSmsc]:
 
 def test_receipt_and_mo_are_spooled_then_forwarded(fresh: LocalSmsc, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
+    with Receiver(receiver_config(tmp_path), _smpp(fresh)) as receiver:
         assert receiver.wait_bound()
         healthy, details = receiver.health()
         assert healthy and details["binds"] >= 1
         fresh.send_receipt("abc123", stat="UNDELIV", err="027")
         fresh.send_mo("447911123456", "62226", b"Stop")
         fresh.send_mo("447911123456", "62226", "İptal".encode("utf-16-be"), data_coding=8)
-        events = wait_for(lambda: len(_lines(out)) >= 3 and _lines(out))
+        events = wait_for(lambda: len(forwarded(out)) >= 3 and forwarded(out))
         assert receiver.status()["spooled"] == {"receipt": 1, "mo": 2}
         assert receiver.metrics.value("mcn_receiver_events_total", {"kind": "mo"}) == 2
     receipt, stop, iptal = sorted(events, key=lambda e: (e["kind"] != "receipt", e["received_at"]))
@@ -89,7 +53,7 @@ def test_receipt_and_mo_are_spooled_then_forwarded(fresh: LocalSmsc, tmp_path: P
 def test_a_deliver_sm_that_cannot_be_spooled_is_refused_so_the_smsc_redelivers(
     fresh: LocalSmsc, tmp_path: Path, monkeypatch
 ) -> None:
-    with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
+    with Receiver(receiver_config(tmp_path), _smpp(fresh)) as receiver:
         assert receiver.wait_bound()
 
         def broken(items):
@@ -113,7 +77,7 @@ class _Down:
 def test_nothing_is_lost_while_the_function_is_unreachable_or_the_receiver_restarts(
     fresh: LocalSmsc, tmp_path: Path
 ) -> None:
-    config = _config(tmp_path, drain_timeout_s=0)
+    config = receiver_config(tmp_path, drain_timeout_s=0)
     with Receiver(config, _smpp(fresh), target=_Down()) as receiver:
         assert receiver.wait_bound()
         for n in range(3):
@@ -123,21 +87,21 @@ def test_nothing_is_lost_while_the_function_is_unreachable_or_the_receiver_resta
     assert Spool(config.spool_path).depth("receipt") == 3
     out = tmp_path / "out.jsonl"
     with Receiver(config, _smpp(fresh), target=FileTarget(out)) as restarted:
-        wait_for(lambda: len(_lines(out)) == 3)
+        wait_for(lambda: len(forwarded(out)) == 3)
         wait_for(lambda: restarted.spool.depth() == 0)
-    assert [e["message_id"] for e in _lines(out)] == ["id-0", "id-1", "id-2"]
+    assert [e["message_id"] for e in forwarded(out)] == ["id-0", "id-1", "id-2"]
 
 
 def test_the_bind_comes_back_after_the_smsc_drops_it(fresh: LocalSmsc, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    with Receiver(_config(tmp_path), _smpp(fresh)) as receiver:
+    with Receiver(receiver_config(tmp_path), _smpp(fresh)) as receiver:
         assert receiver.wait_bound()
         binds = len(fresh.binds())
         fresh.disconnect_all()
         wait_for(lambda: len([b for b in fresh.binds() if b["status"] == 0]) > binds)
         assert receiver.wait_bound()
         fresh.send_mo("447911123456", "62226", b"START")
-        assert wait_for(lambda: _lines(out))[0]["text"] == "START"
+        assert wait_for(lambda: forwarded(out))[0]["text"] == "START"
 
 
 class _NotYetKnown:
@@ -163,7 +127,7 @@ def test_a_receipt_answered_retry_is_resent_alone_later_without_holding_up_other
     fresh: LocalSmsc, tmp_path: Path
 ) -> None:
     target = _NotYetKnown()
-    config = _config(tmp_path, retry_receipt_after_s=0.5)
+    config = receiver_config(tmp_path, retry_receipt_after_s=0.5)
     with Receiver(config, _smpp(fresh), target=target) as receiver:
         assert receiver.wait_bound()
         fresh.send_receipt("early")
@@ -194,7 +158,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 
 def test_healthz_and_metrics_over_http(fresh: LocalSmsc, tmp_path: Path) -> None:
-    with Receiver(_config(tmp_path, http_host="127.0.0.1", http_port=0), _smpp(fresh)) as receiver:
+    with Receiver(receiver_config(tmp_path, http_host="127.0.0.1", http_port=0), _smpp(fresh)) as receiver:
         assert receiver.wait_bound() and receiver.http is not None
         port = receiver.http.port
         status, body = wait_for(lambda: (reply := _get(port, "/healthz"))[0] == 200 and reply)
@@ -214,7 +178,7 @@ def test_healthz_and_metrics_over_http(fresh: LocalSmsc, tmp_path: Path) -> None
 
 def test_unbound_receiver_is_unhealthy(tmp_path: Path) -> None:
     nobody = SmppConfig.build(host="127.0.0.1", port=1, system_id="mcn", password=PASSWORD, connect_timeout_s=0.2)
-    with Receiver(_config(tmp_path, http_host="127.0.0.1", http_port=0), nobody) as receiver:
+    with Receiver(receiver_config(tmp_path, http_host="127.0.0.1", http_port=0), nobody) as receiver:
         assert receiver.http is not None
         status, body = _get(receiver.http.port, "/healthz")
         assert status == 503 and json.loads(body)["binds"] == 0
@@ -227,7 +191,9 @@ def test_a_taken_port_fails_the_start_before_binding(fresh: LocalSmsc, tmp_path:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        receiver = Receiver(_config(tmp_path, http_host="127.0.0.1", http_port=taken.getsockname()[1]), _smpp(fresh))
+        receiver = Receiver(
+            receiver_config(tmp_path, http_host="127.0.0.1", http_port=taken.getsockname()[1]), _smpp(fresh)
+        )
         with pytest.raises(OSError):
             receiver.start()
         assert receiver.pool is None and receiver.spool is None

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -26,7 +25,8 @@ from typing import Any
 
 import smpp34
 
-from mcn_devkit.smsc.harness import ReceivedSubmit
+from mcn_devkit.ports import free_port
+from mcn_devkit.smsc.harness import SmscEvents
 
 ESME_ROK = 0x00
 ESME_RMSGQFUL = 0x14
@@ -45,17 +45,11 @@ class Smpp34Error(RuntimeError):
     pass
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _smpp_date(moment: float) -> str:
     return time.strftime("%y%m%d%H%M", time.gmtime(moment))
 
 
-class Smpp34Smsc:
+class Smpp34Smsc(SmscEvents):
     """smpp34.Server on a free 127.0.0.1 port, run by an asyncio loop in a thread of its own."""
 
     name = "smpp34"
@@ -70,8 +64,7 @@ class Smpp34Smsc:
         self._server: Any = None
         self._ready = threading.Event()
         self._failure: BaseException | None = None
-        self._events: list[dict[str, Any]] = []
-        self._changed = threading.Condition()
+        super().__init__()
         self._sessions: dict[str, Any] = {}  # smpp34 session id -> Esme
         self._session_numbers: dict[str, int] = {}
         self._owners: dict[str, tuple[str, str, str]] = {}  # message id -> (session, source, destination)
@@ -91,7 +84,7 @@ class Smpp34Smsc:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Smpp34Smsc:
-        self.port = _free_port()
+        self.port = free_port()
         self._thread = threading.Thread(target=self._run, name="smpp34-smsc", daemon=True)
         self._thread.start()
         if not self._ready.wait(15) or self._failure is not None:
@@ -358,53 +351,7 @@ class Smpp34Smsc:
 
     # -- events ------------------------------------------------------------------------------
     def _emit(self, event: dict[str, Any]) -> None:
-        with self._changed:
-            self._events.append(event)
-            self._changed.notify_all()
-
-    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        with self._changed:
-            return [e for e in self._events if kind is None or e["event"] == kind]
-
-    def clear(self) -> None:
-        with self._changed:
-            self._events.clear()
-
-    def wait_for_event(
-        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0
-    ) -> dict[str, Any] | None:
-        found: list[dict[str, Any]] = []
-
-        def check() -> bool:
-            found[:] = [e for e in self._events if predicate(e)][:1]
-            return bool(found)
-
-        self.wait_until(check, timeout)
-        return found[0] if found else None
-
-    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._changed.wait(min(remaining, 0.2))
-        return True
-
-    @property
-    def submits(self) -> list[ReceivedSubmit]:
-        return [ReceivedSubmit.from_event(e) for e in self.events("submit_sm")]
-
-    def wait_for_submits(self, count: int, timeout: float = 10.0) -> list[ReceivedSubmit]:
-        self.wait_until(lambda: len(self.events("submit_sm")) >= count, timeout)
-        return self.submits
-
-    def binds(self) -> list[dict[str, Any]]:
-        return self.events("bind")
-
-    def deliver_sm_responses(self) -> list[dict[str, Any]]:
-        return self.events("deliver_sm_resp")
+        self._record(event)
 
 
 def _status_from_error(error: Exception) -> int:
