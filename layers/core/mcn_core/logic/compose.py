@@ -177,7 +177,7 @@ def compose_notice(
             first_time=render.when(group.first),
             last_time=render.when(group.last),
         )
-        texts.append((text, group.caller, True))  # type: ignore[arg-type]  # eligible: never withheld
+        texts.append((text, group.caller or "", True))  # eligible: never withheld, so never empty
     if config.on_behalf != "off":
         # Callers told on behalf (an SMS from their number or a missed call) are not listed again.
         covered = {id(group) for group in (*sms_from_caller, *flash_calls)}
