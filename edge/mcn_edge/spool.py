@@ -38,7 +38,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     parked_at REAL NOT NULL,
     error TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    body TEXT NOT NULL,
+    claimed_at REAL NOT NULL
+);
 """
+
+# requests: work taken from a queue (flash calls) and its outcome, keyed by the request's own id, so
+# a request delivered twice is recognised however long after (until `prune_requests`)
+REQUEST_CLAIMED = "claimed"
+REQUEST_SETTLED = "settled"
 
 
 _T = TypeVar("_T")
@@ -214,6 +225,75 @@ class Spool:
         with self._lock:
             count: int = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
         return count
+
+    # -- requests taken from a queue: claimed once, settled with their outcome event atomically --
+    def claim_request(self, key: str, body: dict[str, Any]) -> str | None:
+        """Record that request `key` is being worked on; None if it is new, else its state
+        (REQUEST_CLAIMED: under way or interrupted; REQUEST_SETTLED: its outcome is spooled)."""
+
+        def claim() -> str | None:
+            row = self._db.execute("SELECT state FROM requests WHERE key = ?", (key,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            self._db.execute(
+                "INSERT INTO requests (key, state, body, claimed_at) VALUES (?, ?, ?, ?)",
+                (key, REQUEST_CLAIMED, json.dumps(body, sort_keys=True), time.time()),
+            )
+            return None
+
+        with self._lock:
+            return self._write(claim)
+
+    def unclaim_request(self, key: str) -> None:
+        """Forget a claim whose work never started (it may be taken again)."""
+        with self._lock:
+            self._write(
+                lambda: self._db.execute("DELETE FROM requests WHERE key = ? AND state = ?", (key, REQUEST_CLAIMED))
+            )
+
+    def settle_request(self, key: str, kind: str, body: dict[str, Any]) -> bool:
+        """Spool the request's outcome event and mark it settled, in one transaction; False (nothing
+        spooled) when it was settled before."""
+        row_body = json.dumps(body, sort_keys=True)
+
+        def settle() -> bool:
+            row = self._db.execute("SELECT state FROM requests WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] == REQUEST_SETTLED:
+                return False
+            now = time.time()
+            self._db.execute("INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)", (kind, row_body, now))
+            self._db.execute(
+                "INSERT INTO requests (key, state, body, claimed_at) VALUES (?, ?, '{}', ?) "
+                "ON CONFLICT(key) DO UPDATE SET state = excluded.state",
+                (key, REQUEST_SETTLED, now),
+            )
+            return True
+
+        with self._lock:
+            settled = self._write(settle)
+            if settled:
+                self._depth[kind] += 1
+        return settled
+
+    def claimed_requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """Requests claimed and never settled (the process stopped during their work): (key, body)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, body FROM requests WHERE state = ? ORDER BY claimed_at", (REQUEST_CLAIMED,)
+            ).fetchall()
+        return [(str(row[0]), json.loads(row[1])) for row in rows]
+
+    def prune_requests(self, older_than_s: float) -> int:
+        """Forget settled requests claimed more than `older_than_s` ago; how many."""
+        cutoff = time.time() - older_than_s
+        with self._lock:
+            return self._write(
+                lambda: (
+                    self._db.execute(
+                        "DELETE FROM requests WHERE state = ? AND claimed_at < ?", (REQUEST_SETTLED, cutoff)
+                    ).rowcount
+                )
+            )
 
     def depth(self, kind: str | None = None) -> int:
         """Events waiting (of one kind, or all): kept in memory, O(1)."""

@@ -23,12 +23,14 @@ from mcn_core.models.events import AttachEvent, MissedCallEvent
 from mcn_edge.forwarder import Forwarder
 from mcn_edge.httpserver import HttpServer
 from mcn_edge.spool import Spool
+from mcn_edge.sqs import make_sqs_queue
 from mcn_edge.targets import Target, make_target
 
 from .association import AssociationManager
 from .config import GatewayConfig
 from .metrics import Metrics
 from .mwd import MwdRegistrar
+from .origination import KIND_FLASH_CALL_OUTCOME, FlashCallService
 from .processor import KIND_ATTACH, KIND_MISSED_CALL, Event, SignallingProcessor
 from .protocol.dialogues import TransactionRegistry
 from .protocol.m3ua import ProtocolData
@@ -41,7 +43,7 @@ _SCHEMAS = {KIND_MISSED_CALL: MissedCallEvent, KIND_ATTACH: AttachEvent}
 
 def build_targets(config: GatewayConfig) -> dict[str, Target]:
     forwarding = config.forwarding
-    return {
+    targets = {
         KIND_MISSED_CALL: make_target(
             forwarding.ingest_target, forwarding.region, forwarding.endpoint_url, forwarding.invoke_timeout_s
         ),
@@ -49,6 +51,11 @@ def build_targets(config: GatewayConfig) -> dict[str, Target]:
             forwarding.attach_target, forwarding.region, forwarding.endpoint_url, forwarding.invoke_timeout_s
         ),
     }
+    if forwarding.outcome_target is not None:
+        targets[KIND_FLASH_CALL_OUTCOME] = make_target(
+            forwarding.outcome_target, forwarding.region, forwarding.endpoint_url, forwarding.invoke_timeout_s
+        )
+    return targets
 
 
 class EventSink:
@@ -197,8 +204,31 @@ class Gateway:
                 self.metrics,
             )
         self.sink = EventSink(self.spool, self.forwarder, self.metrics, self.registrar)
+        self.origination: FlashCallService | None = None
+        if config.origination is not None:
+            origination = config.origination
+            self.origination = FlashCallService(
+                origination,
+                config.signalling.point_code,
+                self.spool,
+                self.forwarder.notify,
+                self.metrics,
+                self._send_isup,
+                make_sqs_queue(
+                    origination.queue_url,
+                    origination.region,
+                    origination.endpoint_url,
+                    origination.wait_time_s,
+                    origination.poll_timeout_s,
+                ),
+                reachable=self._trunk_reachable,
+            )
         self.processor = SignallingProcessor(
-            config.signalling, config.firewall, self.metrics, transactions=self.transactions
+            config.signalling,
+            config.firewall,
+            self.metrics,
+            transactions=self.transactions,
+            origination=self.origination,
         )
         self._worker = SignallingWorker(self.processor, self.sink)
         self.associations = AssociationManager(config.associations, self._worker.submit, self.metrics)
@@ -223,6 +253,7 @@ class Gateway:
             "associations": self.associations.details(),
             "spool_depth": depth,
             **({"mwd_registrations_in_progress": self.registrar.in_progress} if self.registrar else {}),
+            **({"origination": self.origination.describe()} if self.origination else {}),
         }
 
     def _send_map(self, data: ProtocolData) -> bool:
@@ -234,11 +265,36 @@ class Gateway:
         future = asyncio.run_coroutine_threadsafe(self.associations.send_data(data, names), loop)
         return future.result(timeout=10)
 
+    def _trunk_reachable(self) -> bool:
+        """Read from the origination's threads: a snapshot of the sessions (the event loop owns them)."""
+        origination = self.config.origination
+        assert origination is not None
+        try:
+            return self.associations.can_send_to(origination.dpc, origination.associations or None)
+        except (KeyError, RuntimeError):  # a session changed under us: ask again at the next poll
+            return False
+
+    def _send_isup(self, data: ProtocolData) -> bool:
+        """Called on the origination's threads: hand an ISUP message to the event loop, wait for the write."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        assert self.config.origination is not None
+        names = self.config.origination.associations or None
+        future = asyncio.run_coroutine_threadsafe(self.associations.send_data(data, names), loop)
+        try:
+            return future.result(timeout=10)
+        except Exception as exc:  # the connection broke during the write
+            log.warning("ISUP message toward pc %s not sent: %s", data.dpc, exc)
+            return False
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.forwarder.start()
         if self.registrar is not None:
             self.registrar.start()
+        if self.origination is not None:
+            self.origination.start()
         await self.associations.start()
         await self.http.start()
         log.info("gateway up: associations %s, http on :%s", self.associations.bound_ports, self.http.port)
@@ -249,6 +305,8 @@ class Gateway:
         `forwarding.drain_timeout_s` (what is left stays spooled for the next start)."""
         if graceful:
             log.info("shutting down: taking the associations down, then draining the spool")
+            if self.origination is not None:  # calls under way get their outcome (bounded by the drain time)
+                await asyncio.to_thread(self.origination.stop, self.config.forwarding.drain_timeout_s)
             if self.registrar is not None:
                 await asyncio.to_thread(self.registrar.stop)
             await self.associations.shutdown()
@@ -258,6 +316,8 @@ class Gateway:
                 "drained" if drained else f"not drained: {self.spool.depth()} events kept for the next start",
             )
         await self.http.stop()
+        if self.origination is not None:
+            await asyncio.to_thread(self.origination.stop)
         if self.registrar is not None:
             await asyncio.to_thread(self.registrar.stop)
         await self.associations.stop()

@@ -581,17 +581,9 @@ class AssociationManager:
         carries traffic and reports the destination available: one of `names` (association config names)
         when given, else any, client associations (toward an SG/STP) first; load-shared round robin.
         False when there is none."""
-        candidates = [
-            s
-            for s in self.sessions
-            if s.carries_traffic
-            and (not names or s.config.name in names)
-            and (not s.client or s.destination_available(data.dpc))
-        ]
+        candidates = self._carriers(data.dpc, names)
         if not candidates:
             return False
-        if not names and any(s.client for s in candidates):
-            candidates = [s for s in candidates if s.client]
         self._next_session = (self._next_session + 1) % len(candidates)
         session = candidates[self._next_session]
         routing_context = session.routing_contexts[0] if session.routing_contexts else None
@@ -601,6 +593,22 @@ class AssociationManager:
             )
         )
         return True
+
+    def _carriers(self, dpc: int, names: list[str] | None) -> list[M3uaSession]:
+        candidates = [
+            s
+            for s in self.sessions
+            if s.carries_traffic
+            and (not names or s.config.name in names)
+            and (not s.client or s.destination_available(dpc))
+        ]
+        if not names and any(s.client for s in candidates):
+            candidates = [s for s in candidates if s.client]
+        return candidates
+
+    def can_send_to(self, dpc: int, names: list[str] | None = None) -> bool:
+        """Whether `send_data` toward `dpc` would find an association now."""
+        return bool(self._carriers(dpc, names))
 
     def states(self) -> dict[str, str]:
         states: dict[str, str] = {c.name: "down" for c in self.configs if c.role == "client"}

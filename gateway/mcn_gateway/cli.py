@@ -58,8 +58,8 @@ def startup_problems(config: GatewayConfig) -> list[str]:
     """What would stop the gateway at start: the spool and `file:` targets must be writable."""
     forwarding = config.forwarding
     checks = [(forwarding.spool_path, "forwarding.spool_path")]
-    for key in ("ingest_target", "attach_target"):
-        scheme, _, rest = getattr(forwarding, key).partition(":")
+    for key in ("ingest_target", "attach_target", "outcome_target"):
+        scheme, _, rest = (getattr(forwarding, key) or "").partition(":")
         if scheme == "file":
             checks.append((rest, f"forwarding.{key}"))
     return [problem for path, what in checks if (problem := _writable_file(path, what))]

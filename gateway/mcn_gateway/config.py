@@ -129,6 +129,9 @@ class FirewallConfig(_Strict):
 class ForwardingConfig(_Strict):
     ingest_target: str = Field(description="lambda:<function name> or file:<path>")
     attach_target: str = Field(description="lambda:<function name> or file:<path>")
+    outcome_target: str | None = Field(
+        None, description="Flash call outcomes: lambda:<function name> or file:<path> (needed with [origination])"
+    )
     endpoint_url: str | None = None
     region: str = "eu-west-1"
     batch_size: Annotated[int, Field(ge=1, le=FUNCTION_EVENT_CAP)] = 50
@@ -148,9 +151,11 @@ class ForwardingConfig(_Strict):
         10.0, description="on SIGTERM: how long forwarding may go on; what is left stays spooled"
     )
 
-    @field_validator("ingest_target", "attach_target")
+    @field_validator("ingest_target", "attach_target", "outcome_target")
     @classmethod
-    def _target_scheme(cls, value: str) -> str:
+    def _target_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         scheme, _, rest = value.partition(":")
         if scheme not in ("lambda", "file") or not rest:
             raise ValueError("must be 'lambda:<function name or ARN>' or 'file:<path>'")
@@ -219,6 +224,80 @@ class RegistrationConfig(_Strict):
         return self
 
 
+class OriginationConfig(_Strict):
+    """Flash calls: the gateway places short ISUP calls (A presented to B, released after B's phone rang) on a
+    trunk toward an MSC, for requests it long-polls from the cloud's origination SQS queue. Absent = off."""
+
+    queue_url: str = Field(description="The stack's origination queue (SQS URL)")
+    region: str = "eu-west-1"
+    endpoint_url: str | None = Field(None, description="SQS endpoint (the embedded AWS when running locally)")
+    associations: list[str] = Field(
+        default_factory=list,
+        description="Associations (config names) carrying the trunk's ISUP; empty = any active one, clients first",
+    )
+    opc: PointCode | None = Field(
+        None, description="The platform's point code on the trunk (default: signalling.point_code)"
+    )
+    dpc: PointCode = Field(description="The MSC's point code: the other end of the trunk")
+    network_indicator: Annotated[int, Field(ge=0, le=3)] = Field(2, description="MTP3 NI: 0 international, 2 national")
+    cic_first: Annotated[int, Field(ge=0, le=0xFFF)] = Field(description="First CIC of the trunk's circuits")
+    cic_last: Annotated[int, Field(ge=0, le=0xFFF)] = Field(description="Last CIC of the trunk's circuits")
+    nai: Literal["international", "national"] = Field(
+        "international", description="Nature of address of the called and calling numbers in the IAM"
+    )
+    country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}$")] | None = Field(
+        None, description="nai = national: the country code stripped from E.164 numbers (others are not called)"
+    )
+    ring_time_s: Annotated[float, Field(gt=0, le=30)] = Field(
+        3.0, description="How long B's phone rings (after ACM/CPG alerting) before the REL"
+    )
+    t7_s: Annotated[float, Field(gt=0, le=60)] = Field(20.0, description="Q.764 T7: IAM sent, no ACM (20-30 s)")
+    t1_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T1: REL sent, no RLC: REL again")
+    t5_s: Annotated[float, Field(gt=0, le=900)] = Field(
+        300.0, description="Q.764 T5: REL unanswered this long: RSC instead (maintenance alerted)"
+    )
+    t16_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T16: RSC sent, no RLC: RSC again")
+    t17_s: Annotated[float, Field(gt=0, le=900)] = Field(300.0, description="Q.764 T17: RSC unanswered: alerted")
+    t22_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T22: GRS sent, no GRA: GRS again")
+    t23_s: Annotated[float, Field(gt=0, le=900)] = Field(300.0, description="Q.764 T23: GRS unanswered: alerted")
+    max_calls: Annotated[int, Field(ge=1, le=4096)] = Field(10, description="Calls in progress at once")
+    poll_concurrency: Annotated[int, Field(ge=1, le=16)] = Field(1, description="Long polls of the queue at once")
+    wait_time_s: Annotated[int, Field(ge=1, le=20)] = Field(20, description="SQS long-poll wait per receive")
+    visibility_timeout_s: Annotated[int, Field(ge=1, le=43200)] | None = Field(
+        None, description="How long a received request stays invisible (default: twice a call's worst case)"
+    )
+    request_memory_days: Annotated[float, Field(gt=0, le=30)] = Field(
+        14.0, description="How long a request id is remembered (duplicates); at least the queue's retention"
+    )
+    grs_at_start: bool = Field(True, description="Reset the whole range (GRS) before the first call")
+    poll_timeout_s: Annotated[float, Field(gt=0, le=120)] = 30.0
+
+    @property
+    def call_worst_case_s(self) -> float:
+        """From the IAM to the outcome: an ACM without alerting just before T7, then a CPG alerting just
+        before T7 again, then the ring time."""
+        return 2 * self.t7_s + self.ring_time_s
+
+    @property
+    def visibility_s(self) -> int:
+        return self.visibility_timeout_s or int(2 * self.call_worst_case_s + 30)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> OriginationConfig:
+        if self.cic_last < self.cic_first:
+            raise ValueError("origination.cic_last must not be below cic_first")
+        if self.nai == "national" and self.country_code is None:
+            raise ValueError("origination.country_code is required with nai = national")
+        if self.visibility_timeout_s is not None and self.visibility_timeout_s <= self.call_worst_case_s + 5:
+            raise ValueError(
+                f"origination.visibility_timeout_s must exceed a call's worst case (2 × t7_s + ring_time_s + 5 = "
+                f"{self.call_worst_case_s + 5:.0f} s), or a request would be delivered again during its call"
+            )
+        if not self.queue_url.startswith(("https://", "http://")):
+            raise ValueError("origination.queue_url must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
+        return self
+
+
 class HttpConfig(_Strict):
     host: str = "0.0.0.0"
     port: Annotated[int, Field(ge=0, le=65535)] = 9102
@@ -236,6 +315,7 @@ class GatewayConfig(_Strict):
     forwarding: ForwardingConfig
     http: HttpConfig = HttpConfig()
     registration: RegistrationConfig = RegistrationConfig()
+    origination: OriginationConfig | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
@@ -246,6 +326,12 @@ class GatewayConfig(_Strict):
         unknown = set(self.registration.associations) - set(names)
         if unknown:
             raise ValueError(f"registration.associations names unknown associations: {sorted(unknown)}")
+        if self.origination is not None:
+            unknown = set(self.origination.associations) - set(names)
+            if unknown:
+                raise ValueError(f"origination.associations names unknown associations: {sorted(unknown)}")
+            if self.forwarding.outcome_target is None:
+                raise ValueError("forwarding.outcome_target is required when origination is configured")
         return self
 
 

@@ -126,3 +126,39 @@ class Metrics(EdgeMetrics):
         self.mwd_in_progress = Gauge(
             "mcn_gateway_mwd_registrations_in_progress", "Registrations with an HLR dialogue under way", registry=r
         )
+
+        # flash calls: ISUP calls the gateway places on the trunk toward an MSC ([origination])
+        self.flash_calls = Counter(
+            "mcn_gateway_flash_calls",
+            "Flash call requests settled (outcome spooled for the cloud), by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.circuits = Gauge(
+            "mcn_gateway_circuits",
+            "Circuits of the origination trunk by state (idle, outgoing_busy, incoming_busy, resetting, "
+            "remotely_blocked)",
+            ["state"],
+            registry=r,
+        )
+        self.flash_calls_in_progress = Gauge(
+            "mcn_gateway_flash_calls_in_progress", "Flash calls placed and not yet released", registry=r
+        )
+        self.origination_queue_errors = Counter(
+            "mcn_gateway_origination_queue_errors",
+            "Origination queue calls that failed, by operation (receive, delete, release)",
+            ["operation"],
+            registry=r,
+        )
+        self.origination_requests_rejected = Counter(
+            "mcn_gateway_origination_requests_rejected",
+            "Queue messages not worked on, by reason (duplicate, unreadable: left for the queue's redrive policy)",
+            ["reason"],
+            registry=r,
+        )
+        self.circuit_alerts = Counter(
+            "mcn_gateway_circuit_maintenance_alerts",
+            "Circuit supervision timers that expired without an answer, by timer (t5, t17, t23)",
+            ["timer"],
+            registry=r,
+        )

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from mcn_core.numbers import mask
 
@@ -28,6 +29,7 @@ KIND_MISSED_CALL = "missed_call"
 KIND_ATTACH = "attach"
 
 _ISUP_NAMES = {0x01: "IAM", 0x06: "ACM", 0x07: "CON", 0x09: "ANM", 0x0C: "REL", 0x10: "RLC", 0x2C: "CPG", 0x12: "RSC"}
+_ISUP_NAMES = {**isup_codec.MESSAGE_NAMES, **_ISUP_NAMES}  # the flash-call trunk's supervision messages too
 _PRESENTATION = {
     isup_codec.PRESENTATION_ALLOWED: "allowed",
     isup_codec.PRESENTATION_RESTRICTED: "restricted",
@@ -39,6 +41,14 @@ _ATTACH_SOURCES = {
     map_codec.OP_READY_FOR_SM: "readyForSM",
     map_codec.OP_UPDATE_LOCATION: "updateLocation",
 }
+
+
+class CircuitOwner(Protocol):
+    """Takes the ISUP messages of circuits it owns (the flash-call trunk): (handled, answers)."""
+
+    def owns(self, data: ProtocolData, cic: int) -> bool: ...
+
+    def handle(self, data: ProtocolData) -> tuple[bool, list[ProtocolData]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +94,14 @@ class SignallingProcessor:
         metrics: Metrics,
         passive: bool = False,
         transactions: dialogues.TransactionRegistry | None = None,
+        origination: CircuitOwner | None = None,
     ) -> None:
         self.signalling = signalling
         self.firewall = firewall
         self.metrics = metrics
         self.passive = passive
         self.transactions = transactions if transactions is not None else dialogues.TransactionRegistry()
+        self.origination = origination  # the flash-call trunk's circuits (mcn_gateway.origination)
         self._isup = isup_codec.IsupDecoder()
         self._sccp = sccp_codec.SccpDecoder()
         self._tcap = tcap_codec.TcapDecoder()
@@ -133,6 +145,11 @@ class SignallingProcessor:
     def _isup_message(self, data: ProtocolData, timestamp: float, outcome: Outcome) -> None:
         cic, message_type = self._isup.peek(data.data)
         self._inc(self.metrics.messages, "isup", _ISUP_NAMES.get(message_type, f"type{message_type:#04x}"))
+        if self.origination is not None and not self.passive and self.origination.owns(data, cic):
+            handled, replies = self.origination.handle(data)
+            outcome.replies.extend(replies)
+            if handled:
+                return  # else an incoming call on the trunk: the missed-call path answers it
         if message_type == isup_codec.MSG_IAM:
             self._iam(data, timestamp, outcome)
         elif message_type == isup_codec.MSG_RLC:

@@ -50,3 +50,42 @@ def test_missing_file_and_missing_sections(tmp_path):
         load_config(tmp_path / "nope.toml", environ={})
     with pytest.raises(ConfigError, match="signalling"):
         load_config(None, environ={})
+
+
+def test_the_example_configures_origination():
+    config = load_config(EXAMPLE, environ={})
+    assert config.origination is not None and config.origination.dpc == 2001
+    assert config.origination.visibility_s > config.origination.call_worst_case_s
+    assert config.forwarding.outcome_target
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"MCN_GATEWAY__ORIGINATION__CIC_LAST": "0"}, "cic_last must not be below cic_first"),
+        ({"MCN_GATEWAY__ORIGINATION__NAI": "national"}, "country_code is required"),
+        ({"MCN_GATEWAY__ORIGINATION__VISIBILITY_TIMEOUT_S": "20"}, "visibility_timeout_s must exceed"),
+        # an ACM without alerting just before T7, a CPG alerting just before T7 again, the ring time
+        ({"MCN_GATEWAY__ORIGINATION__VISIBILITY_TIMEOUT_S": "45"}, "2 × t7_s + ring_time_s + 5 = 48"),
+        ({"MCN_GATEWAY__ORIGINATION__QUEUE_URL": "mcn-queue"}, "queue_url must be the queue's URL"),
+        ({"MCN_GATEWAY__ORIGINATION__ASSOCIATIONS": '["nope"]'}, "origination.associations names unknown"),
+        ({"MCN_GATEWAY__FORWARDING__OUTCOME_TARGET": "s3:x"}, "outcome_target"),
+        ({"MCN_GATEWAY__ORIGINATION__CIC_FIRST": "5000"}, "origination.cic_first"),
+    ],
+)
+def test_origination_errors_are_clear(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(EXAMPLE, environ=override)
+    assert message in str(error.value)
+
+
+def test_origination_needs_an_outcome_target(tmp_path: Path):
+    text = EXAMPLE.read_text().replace('outcome_target = "lambda:mcn-FlashCallOutcomesFunction"', "")
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="outcome_target is required"):
+        load_config(path, environ={})
+    without = "\n".join(line for line in text.split("[origination]")[0].splitlines())
+    without += "\n[http]\n" + text.split("[http]", 1)[1]
+    path.write_text(without)
+    assert load_config(path, environ={}).origination is None  # absent: origination off
