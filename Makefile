@@ -37,9 +37,13 @@ sam: $(SAM_STAMP)
 
 # Validate (with cfn-lint) and build the template as `sam deploy` would (.aws-sam/build); the tests in
 # tests/infrastructure check what was built. samconfig.toml's build settings apply (cached, parallel).
+# SAM's build cache is keyed by each folder's own files: lambda-build.mk (shared, outside them) changing
+# must rebuild everything.
 sam-build: $(SAM_STAMP)
 	$(SAM) validate --lint
+	@if [ ! lambda-build.mk -ot .aws-sam/lambda-build.stamp ]; then rm -rf .aws-sam/cache; fi
 	$(SAM) build
+	touch .aws-sam/lambda-build.stamp
 
 # Test peers that are not Python (the third-party SMPP SMSC, the ASL validator), pinned by package-lock.json.
 node_modules/.installed: package.json package-lock.json

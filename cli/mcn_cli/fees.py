@@ -1,4 +1,6 @@
-"""`mcn fees report`: a period's fees per notice, day, tariff, promotion or status (CSV, JSON, table, chart).
+"""`mcn fees report`: a period's fees per notice, day, tariff, promotion, status or tenant (CSV, JSON,
+table, chart); `mcn fees export`: one tenant's fees, one row per notice, for the brand's finance team;
+`mcn fees migrate`: copy fee records from the fee table before it was keyed by tenant.
 
 Totals are integer minor units and reconcile exactly with the fee records; the report refuses to
 print a result whose groups do not add up to its rows. Rows are streamed from DynamoDB page by
@@ -27,6 +29,7 @@ EXIT_NOT_RECONCILED = 3
 
 NOTICE_COLUMNS = [
     "notification_id",
+    "tenant",
     "created_at",
     "subscriber",
     "tariff_id",
@@ -66,13 +69,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     report = fees_commands.add_parser(
         "report",
         help="a period's fees, one row per notice or aggregated; totals in minor units",
-        description="Fees of one period (YYYY-MM, UTC), read from the fees table's by-period index. "
+        description="Fees of one period (YYYY-MM, UTC), of every tenant or of one (--tenant), read from the "
+        "fees table by tenant. "
         "charged_minor is what is billed: charge-on-submit notices when submitted or delivered, "
         "charge-on-delivery notices only when delivered; failed and expired notices are not charged. "
         "Totals are per currency, in integer minor units; a report whose groups do not add up to its rows "
         f"is refused (exit {EXIT_NOT_RECONCILED}). Subscriber numbers are masked unless --show-numbers.",
     )
     report.add_argument("--period", required=True, help="billing period, e.g. 2026-11")
+    report.add_argument("--tenant", help="only this tenant's fees (default: every tenant with fees in the period)")
     report.add_argument(
         "--by", choices=[g.value for g in GroupBy], default=GroupBy.DAY.value, help="one row per ... (default day)"
     )
@@ -84,14 +89,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add_target_arguments(report)
     report.set_defaults(func=run_report)
 
+    export = fees_commands.add_parser(
+        "export",
+        help="one tenant's fees of a period, one row per notice (CSV or JSON), for the brand's finance team",
+        description="The per-notice fee report of one tenant (every read is keyed by the tenant, so a finance "
+        "role limited to that tenant can run it), with totals per currency, reconciled "
+        f"(exit {EXIT_NOT_RECONCILED} if not). Subscriber numbers are masked unless --show-numbers.",
+    )
+    export.add_argument("--tenant", required=True, help="the tenant (brand) whose fees to export")
+    export.add_argument("--period", required=True, help="billing period, e.g. 2026-11")
+    export.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    export.add_argument("--output", metavar="FILE", help="write the export to FILE instead of stdout")
+    export.add_argument("--show-numbers", action="store_true", help="show subscriber numbers in full")
+    export.add_argument("--page-size", type=int, default=500, help=argparse.SUPPRESS)
+    add_target_arguments(export)
+    export.set_defaults(func=run_report, by="notice", chart=None)
+
+    migrate = fees_commands.add_parser(
+        "migrate",
+        help="copy fee records from the fee table before it was keyed by tenant (after the upgrade's deploy)",
+        description="Copies every fee record of FROM_TABLE (the fee table as it was before the upgrade, kept "
+        "by its Retain policy) into the stack's fee table under its tenant-first key (records without a "
+        "tenant are the default tenant's), registers each period's tenants, and points the SMSC message-id "
+        "index at the copies so receipts still find them. Idempotent: records already copied are left "
+        "as they are (a receipt may have changed them since). Prints what it copied; --dry-run copies nothing.",
+    )
+    migrate.add_argument(
+        "--from-table", required=True, help="the old fee table's name (FeesTableName before the upgrade)"
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="count what would be copied, write nothing")
+    add_target_arguments(migrate)
+    migrate.set_defaults(func=run_migrate)
+
 
 # ---------------------------------------------------------------- the command
 def run_report(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    from mcn_core.dal.fee_keys import validate_tenant
     from mcn_core.logic.finance import FinanceError, GroupBy, ReconciliationError, validate_period
 
     try:
         period = validate_period(args.period)
+        tenants = [validate_tenant(args.tenant)] if args.tenant else None
     except ValueError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_USAGE
@@ -115,9 +154,9 @@ def run_report(args: argparse.Namespace, out: TextIO | None = None, err: TextIO 
         with ExitStack() as files:
             sink = files.enter_context(partial.open("w", newline="")) if partial else out
             if by is GroupBy.NOTICE:
-                summary = _notice_report(reader, period, args, sink, err)
+                summary = _notice_report(reader, period, tenants, args, sink, err)
             else:
-                summary = _grouped_report(reader, period, by, args, sink, err)
+                summary = _grouped_report(reader, period, tenants, by, args, sink, err)
         if partial:
             partial.replace(args.output)
     except (FinanceError, ReconciliationError) as exc:
@@ -148,12 +187,14 @@ class _Summary:
         self.wrong_period = wrong_period
 
 
-def _grouped_report(reader: Any, period: str, by: Any, args: argparse.Namespace, sink: TextIO, err: TextIO) -> _Summary:
+def _grouped_report(
+    reader: Any, period: str, tenants: list[str] | None, by: Any, args: argparse.Namespace, sink: TextIO, err: TextIO
+) -> _Summary:
     from mcn_core.logic.finance import Aggregator, GroupBy
 
     aggregator = Aggregator(period, by)
     per_day = Aggregator(period, GroupBy.DAY) if args.chart and by is not GroupBy.DAY else None
-    for row in track(reader.period_rows(period), err, f"reading fees of {period}"):
+    for row in track(reader.period_rows(period, tenants), err, f"reading fees of {_scope(period, tenants)}"):
         aggregator.add(row)
         if per_day:
             per_day.add(row)
@@ -166,6 +207,7 @@ def _grouped_report(reader: Any, period: str, by: Any, args: argparse.Namespace,
     elif args.format == "json":
         document = {
             "period": period,
+            **({"tenant": tenants[0]} if tenants else {}),
             "by": by.value,
             "rows": rows,
             "totals": [t.to_dict() for t in report.totals.sorted()],
@@ -173,13 +215,19 @@ def _grouped_report(reader: Any, period: str, by: Any, args: argparse.Namespace,
         }
         sink.write(json.dumps(document, indent=2) + "\n")
     else:
-        _write_table(sink, columns, rows, totals, title=f"fees {period} by {by.value}")
+        _write_table(sink, columns, rows, totals, title=f"fees {_scope(period, tenants)} by {by.value}")
     if args.chart:
         write_chart(Path(args.chart), (per_day or aggregator).report())
     return _Summary(report.totals.wrong_period)
 
 
-def _notice_report(reader: Any, period: str, args: argparse.Namespace, sink: TextIO, err: TextIO) -> _Summary:
+def _scope(period: str, tenants: list[str] | None) -> str:
+    return f"{period}, tenant {tenants[0]}" if tenants else period
+
+
+def _notice_report(
+    reader: Any, period: str, tenants: list[str] | None, args: argparse.Namespace, sink: TextIO, err: TextIO
+) -> _Summary:
     """One row per notice, streamed in time order; totals from the rows are checked against the lines written."""
     from mcn_core.logic.finance import Aggregator, GrandTotals, GroupBy, reconcile, stream_notices
     from mcn_core.numbers import mask
@@ -189,13 +237,16 @@ def _notice_report(reader: Any, period: str, args: argparse.Namespace, sink: Tex
     per_day = Aggregator(period, GroupBy.DAY) if args.chart else None
 
     def lines() -> Iterator[dict[str, Any]]:
-        rows = track(reader.period_rows_in_time_order(period), err, f"reading fees of {period}")
+        rows = track(
+            reader.period_rows_in_time_order(period, tenants), err, f"reading fees of {_scope(period, tenants)}"
+        )
         for row in stream_notices(rows, totals, period):
             written.add(row)
             if per_day:
                 per_day.add(row)
             yield {
                 "notification_id": row.notification_id,
+                "tenant": row.tenant,
                 "created_at": row.created_at,
                 "subscriber": row.subscriber if args.show_numbers else mask(row.subscriber),
                 "tariff_id": row.tariff_id,
@@ -227,14 +278,15 @@ def _notice_report(reader: Any, period: str, args: argparse.Namespace, sink: Tex
         writer.writerows(total_lines())
     elif args.format == "json":
         # Written incrementally: the document is valid JSON, but never built in memory.
-        sink.write(f'{{"period": {json.dumps(period)}, "by": "notice", "rows": [')
+        scope = f', "tenant": {json.dumps(tenants[0])}' if tenants else ""
+        sink.write(f'{{"period": {json.dumps(period)}{scope}, "by": "notice", "rows": [')
         for index, line in enumerate(lines()):
             sink.write(("," if index else "") + "\n  " + json.dumps(line))
         total_rows = [{k: v for k, v in t.items() if k != "notification_id"} for t in total_lines()]
         sink.write(f'\n], "totals": {json.dumps(total_rows)}, "reconciled": true}}\n')
     else:
         columns = [c for c in NOTICE_COLUMNS if c not in ("failure_reason", "callers_listed", "calls_alerted")]
-        _stream_table(sink, columns, lines(), total_lines, title=f"fees {period}, one row per notice")
+        _stream_table(sink, columns, lines(), total_lines, title=f"fees {_scope(period, tenants)}, one row per notice")
     if per_day:
         write_chart(Path(args.chart), per_day.report())
     return _Summary(totals.wrong_period)
@@ -347,3 +399,41 @@ def write_chart(path: Path, per_day_report: Any) -> None:
         figure.savefig(path, format="png")
     finally:
         plt.close(figure)
+
+
+# ---------------------------------------------------------------- migration
+def run_migrate(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        target = resolve_target(args)
+        fees_table, message_ids = target.output("FeesTableName"), target.output("MessageIdsTableName")
+    except TargetError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    if args.from_table == fees_table:
+        print(
+            "error: --from-table names the stack's current fee table; give the table from before the upgrade", file=err
+        )
+        return EXIT_USAGE
+    from mcn_core.dal.fee_migration import migrate_fees
+
+    try:
+        result = migrate_fees(target.client("dynamodb"), args.from_table, fees_table, message_ids, dry_run=args.dry_run)
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    except aws_errors() as exc:
+        print(f"error: cannot migrate fees from {args.from_table} on {target.describe()}: {exc}", file=err)
+        return EXIT_ERROR
+    for (tenant, period), count in sorted(result.per_tenant_period.items()):
+        print(f"{period}  tenant {tenant}: {count} fee record(s)", file=out)
+    if args.dry_run:
+        print(f"{result.read} fee record(s) in {args.from_table} would be copied (dry run: nothing written)", file=out)
+        return EXIT_OK
+    print(
+        f"{result.read} fee record(s) read from {args.from_table}: {result.copied} copied, "
+        f"{result.already_there} already there; {result.message_ids_pointed} message id(s) pointed at the copies, "
+        f"{result.message_ids_expired} already expired",
+        file=out,
+    )
+    return EXIT_OK

@@ -214,8 +214,15 @@ class SubscriberAdmin:
             # A second update: DynamoDB refuses ADD and DELETE on one attribute in one expression.
             model(msisdn).update(actions=[model.blocked_callers.delete(set(changes.unblock))])
 
-    def calls(self, msisdn: str) -> list[Any]:
-        return sorted(self._calls.query(msisdn, consistent_read=True), key=lambda call: call.call_time)
+    def calls(self, msisdn: str) -> tuple[list[Any], int]:
+        """The calls no notice cleared yet, oldest first, and how many cleared ones await TTL deletion."""
+        from mcn_core.dal.notify import clear_mark_of
+
+        record = self.get(msisdn)
+        mark = clear_mark_of(record) if record is not None else None
+        stored = sorted(self._calls.query(msisdn, consistent_read=True), key=lambda call: call.call_time)
+        uncleared = [c for c in stored if mark is None or not mark.covers(c.call_ref, c.received_at)]
+        return uncleared, len(stored) - len(uncleared)
 
 
 def _configured_languages(target: Target, err: TextIO) -> set[str] | None:
@@ -354,7 +361,7 @@ def run_calls(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     msisdn, target = prepared
     now = datetime.now(UTC)
     try:
-        records = SubscriberAdmin(target).calls(msisdn)
+        records, cleared = SubscriberAdmin(target).calls(msisdn)
     except TargetError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
@@ -378,7 +385,12 @@ def run_calls(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
     ]
     subscriber = _shown(msisdn, args.show_numbers)
     if args.json:
-        document = {"subscriber": subscriber, "pending": calls, "expired_awaiting_deletion": expired}
+        document = {
+            "subscriber": subscriber,
+            "pending": calls,
+            "expired_awaiting_deletion": expired,
+            "notified_awaiting_deletion": cleared,
+        }
         print(json.dumps(document, indent=2), file=out)
         return EXIT_OK
     callers = {c["caller"] for c in calls}
@@ -391,4 +403,6 @@ def run_calls(args: argparse.Namespace, out: TextIO | None = None, err: TextIO |
             )
     if expired:
         print(f"({expired} expired call(s) awaiting TTL deletion not shown)", file=out)
+    if cleared:
+        print(f"({cleared} notified call(s) awaiting TTL deletion not shown)", file=out)
     return EXIT_OK

@@ -45,8 +45,17 @@ def _stored_calls(stack: Any, subscriber: str) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["call_time"]["S"])
 
 
+def _pending_calls(stack: Any, subscriber: str) -> list[Any]:
+    """The stored calls no notice cleared (the subscriber's clearing mark), as Compose sees them."""
+    from mcn_core.dal.notify import NotifyStore
+
+    tables = ("MissedCallsTable", "SubscribersTable", "FeesTable")
+    return NotifyStore(*(stack.resource_name(t) for t in tables)).pending_calls(subscriber)
+
+
 def _fees(stack: Any) -> list[dict[str, Any]]:
-    return stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
+    items = stack.client("dynamodb").scan(TableName=stack.resource_name("FeesTable"))["Items"]
+    return [item for item in items if "status" in item]  # fee records, not the period's tenant list
 
 
 @contextlib.contextmanager
@@ -220,8 +229,12 @@ def run_demo(args: argparse.Namespace) -> int:
                     f"calls {fee['calls_listed']['N']}  "
                     f"SMSC ids {[m['S'] for m in fee['smsc_message_ids']['L']]}"
                 )
-            left = _stored_calls(stack, subscriber)
-            _say(f"   missed calls left pending for {mask(subscriber)}: {len(left)}")
+            left = _pending_calls(stack, subscriber)
+            notified = len(_stored_calls(stack, subscriber)) - len(left)
+            _say(
+                f"   missed calls left pending for {mask(subscriber)}: {len(left)} "
+                f"({notified} notified, kept until TTL deletes them)"
+            )
 
             _step(9, "The subscriber texts 'lang de' to the service short code")
             short_code = "62226"

@@ -398,15 +398,25 @@ import importlib, json, sys, sysconfig, time
 paths, modules = json.loads(sys.argv[1])
 sys.path[:0] = paths
 stdlib = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
-report = {"errors": {}, "outside": []}
-started = time.perf_counter()
+roots = tuple(p.rstrip("/") + "/" for p in [*paths, *stdlib])
+report = {"errors": {}, "outside": [], "sources_read": []}
+# Every file the import system reads goes through io.open_code (audit event "open"): a .py read under
+# the given paths means its module was compiled here, not loaded from bytecode shipped with it.
+own = tuple(p.rstrip("/") + "/" for p in paths)
+sources_read = report["sources_read"]
+sys.addaudithook(
+    lambda event, args: sources_read.append(args[0])
+    if event == "open" and isinstance(args[0], str) and args[0].endswith(".py") and args[0].startswith(own)
+    else None
+)
+started, started_cpu = time.perf_counter(), time.process_time()
 for name in modules:
     try:
         importlib.import_module(name)
     except BaseException as exc:
         report["errors"][name] = f"{type(exc).__name__}: {exc}"
+report["cpu_seconds"] = time.process_time() - started_cpu
 report["seconds"] = time.perf_counter() - started
-roots = tuple(p.rstrip("/") + "/" for p in [*paths, *stdlib])
 for module in list(sys.modules.values()):
     path = getattr(module, "__file__", None)
     if path and not path.startswith(roots):
@@ -420,6 +430,8 @@ class ImportReport:
     errors: dict[str, str]
     outside: list[str]  # files imported from anywhere but the given paths and the standard library
     seconds: float
+    cpu_seconds: float  # the interpreter's CPU time for the imports (wall time on a loaded machine is mostly queue)
+    sources_read: list[str]  # .py files under the given paths the imports read: compiled at run time
 
 
 def clean_import(
@@ -449,4 +461,6 @@ def clean_import(
     if result.returncode != 0:
         raise RuntimeError(f"the import interpreter failed: {result.stderr.strip()}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    return ImportReport(report["errors"], report["outside"], report["seconds"])
+    return ImportReport(
+        report["errors"], report["outside"], report["seconds"], report["cpu_seconds"], report["sources_read"]
+    )

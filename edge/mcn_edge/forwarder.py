@@ -91,6 +91,9 @@ class Forwarder:
         # a probe past a failing event never takes an event with the same key
         self.order_key = order_key or {}
         self._wakeups = {kind: threading.Event() for kind in targets}
+        # the spool depth a worker filling a batch waits for: smaller depths do not wake it (a wake-up
+        # per group commit costs the committing thread a notify and the worker a GIL round trip)
+        self._wake_at = dict.fromkeys(targets, 0)
         self._claim_locks = {kind: threading.Lock() for kind in targets}
         self._claimed_up_to = dict.fromkeys(targets, 0)
         self._last_ack = dict.fromkeys(targets, float("-inf"))
@@ -118,9 +121,10 @@ class Forwarder:
 
     def notify(self, kind: str) -> None:
         """Called after events of `kind` were spooled."""
-        self.metrics.spool_depth.labels(kind).set(self.spool.depth(kind))
+        depth = self.spool.depth(kind)
+        self.metrics.spool_depth.labels(kind).set(depth)
         wakeup = self._wakeups.get(kind)
-        if wakeup is not None:
+        if wakeup is not None and depth >= self._wake_at[kind]:
             wakeup.set()
 
     # -- choosing a batch ----------------------------------------------------------------------
@@ -134,7 +138,7 @@ class Forwarder:
         """The leading events of `batch` whose JSON fits in `max_batch_bytes` (at least one)."""
         total = len('{"events": []}')
         for n, item in enumerate(batch):
-            total += len(json.dumps(item.body)) + 2
+            total += len(item.json or json.dumps(item.body)) + 2
             if total > self.max_batch_bytes and n > 0:
                 return batch[:n]
         return batch
@@ -158,13 +162,14 @@ class Forwarder:
                     deadline = self._clock() + self.batch_max_wait_s
                     # Wait on the in-memory depth (O(1)) and read the rows again only once enough arrived
                     # to fill the batch, or at the deadline: not a read and decode per wake-up.
-                    wanted = self.spool.depth(kind) + self.batch_size - len(batch)
+                    wanted = self._wake_at[kind] = self.spool.depth(kind) + self.batch_size - len(batch)
                     while not self._stopping.is_set():
                         remaining = deadline - self._clock()
                         if remaining <= 0 or self.spool.depth(kind) >= wanted:
                             break
                         wakeup.wait(remaining)
                         wakeup.clear()
+                    self._wake_at[kind] = 0
                     fuller = self._peek(kind, self._claimed_up_to[kind])
                     if len(fuller) > len(batch):  # it may be held by the byte limit or the ordering barrier
                         batch = fuller
@@ -232,7 +237,11 @@ class Forwarder:
         target = self.targets[kind]
         started = time.perf_counter()
         try:
-            results = target.send([item.body for item in batch])
+            send_encoded = getattr(target, "send_encoded", None)
+            if send_encoded is not None and all(item.json for item in batch):
+                results = send_encoded([item.json for item in batch])  # as spooled: no second encode
+            else:
+                results = target.send([item.body for item in batch])
         except TransientForwardError as exc:
             self.metrics.forward_failures.labels(target.name).inc()
             log.warning("forwarding %d %s events failed, kept in the spool: %s", len(batch), kind, exc)

@@ -7,7 +7,8 @@ survive a power cut as well as a killed process.
 Every commit costs an fsync, so writes are grouped: `append` commits a whole group of
 events (the gateway's group commit) and `remove` deletes a forwarded batch in one
 transaction. The depth per kind is counted once at open and then kept in memory, so
-reading it (after every write, for the metric and /health) never scans the backlog.
+reading it (after every write, for the metric and /health) never scans the backlog nor waits
+for another thread's commit.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class SpooledEvent:
     id: int
     kind: str
     body: dict[str, Any]
+    json: str = ""  # the body as spooled (JSON, sorted keys): a target can send it as is
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,8 @@ class Spool:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection: held across each commit (and its fsync)
+        self._depth_lock = threading.Lock()  # the depth counter only: never held across I/O
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -118,7 +121,8 @@ class Spool:
         with self._lock:
             # AUTOINCREMENT ids of one transaction (the only writer holds the lock) are consecutive
             last = self._write(insert_all)
-            self._depth.update(kind for kind, _body in items)
+            with self._depth_lock:
+                self._depth.update(kind for kind, _body in items)
         return list(range(last - len(rows) + 1, last + 1))
 
     def peek(self, kind: str, limit: int, after_id: int = 0) -> list[SpooledEvent]:
@@ -128,7 +132,7 @@ class Spool:
                 "SELECT id, kind, body FROM events WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
                 (kind, after_id, limit),
             ).fetchall()
-        return [SpooledEvent(row[0], row[1], json.loads(row[2])) for row in rows]
+        return [SpooledEvent(row[0], row[1], json.loads(row[2]), row[2]) for row in rows]
 
     def oldest_id(self, kind: str) -> int | None:
         """The spool id of the oldest event of a kind still waiting, or None."""
@@ -154,7 +158,8 @@ class Spool:
 
         with self._lock:
             removed = self._write(delete)
-            self._depth.subtract(removed)
+            with self._depth_lock:
+                self._depth.subtract(removed)
         return len(removed)
 
     # -- dead letters: events the target kept failing on, out of the flow, kept with their error --
@@ -176,7 +181,8 @@ class Spool:
         with self._lock:
             kind = self._write(move)
             if kind is not None:
-                self._depth[kind] -= 1  # the depth counts only events still in the flow
+                with self._depth_lock:
+                    self._depth[kind] -= 1  # the depth counts only events still in the flow
         return kind is not None
 
     def parked(self, kind: str | None = None, ids: list[int] | None = None) -> list[ParkedEvent]:
@@ -211,7 +217,8 @@ class Spool:
 
         with self._lock:
             moved = self._write(move)
-            self._depth.update(kind for _new_id, kind in moved)
+            with self._depth_lock:
+                self._depth.update(kind for _new_id, kind in moved)
         return [new_id for new_id, _kind in moved]
 
     def purge_parked(self, ids: list[int]) -> int:
@@ -272,7 +279,8 @@ class Spool:
         with self._lock:
             settled = self._write(settle)
             if settled:
-                self._depth[kind] += 1
+                with self._depth_lock:
+                    self._depth[kind] += 1
         return settled
 
     def claimed_requests(self) -> list[tuple[str, dict[str, Any]]]:
@@ -296,8 +304,9 @@ class Spool:
             )
 
     def depth(self, kind: str | None = None) -> int:
-        """Events waiting (of one kind, or all): kept in memory, O(1)."""
-        with self._lock:
+        """Events waiting (of one kind, or all): kept in memory, O(1), and never waiting for a commit in
+        progress (the gateway reads it right after its own commit, before answering)."""
+        with self._depth_lock:
             if kind is None:
                 return sum(self._depth.values())
             return self._depth[kind]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mcn_core.logic.clearing import clearing_plan
 from mcn_core.logic.compose import compose_notice
 from mcn_core.models.notice import NotifyRequest
 from mcn_core.numbers import mask
@@ -27,13 +28,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     store = notify_store()
     config = notify_config()
     now = datetime.now(UTC)
+    profile = store.profile(request.subscriber)
+    calls = store.pending_calls(request.subscriber, profile.clear_mark)
     notice = compose_notice(
-        notification_id=request.notification_id,
-        profile=store.profile(request.subscriber),
-        calls=store.pending_calls(request.subscriber),
-        config=config,
-        now=now,
+        notification_id=request.notification_id, profile=profile, calls=calls, config=config, now=now
     )
+    if notice.action == "send":
+        notice = notice.model_copy(update={"clearing": clearing_plan(notice, profile.clear_mark, calls, now)})
     if notice.notify_me_candidates:
         # Only callers who asked stay candidates: the NotifyMe step then runs only when it has work
         # (one Lambda invocation less for most notices; NotifyMe checks again before it sends).

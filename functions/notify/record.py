@@ -1,4 +1,4 @@
-"""Record task: one fee record and the removal of exactly the listed calls, in one transaction."""
+"""Record task: exactly the listed calls cleared (lock released), then the fee record, once."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mcn_core.logic.origination import flash_call_requests
-from mcn_core.logic.record import calls_to_clear, fee_values
-from mcn_core.models.fees import RecordOutcome, period_shard
+from mcn_core.logic.record import calls_to_clear, fee_period, fee_values
+from mcn_core.models.fees import RecordOutcome
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.wiring import notify_store, origination_queue
@@ -26,10 +26,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     store = notify_store()
     now = datetime.now(UTC)
     values = fee_values(
-        notice, progress, now, period_shard(notice.period or now.strftime("%Y-%m"), notice.notification_id)
+        notice, progress, now, store.fee_partition(notice.tenant, fee_period(notice, now), notice.notification_id)
     )
+    clear = calls_to_clear(notice, values["status"])
     outcome = store.record_notice(
-        store.new_fee(**values), clear_calls=calls_to_clear(notice, values["status"]), release_lock=True
+        store.new_fee(**values),
+        clearing=notice.clearing if clear else None,
+        legacy_call_refs=clear if notice.clearing is None else None,
     )
     recorded = outcome is not RecordOutcome.ALREADY_RECORDED
     if outcome is RecordOutcome.RECORDED:
@@ -41,7 +44,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         count("NoticeDuplicateNotCharged")  # another notice charged for these calls: a design slip
         logger.error("listed calls were already cleared by another notice: recorded with fee 0")
     # The stored record when it is not the one computed here (recorded before, or without charge).
-    existing = store.fee(notice.notification_id) if outcome is not RecordOutcome.RECORDED else None
+    existing = (
+        store.fee(values["fee_partition"], notice.notification_id) if outcome is not RecordOutcome.RECORDED else None
+    )
     logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], outcome=outcome.value)
     calls = _request_flash_calls(notice, existing.status if existing else values["status"], outcome, now)
     return {

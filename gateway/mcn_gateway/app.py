@@ -100,6 +100,8 @@ class SignallingWorker:
     that also keeps the event loop (heartbeats, other associations) free during spool fsyncs.
     Messages queued while the previous group was committing are handled together and their
     events committed in one transaction (one fsync); answers go out only after that commit.
+    The messages an event loop submits in one turn (one read of a connection) reach the worker in
+    one hand-over: one wake-up of this thread per read, not one per message.
     """
 
     MAX_GROUP = 256
@@ -108,14 +110,22 @@ class SignallingWorker:
         self.processor = processor
         self.sink = sink
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._submitted: dict[asyncio.AbstractEventLoop, list[tuple]] = {}  # this turn's, per loop
         self._thread = threading.Thread(target=self._run, name="signalling", daemon=True)
         self._thread.start()
 
     def submit(self, data: ProtocolData, timestamp: float) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((data, timestamp, future, loop))
+        submitted = self._submitted.get(loop)
+        if submitted is None:
+            submitted = self._submitted[loop] = []
+            loop.call_soon(self._hand_over, loop)  # runs once the submitting task yields
+        submitted.append((data, timestamp, future, loop))
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(self._submitted.pop(loop))
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -123,10 +133,10 @@ class SignallingWorker:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            items = self._queue.get()
+            if items is None:
                 return
-            group = [item]
+            group = list(items)
             while len(group) < self.MAX_GROUP:
                 try:
                     following = self._queue.get_nowait()
@@ -135,7 +145,7 @@ class SignallingWorker:
                 if following is None:
                     self._queue.put(None)
                     break
-                group.append(following)
+                group.extend(following)
             results: list[list[ProtocolData] | BaseException] = []
             events: list[Event] = []
             for data, timestamp, _future, _loop in group:

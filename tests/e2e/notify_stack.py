@@ -109,15 +109,40 @@ class NotifyStack:
 
     def fees(self, subscriber: str) -> list[dict[str, Any]]:
         items = self.dynamodb.scan(TableName=self.stack.resource_name("FeesTable"))["Items"]
-        return [i for i in items if i["subscriber"]["S"] == subscriber]
+        return [i for i in items if "subscriber" in i and i["subscriber"]["S"] == subscriber]
 
-    def pending(self, subscriber: str) -> list[str]:
-        items = self.dynamodb.query(
+    def stored(self, subscriber: str) -> list[dict[str, Any]]:
+        """Every stored call of the subscriber, pending or cleared (TTL deletes them)."""
+        items: list[dict[str, Any]] = self.dynamodb.query(
             TableName=self.stack.resource_name("MissedCallsTable"),
             KeyConditionExpression="subscriber = :s",
             ExpressionAttributeValues={":s": {"S": subscriber}},
+            ConsistentRead=True,
         )["Items"]
-        return sorted(i["call_ref"]["S"] for i in items)
+        return items
+
+    def pending(self, subscriber: str) -> list[str]:
+        """The stored calls no notice cleared: the subscriber's clearing mark read as stored."""
+        from mcn_core.models.clearing import ClearMark
+
+        def moment(value: str) -> datetime:
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+        item = self.dynamodb.get_item(
+            TableName=self.stack.resource_name("SubscribersTable"),
+            Key={"msisdn": {"S": subscriber}},
+            ConsistentRead=True,
+        ).get("Item", {})
+        mark = ClearMark(
+            seq=int(item.get("cleared_seq", {}).get("N", 0)),
+            before=moment(item["cleared_before"]["S"]) if "cleared_before" in item else None,
+            refs=frozenset(item.get("cleared_refs", {}).get("SS", [])),
+        )
+        return sorted(
+            i["call_ref"]["S"]
+            for i in self.stored(subscriber)
+            if not mark.covers(i["call_ref"]["S"], moment(i["received_at"]["S"]))
+        )
 
     def sms_to(self, number: str) -> list[Any]:
         digits = number.lstrip("+")

@@ -7,8 +7,10 @@ sets it) a missing build fails them.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,8 @@ LAYER_IDS = sorted(k for k, v in SOURCE["Resources"].items() if v["Type"] == "AW
 # Repo code that must never ship in a Lambda artifact.
 NEVER_PACKAGED_DIRS = ("tests", "benchmarks", "devkit", "cli")
 NEVER_PACKAGED_NAMES = {"tests", "benchmarks", "conftest.py", "mcn_devkit", "mcn_cli"}
+# Build metadata in a function's or layer's folder (lambda-build.mk), not shipped.
+BUILD_FILES = {"Makefile"}
 STALE = "the build differs from the source (edited since? `make sam-build`)"
 
 
@@ -82,6 +86,8 @@ def test_handler_imports_from_the_built_artifact_and_layers(
     report = clean_import(paths, [*ours, *others], env=function.environment)
     assert report.errors == {}, report.errors
     assert report.outside == [], "imported from outside the artifact, its layers and the standard library"
+    # Lambda cannot keep bytecode it compiles (/var/task and /opt are read-only): the build ships it.
+    assert [p for p in report.sources_read if p.startswith(f"{BUILD_DIR}/")] == [], "compiled at import"
     source = (function.artifact_dir / (function.handler_module.replace(".", "/") + ".py")).read_text()
     assert f"def {function.handler_attribute}(" in source
 
@@ -96,8 +102,37 @@ def source_files(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in root.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc" and p.name not in BUILD_FILES
     }
+
+
+RUNTIME = SOURCE["Globals"]["Function"]["Runtime"]
+# The flags word of a .pyc (PEP 552): hash-based, source never checked.
+UNCHECKED_HASH = 0b01
+
+
+@pytest.mark.parametrize("logical_id", FUNCTION_IDS + LAYER_IDS)
+def test_every_module_ships_bytecode_for_the_runtime_that_needs_no_source_check(
+    build: BuildOutput, logical_id: str
+) -> None:
+    artifact = {**build.functions, **build.layers}[logical_id].artifact_dir
+    assert f"python{sys.version_info.major}.{sys.version_info.minor}" == RUNTIME, "tests must run the runtime's Python"
+    sources = sorted(artifact.rglob("*.py"))
+    assert sources, artifact
+    problems = []
+    for source in sources:
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if not cached.is_file():
+            problems.append(f"{source.relative_to(BUILD_DIR)}: no {cached.name}")
+            continue
+        header = cached.read_bytes()[:16]
+        if header[:4] != importlib.util.MAGIC_NUMBER:
+            problems.append(f"{cached.relative_to(BUILD_DIR)}: bytecode of another Python")
+        elif int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
+            problems.append(f"{cached.relative_to(BUILD_DIR)}: checked against its source's timestamp or hash")
+        elif header[8:16] != importlib.util.source_hash(source.read_bytes()):
+            problems.append(f"{cached.relative_to(BUILD_DIR)}: compiled from another version of its source")
+    assert problems == []
 
 
 @pytest.mark.parametrize("logical_id", LAYER_IDS)
@@ -119,7 +154,7 @@ def test_layer_holds_only_its_packages_and_their_distributions(build: BuildOutpu
     layer = build.layers[logical_id]
     assert sorted(p.name for p in layer.artifact_dir.iterdir()) == ["python"]
     owned = {name for dist in layer.distributions.values() for name in dist.top_level}
-    expected = owned | set(layer.own_packages) | {"requirements.txt"}
+    expected = owned | set(layer.own_packages) | {"requirements.txt", "__pycache__"}  # bytecode of top-level modules
     assert sorted(p.name for p in layer.python_dir.iterdir() if p.name not in expected) == []
     for package in layer.own_packages:
         assert source_files(layer.python_dir / package) == source_files(layer.source_dir / package), STALE

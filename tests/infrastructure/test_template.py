@@ -98,9 +98,21 @@ def test_layers_are_built_by_sam() -> None:
     layers = RESOLVED.resources_of_type("AWS::Serverless::LayerVersion")
     assert {"CoreLayer", "SmppLayer"} <= set(layers)
     for layer in layers.values():
-        assert layer["Metadata"]["BuildMethod"] == "python3.13"
         content = PROJECT_ROOT / layer["Properties"]["ContentUri"]
         assert (content / "requirements.txt").is_file()
+
+
+def test_every_function_and_layer_is_built_by_lambda_build_mk() -> None:
+    # Bytecode compiled ahead for every artifact (cold start): SAM's python builder ships none.
+    built = {
+        **RESOLVED.resources_of_type("AWS::Serverless::LayerVersion"),
+        **RESOLVED.resources_of_type("AWS::Serverless::Function"),
+    }
+    for logical_id, resource in built.items():
+        assert resource.get("Metadata", {}).get("BuildMethod") == "makefile", logical_id
+        props = resource["Properties"]
+        makefile = PROJECT_ROOT / props.get("ContentUri", props.get("CodeUri", "")) / "Makefile"
+        assert "lambda-build.mk" in makefile.read_text(), makefile
 
 
 def test_operator_parameters_and_outputs() -> None:

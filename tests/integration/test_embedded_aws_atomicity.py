@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mcn_core.models.clearing import ClearingPlan, ClearMark, ref_entry
 from mcn_devkit.embedded import EmbeddedStack
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ def _record(tables: dict[str, str], subscriber: str, worker: int) -> str:
         notification_id=f"{subscriber}-n-{worker}",
         subscriber=subscriber,
         period=f"{now:%Y-%m}",
-        period_shard=f"{now:%Y-%m}#00",
+        fee_partition=store.fee_partition("default", f"{now:%Y-%m}", f"{subscriber}-n-{worker}"),
         created_at=now.isoformat(),
         calls_listed=2,
         callers_listed=1,
@@ -57,7 +58,13 @@ def _record(tables: dict[str, str], subscriber: str, worker: int) -> str:
         smsc_message_ids=[f"m-{worker}"],
         status="submitted",
     )
-    outcome = store.record_notice(fee, clear_calls=[f"{subscriber}-c1", f"{subscriber}-c2"], release_lock=False)
+    # Each read the subscriber's clearing mark before any of them cleared (as Compose would have).
+    plan = ClearingPlan(
+        mark=ClearMark(),
+        listed=[ref_entry(f"{subscriber}-{call}", now - timedelta(hours=1)) for call in ("c1", "c2")],
+        listed_at=now,
+    )
+    outcome = store.record_notice(fee, clearing=plan, release_lock=False)
     return str(outcome)
 
 
@@ -143,7 +150,8 @@ def test_one_of_twenty_notices_listing_the_same_calls_is_recorded(
         # "already_recorded": the client resent a request the server had done (a timeout under load).
         assert set(results) <= {"recorded", "not_charged", "already_recorded"}, results
         assert results.count("recorded") <= 1, results
-        fees = [f for f in dynamodb.scan(TableName=tables["fees"])["Items"] if f["subscriber"]["S"] == subscriber]
+        items = dynamodb.scan(TableName=tables["fees"])["Items"]
+        fees = [f for f in items if f.get("subscriber", {}).get("S") == subscriber]  # not the tenant list
         assert sorted(int(f["fee_minor"]["N"]) for f in fees) == [0] * (PROCESSES - 1) + [10], round_number
 
 
@@ -163,5 +171,9 @@ def test_a_retried_record_is_already_recorded_and_a_second_notice_for_cleared_ca
     assert _record(tables, subscriber, 1) == "already_recorded"  # the same notice, retried
     assert _record(tables, subscriber, 2) == "not_charged"  # another notice, same calls: recorded, fee 0
     fees = dynamodb.scan(TableName=tables["fees"])["Items"]
-    charged = {f["notification_id"]["S"]: int(f["fee_minor"]["N"]) for f in fees if f["subscriber"]["S"] == subscriber}
+    charged = {
+        f["notification_id"]["S"]: int(f["fee_minor"]["N"])
+        for f in fees
+        if f.get("subscriber", {}).get("S") == subscriber  # not the tenant list
+    }
     assert charged == {f"{subscriber}-n-1": 10, f"{subscriber}-n-2": 0}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mcn_core.dal.fee_keys import fee_partition
 from mcn_devkit.embedded import EmbeddedStack
 from mcn_devkit.smsc import LocalSmsc
 
@@ -31,10 +32,11 @@ class Env:
         self.dynamodb.put_item(
             TableName=self.fees_table,
             Item={
+                "fee_partition": {"S": fee_partition("default", "2026-11", notification_id)},
                 "notification_id": {"S": notification_id},
+                "tenant": {"S": "default"},
                 "subscriber": {"S": "+447911200001"},
                 "period": {"S": "2026-11"},
-                "period_shard": {"S": "2026-11#00"},
                 "created_at": {"S": "2026-11-29T12:00:00+00:00"},
                 "calls_listed": {"N": "1"},
                 "callers_listed": {"N": "1"},
@@ -56,11 +58,13 @@ class Env:
                     "notification_id": {"S": notification_id},
                     "part_count": {"N": str(len(message_ids))},
                     "expires_at": {"N": str(int(datetime.now(UTC).timestamp()) + 86400)},
+                    "fee_partition": {"S": fee_partition("default", "2026-11", notification_id)},
                 },
             )
 
     def fee(self, notification_id: str) -> dict[str, Any]:
-        return self.dynamodb.get_item(TableName=self.fees_table, Key={"notification_id": {"S": notification_id}})[
+        key = {"fee_partition": {"S": fee_partition("default", "2026-11", notification_id)}}
+        return self.dynamodb.get_item(TableName=self.fees_table, Key=key | {"notification_id": {"S": notification_id}})[
             "Item"
         ]
 
@@ -158,11 +162,13 @@ def test_concurrent_receipts_lose_nothing(env: Env) -> None:
     env.notice("n-race", ["e1", "e2"])
     with _aws_env(env.stack):
         store = DynamoReceiptStore(env.fees_table, env.ids_table, env.subscribers_table)
-        stale = store.fee_state("n-race")
+        ref = store.notice_for("e1")
+        assert ref is not None
+        stale = store.fee_state(ref)
         assert store.record_receipt(stale, ReceiptChange("e1", True, None, None), datetime.now(UTC))
         # a second writer that read before the first wrote must re-read
         assert not store.record_receipt(stale, ReceiptChange("e2", True, None, None), datetime.now(UTC))
-        assert store.fee_state("n-race").version == 1
+        assert store.fee_state(ref).version == 1  # type: ignore[union-attr]
     env.invoke(receipt("e2"))
     assert env.fee("n-race")["status"]["S"] == "delivered"
 

@@ -93,10 +93,15 @@ def test_fee_rules() -> None:
     failed = send_notice(notice([1]), None, ScriptedSender({0: 1}, {(0, 1, 1): "permanent"}))
     assert notice_status(accepted) == ("submitted", None)
     assert notice_status(failed)[0] == "failed"
-    values = fee_values(notice([1]), failed, NOW, "2026-11#03")
+    values = fee_values(notice([1]), failed, NOW, "default#2026-11#03")
     assert (values["status"], values["fee_minor"], values["smsc_message_ids"]) == ("failed", 0, [])
-    ok = fee_values(notice([1]), accepted, NOW, "2026-11#03")
-    assert (ok["fee_minor"], ok["currency"], ok["period_shard"]) == (10, "GBP", "2026-11#03")
+    ok = fee_values(notice([1]), accepted, NOW, "default#2026-11#03")
+    assert (ok["fee_minor"], ok["currency"], ok["fee_partition"], ok["tenant"]) == (
+        10,
+        "GBP",
+        "default#2026-11#03",
+        "default",
+    )
     assert calls_to_clear(notice([1]), "failed") == []
     assert calls_to_clear(notice([1]).model_copy(update={"keep_calls_on_failure": False}), "failed") == ["a", "b"]
     assert calls_to_clear(notice([1]), "submitted") == ["a", "b"]

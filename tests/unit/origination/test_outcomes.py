@@ -32,7 +32,7 @@ class MemoryStore:
         self.entries: dict[str, set[str]] = {k: set() for k in records}
         self.interfere: int = 0  # the next N updates find the record changed (a concurrent receipt)
 
-    def flash_call_fee(self, notification_id: str) -> FlashCallFee | None:
+    def flash_call_fee(self, tenant: str, notification_id: str) -> FlashCallFee | None:
         return self.records.get(notification_id)
 
     def record_flash_call_outcome(self, fee: FlashCallFee, change: OutcomeChange, now: datetime) -> bool:

@@ -57,8 +57,8 @@ class FakeStore:
     def notice_for(self, message_id: str) -> NoticeRef | None:
         return self.notices.get(message_id)
 
-    def fee_state(self, notification_id: str) -> FeeState | None:
-        return self.fees.get(notification_id)
+    def fee_state(self, notice: NoticeRef) -> FeeState | None:
+        return self.fees.get(notice.notification_id)
 
     def record_receipt(self, fee: FeeState, change: ReceiptChange, now: datetime) -> bool:
         if self.before_write is not None:

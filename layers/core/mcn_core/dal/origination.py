@@ -11,14 +11,16 @@ and `flash_call_outcomes` ("<request_id> <outcome> <cause>" per call); the count
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.exceptions import UpdateError
 
+from mcn_core.dal import fee_keys
 from mcn_core.dal.tables import FeeRecord, bind
+from mcn_core.logic.attach import notification_time
 from mcn_core.logic.origination import FlashCallFee, OutcomeChange
 from mcn_core.models.origination import FlashCallRequest
 
@@ -72,17 +74,32 @@ class DynamoFlashCallStore:
     def __init__(self, fees_table: str) -> None:
         self._fees = bind(OutcomeFeeRecord, fees_table)
 
-    def flash_call_fee(self, notification_id: str) -> FlashCallFee | None:
+    def flash_call_fee(self, tenant: str, notification_id: str) -> FlashCallFee | None:
+        """The notice's fee record, by tenant and notification id (the fee table is keyed tenant, period,
+        shard): the period is Compose's month, the notice's own (from its id) or, for a notice composed
+        across a month's end (quiet hours, waiting for the SMSC), the next one: at most two reads."""
         try:
-            record = self._fees.get(notification_id, consistent_read=True)
-        except self._fees.DoesNotExist:
-            return None
+            fee_keys.validate_tenant(tenant)
+        except ValueError:
+            return None  # no fee record can be filed under it
+        for period in _candidate_periods(notification_id):
+            partition = fee_keys.fee_partition(tenant, period, notification_id)
+            try:
+                record = self._fees.get(partition, notification_id, consistent_read=True)
+            except self._fees.DoesNotExist:
+                continue
+            return self._fee(record, partition)
+        return None
+
+    @staticmethod
+    def _fee(record: OutcomeFeeRecord, partition: str) -> FlashCallFee:
         return FlashCallFee(
             notification_id=record.notification_id,
             status=record.status,
             messages=int(record.messages),
             fee_minor_per_call=int(record.fee_minor_per_call or 0),
             reported=frozenset(record.flash_calls_reported or ()),
+            fee_partition=partition,
         )
 
     def record_flash_call_outcome(self, fee: FlashCallFee, change: OutcomeChange, now: datetime) -> bool:
@@ -99,9 +116,18 @@ class DynamoFlashCallStore:
             actions += [model.status.set(change.new_status), model.status_changed_at.set(now.isoformat())]
             condition &= model.status == fee.status
         try:
-            model(fee.notification_id).update(actions=actions, condition=condition)
+            model(fee.fee_partition, fee.notification_id).update(actions=actions, condition=condition)
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
             raise
         return True
+
+
+def _candidate_periods(notification_id: str) -> list[str]:
+    """The months a notice's fee can be filed under: its own (from its id), then the next."""
+    from datetime import UTC
+
+    began = notification_time(notification_id, default=datetime.now(UTC))
+    next_month = (began.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return [began.strftime("%Y-%m"), next_month.strftime("%Y-%m")]

@@ -58,11 +58,13 @@ class DynamoReceiptStore:
             record = self._message_ids.get(message_id)
         except self._message_ids.DoesNotExist:
             return None
-        return NoticeRef(record.notification_id, int(record.part_count))
+        return NoticeRef(record.notification_id, int(record.part_count), record.fee_partition)
 
-    def fee_state(self, notification_id: str) -> FeeState | None:
+    def fee_state(self, notice: NoticeRef) -> FeeState | None:
+        if notice.fee_partition is None:
+            return None  # indexed before the tenant-first fee table, not migrated yet: unknown (retried)
         try:
-            record = self._fees.get(notification_id, consistent_read=True)
+            record = self._fees.get(notice.fee_partition, notice.notification_id, consistent_read=True)
         except self._fees.DoesNotExist:
             return None
         return FeeState(
@@ -72,6 +74,7 @@ class DynamoReceiptStore:
             delivered_parts=frozenset(record.delivered_parts or ()),
             failed_parts=frozenset(record.failed_parts or ()),
             version=int(record.receipt_version or 0),
+            fee_partition=record.fee_partition,
         )
 
     def record_receipt(self, fee: FeeState, change: ReceiptChange, now: datetime) -> bool:
@@ -91,7 +94,7 @@ class DynamoReceiptStore:
         version = model.receipt_version.does_not_exist() if fee.version == 0 else model.receipt_version == fee.version
         condition = model.notification_id.exists() & (model.status == fee.status) & version
         try:
-            model(fee.notification_id).update(actions=actions, condition=condition)
+            model(fee.fee_partition, fee.notification_id).update(actions=actions, condition=condition)
         except UpdateError as exc:
             if _conditional_failed(exc):
                 return False

@@ -19,8 +19,9 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.attributes import TTLAttribute as _TTLAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+
+from mcn_core.models.notice import DEFAULT_TENANT
 
 
 class MissedCallRecord(Model):
@@ -57,30 +58,31 @@ class SubscriberRecord(Model):
     # At most one notice in flight per subscriber: the owner's notification id, and until when.
     notify_lock = UnicodeAttribute(null=True)
     notify_lock_until = UTCDateTimeAttribute(null=True)
-
-
-class FeesByPeriod(GlobalSecondaryIndex["FeeRecord"]):  # type: ignore[no-untyped-call]  # PynamoDB's Index
-    """A month's fees in 16 shards ("2026-11#00".."#15"): reports never hit one hot partition."""
-
-    class Meta:
-        index_name = "by-period"
-        projection = AllProjection()
-
-    period_shard = UnicodeAttribute(hash_key=True)
-    created_at = UnicodeAttribute(range_key=True)
+    # Which stored calls notices cleared (mcn_core.models.clearing.ClearMark): moved by Record in the
+    # update that releases the lock; the calls themselves are left to TTL.
+    cleared_seq = NumberAttribute(null=True)
+    cleared_before = UTCDateTimeAttribute(null=True)
+    cleared_refs = UnicodeSetAttribute(null=True)
+    recent_clears = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class FeeRecord(Model):
-    """One record per notice: what finance bills. Money in integer minor units."""
+    """One record per notice: what finance bills. Money in integer minor units.
+
+    Keyed tenant first (`mcn_core.dal.fee_keys`): partition "<tenant>#<period>#<shard>", sort key the
+    notification id. No secondary index: every write is one write unit (a finance read path, not an
+    index, spreads a period over shards).
+    """
 
     class Meta:
         table_name = "unbound-fees"
 
-    notification_id = UnicodeAttribute(hash_key=True)
+    fee_partition = UnicodeAttribute(hash_key=True)  # "<tenant>#<period>#<shard>" (fee_keys.fee_partition)
+    notification_id = UnicodeAttribute(range_key=True)
+    tenant = UnicodeAttribute(default=DEFAULT_TENANT)
     subscriber = UnicodeAttribute()
     period = UnicodeAttribute()
-    period_shard = UnicodeAttribute()
-    created_at = UnicodeAttribute()  # ISO 8601 UTC, the by-period index's sort key
+    created_at = UnicodeAttribute()  # ISO 8601 UTC
     period_day = UnicodeAttribute(null=True)  # YYYY-MM-DD within `period` (Compose's clock); reports' day
     calls_listed = NumberAttribute()
     callers_listed = NumberAttribute()
@@ -102,7 +104,16 @@ class FeeRecord(Model):
     calls_placed = NumberAttribute(null=True)
     calls_alerted = NumberAttribute(null=True)
     call_fee_minor = NumberAttribute(null=True)
-    by_period = FeesByPeriod()
+
+
+class FeeTenantRecord(Model):
+    """Which tenants have fees in a period: "#tenants#<period>" + tenant, in the fee table itself."""
+
+    class Meta:
+        table_name = "unbound-fees"
+
+    fee_partition = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute(range_key=True)  # the tenant id (the table's sort key name)
 
 
 _Record = TypeVar("_Record", bound=Model)
@@ -133,3 +144,6 @@ class MessageIdRecord(Model):
     notification_id = UnicodeAttribute()
     part_count = NumberAttribute()  # how many parts the whole notice has: delivered when all are
     expires_at = _TTLAttribute()
+    # The fee record's partition key (fee_keys.fee_partition): receipts address the fee with it.
+    # Items written before the tenant-first fee table have none until `mcn fees migrate` adds it.
+    fee_partition = UnicodeAttribute(null=True)

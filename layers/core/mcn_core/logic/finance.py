@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mcn_core.models.notice import DEFAULT_TENANT
+
 CHARGEABLE_ON_SUBMIT = frozenset({"submitted", "delivered"})
 STATUSES = ("submitted", "delivered", "failed", "expired")
 NO_PROMOTION = "(none)"
@@ -52,6 +54,7 @@ class GroupBy(StrEnum):
     TARIFF = "tariff"
     PROMOTION = "promotion"
     STATUS = "status"
+    TENANT = "tenant"
 
 
 def validate_period(text: str) -> str:
@@ -113,6 +116,7 @@ class FeeRow:
     promotion_id: str | None = None
     failure_reason: str | None = None
     period_day: str | None = None  # the day Compose took the period from (older records have none)
+    tenant: str = DEFAULT_TENANT  # the brand (operator or MVNO) the notice was sent for
     # Missed calls placed on behalf (on_behalf call / call_and_sms): from the gateway's outcomes.
     calls_placed: int = 0
     calls_alerted: int = 0
@@ -254,6 +258,8 @@ def group_key(row: FeeRow, by: GroupBy) -> str:
             return row.promotion_id or NO_PROMOTION
         case GroupBy.STATUS:
             return row.status
+        case GroupBy.TENANT:
+            return row.tenant
 
 
 class GrandTotals:

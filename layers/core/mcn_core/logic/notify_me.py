@@ -14,7 +14,7 @@ from mcn_core.models.notice import Notice, OutgoingSms
 class NotifyMeStore(Protocol):
     def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]: ...
 
-    def mark_notified_once(self, notification_id: str, caller: str) -> bool: ...
+    def mark_notified_once(self, notice: Notice, caller: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def notify_callers(
     sent: list[NotifyMeSent] = []
     skipped = 0
     for caller in sorted(wanted):
-        if not store.mark_notified_once(notice.notification_id, caller):
+        if not store.mark_notified_once(notice, caller):
             skipped += 1
             continue
         outcome = sender.send(notify_me_sms(config, notice, caller), reference=None, part_numbers=None)

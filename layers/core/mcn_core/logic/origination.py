@@ -67,6 +67,7 @@ class FlashCallFee:
     messages: int
     fee_minor_per_call: int
     reported: frozenset[str]  # request ids whose outcome is counted already
+    fee_partition: str = ""  # the record's partition key (the fee table is keyed tenant first)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class OutcomeChange:
 
 
 class FlashCallStore(Protocol):
-    def flash_call_fee(self, notification_id: str) -> FlashCallFee | None: ...
+    def flash_call_fee(self, tenant: str, notification_id: str) -> FlashCallFee | None: ...
 
     def record_flash_call_outcome(self, fee: FlashCallFee, change: OutcomeChange, now: datetime) -> bool:
         """Apply `change` unless its request id is counted already or the record changed since `fee`
@@ -145,7 +146,7 @@ def apply_outcome(event: FlashCallOutcomeEvent, store: FlashCallStore, now: date
         )
 
     for _ in range(_ATTEMPTS):
-        fee = store.flash_call_fee(event.notification_id)
+        fee = store.flash_call_fee(event.tenant, event.notification_id)
         if fee is None:
             # Requests are enqueued only after the fee record is written: an outcome without one is
             # not ours (or its record was deleted). Final: counted and logged, never retried.

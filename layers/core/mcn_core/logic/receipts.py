@@ -31,6 +31,8 @@ MAX_CONFLICTS = 8
 class NoticeRef:
     notification_id: str
     part_count: int
+    #: where the store keeps the notice's fee record (its partition key); opaque to this module
+    fee_partition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class FeeState:
     failed_parts: frozenset[str] = frozenset()
     #: how many receipts were recorded (the store's optimistic lock)
     version: int = 0
+    #: the fee record's partition key (opaque here: the store addresses the record with it)
+    fee_partition: str | None = None
 
     def has_receipt(self, message_id: str) -> bool:
         return message_id in self.delivered_parts or message_id in self.failed_parts
@@ -59,7 +63,7 @@ class ReceiptChange:
 class ReceiptStore(Protocol):
     def notice_for(self, message_id: str) -> NoticeRef | None: ...
 
-    def fee_state(self, notification_id: str) -> FeeState | None: ...
+    def fee_state(self, notice: NoticeRef) -> FeeState | None: ...
 
     def record_receipt(self, fee: FeeState, change: ReceiptChange, now: datetime) -> bool:
         """Record the part (and the new status), only if the fee is still as read.
@@ -103,7 +107,7 @@ def apply_receipt(
         # ENROUTE, ACCEPTD, ...: the SMSC is still trying; nothing to bill differently yet.
         return ReceiptResult("interim", reason=f"non-final state {event.state}")
     notice = store.notice_for(event.message_id)
-    fee = store.fee_state(notice.notification_id) if notice else None
+    fee = store.fee_state(notice) if notice else None
     if notice is None or fee is None:
         if now - event.received_at < unknown_grace:
             return ReceiptResult("retry", reason="message id not known (yet): the fee record may not be written")
@@ -120,7 +124,7 @@ def apply_receipt(
                 change.failure_reason,
                 status_changed=change.new_status is not None,
             )
-        fee = store.fee_state(notice.notification_id)
+        fee = store.fee_state(notice)
         if fee is None:  # deleted meanwhile: nothing left to update
             return ReceiptResult("unknown", reason="fee record disappeared")
     raise RuntimeError(f"fee {notice.notification_id}: too many concurrent updates")

@@ -25,16 +25,22 @@ def notice_status(progress: SendProgress, *, calls_only: bool = False) -> tuple[
     return "failed", failed.reason if failed else "nothing sent"
 
 
-def fee_values(notice: Notice, progress: SendProgress, now: datetime, period_shard: str) -> dict[str, Any]:
+def fee_period(notice: Notice, now: datetime) -> str:
+    """The fee's billing month: Compose's (always set for a notice that was sent), else Record's clock."""
+    return notice.period or now.astimezone(UTC).strftime("%Y-%m")
+
+
+def fee_values(notice: Notice, progress: SendProgress, now: datetime, fee_partition: str) -> dict[str, Any]:
     status, reason = notice_status(progress, calls_only=bool(notice.flash_calls) and not notice.messages)
     return {
+        "fee_partition": fee_partition,
         "notification_id": notice.notification_id,
+        "tenant": notice.tenant,
         "subscriber": notice.subscriber,
-        "period": notice.period or now.astimezone(UTC).strftime("%Y-%m"),
+        "period": fee_period(notice, now),
         # Reports place the fee on this day: a notice composed at 23:59 and recorded at 00:00:30
         # on the 1st belongs to the month (and day) Compose saw.
         "period_day": notice.period_day if notice.period else now.astimezone(UTC).strftime("%Y-%m-%d"),
-        "period_shard": period_shard,
         "created_at": now.astimezone(UTC).isoformat(timespec="milliseconds"),
         "calls_listed": notice.calls_listed,
         "callers_listed": notice.callers_listed,

@@ -1,17 +1,11 @@
-"""How fee records are keyed for reports: a month spread over shards of the by-period index."""
+"""Fee records: how many shards a tenant's period is spread over, and what Record did."""
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 
+#: a tenant's period is spread over this many fee-table partitions (mcn_core.dal.fee_keys)
 PERIOD_SHARDS = 16
-
-
-def period_shard(period: str, notification_id: str) -> str:
-    """Spread a month's fees over shards of the by-period index (no hot partition at millions a month)."""
-    digest = hashlib.sha256(notification_id.encode()).digest()
-    return f"{period}#{digest[0] % PERIOD_SHARDS:02d}"
 
 
 class RecordOutcome(StrEnum):

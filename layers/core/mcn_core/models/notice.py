@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcn_core.models.clearing import ClearingPlan, ClearMark
+
 #: the tenant of every subscriber no configured number range claims
 DEFAULT_TENANT = "default"
 
@@ -24,6 +26,8 @@ class SubscriberProfile(BaseModel):
     notify_me: bool = False
     #: the notice holding the subscriber's in-flight lock, if any (another one must not list calls)
     notify_lock: str | None = None
+    #: which stored calls earlier notices cleared (mcn_core.models.clearing)
+    clear_mark: ClearMark = Field(default_factory=ClearMark)
 
 
 class OutgoingSms(BaseModel):
@@ -71,6 +75,8 @@ class Notice(BaseModel):
     fee_minor_per_call: int = 0
     keep_calls_on_failure: bool = True
     send_max_attempts: int = 5
+    #: what Record clears: the listed calls and the mark Compose read (set by the Compose task)
+    clearing: ClearingPlan | None = None
 
 
 class NotifyRequest(BaseModel):
