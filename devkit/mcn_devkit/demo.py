@@ -297,7 +297,7 @@ def _flash_calls(stack: Any, msc: Any, subscriber: str) -> None:
     with ScriptedMsc(msc, point_code=MSC_PC) as scripted:
         for cic, caller in enumerate(callers, start=11):
             msc.send(m3ua_data(5, build_iam(cic, subscriber=SUBSCRIBER, caller=caller), opc=MSC_PC, sls=cic & 0x0F))
-        wait_for(lambda: len(_stored_calls(stack, subscriber)) == len(callers), "the calls to be stored")
+        wait_for(lambda: len(_pending_calls(stack, subscriber)) == len(callers), "the calls to be stored")
         msc.send(m3ua_data(3, build_alert_service_centre(subscriber=SUBSCRIBER, otid=0x1002), opc=HLR_PC))
         _say("   the HLR alerts again; the notice needs no SMS: the gateway takes the calls from the SQS queue")
 
