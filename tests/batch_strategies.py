@@ -147,3 +147,33 @@ def inbound(now: datetime) -> st.SearchStrategy[Any]:
         "text": st.sampled_from(["STOP", "START", "YES", "LANG de", "QUIET 22-7", "NOTIFYME"]) | field_values,
     }
     return st.one_of(mutated(receipt, fields), mutated(mo, fields))
+
+
+def flash_call_outcome(now: datetime) -> st.SearchStrategy[Any]:
+    """The gateway's report of a flash call (mcn_core.models.origination), for a notice with no fee record."""
+    base = {
+        "kind": "flash_call_outcome",
+        "request_id": "n-prop#1",
+        "notification_id": "n-prop",
+        "tenant": "default",
+        "outcome": "alerted_released",
+        "cause": 16,
+        "cic": 7,
+        "placed_at": (now - timedelta(seconds=8)).isoformat(),
+        "alerted_at": (now - timedelta(seconds=5)).isoformat(),
+        "released_at": now.isoformat(),
+    }
+    outcomes = st.sampled_from(
+        ["alerted_released", "answered_released", "busy", "absent", "no_answer", "failed", "expired"]
+    )
+    return mutated(
+        base,
+        {
+            "outcome": outcomes | field_values,
+            "cause": st.integers(min_value=-5, max_value=300) | field_values,
+            "cic": st.integers(min_value=-5, max_value=5000) | field_values,
+            "placed_at": extreme_times | field_values,
+            "alerted_at": extreme_times | field_values,
+            "released_at": extreme_times | field_values,
+        },
+    )

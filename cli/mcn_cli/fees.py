@@ -41,8 +41,11 @@ NOTICE_COLUMNS = [
     "callers_listed",
     "messages",
     "segments",
+    "calls_placed",
+    "calls_alerted",
     "currency",
     "fee_minor",
+    "call_fee_minor",
     "charged_minor",
     "charged",
 ]
@@ -255,8 +258,11 @@ def _notice_report(
                 "callers_listed": row.callers_listed,
                 "messages": row.messages,
                 "segments": row.segments,
+                "calls_placed": row.calls_placed,
+                "calls_alerted": row.calls_alerted,
                 "currency": row.currency,
                 "fee_minor": row.fee_minor,
+                "call_fee_minor": row.call_fee_minor,
                 "charged_minor": row.charged_minor,
                 "charged": _charged_text(row),
             }
@@ -279,7 +285,7 @@ def _notice_report(
         total_rows = [{k: v for k, v in t.items() if k != "notification_id"} for t in total_lines()]
         sink.write(f'\n], "totals": {json.dumps(total_rows)}, "reconciled": true}}\n')
     else:
-        columns = [c for c in NOTICE_COLUMNS if c not in ("failure_reason", "callers_listed")]
+        columns = [c for c in NOTICE_COLUMNS if c not in ("failure_reason", "callers_listed", "calls_alerted")]
         _stream_table(sink, columns, lines(), total_lines, title=f"fees {_scope(period, tenants)}, one row per notice")
     if per_day:
         write_chart(Path(args.chart), per_day.report())

@@ -62,6 +62,8 @@ def run_preview(args: argparse.Namespace) -> int:
         notice = compose_notice(
             notification_id="preview", profile=profile, calls=calls, config=config, now=deferred_until
         )
+    flash_calls = [(f"{notice.notification_id}#{n}", caller) for n, caller in enumerate(notice.flash_calls, start=1)]
+    shown = (lambda number: number) if args.show_numbers else mask
     if args.json:
         document = notice.model_dump(mode="json") | {
             "deferred_until": deferred_until and deferred_until.isoformat(),
@@ -69,6 +71,7 @@ def run_preview(args: argparse.Namespace) -> int:
             "tenant_source": resolution.source,
             "tenant_range": resolution.prefix,
         }
+        document["flash_calls"] = [shown(caller) for _, caller in flash_calls]
         print(json.dumps(document, indent=2, ensure_ascii=False))
         return 0
     print(f"subscriber {mask(subscriber)}: {len(calls)} pending call(s); language {notice.language or '-'}")
@@ -92,9 +95,19 @@ def run_preview(args: argparse.Namespace) -> int:
             f"{sms.encoding}{shift}, {len(sms.text)} characters"
         )
         print(sms.text)
+    if flash_calls:
+        print(
+            f"\n--- missed calls placed on behalf ({config.on_behalf}): {len(flash_calls)}, each within "
+            f"{notice.flash_call_window_s} s, released once the handset rings"
+        )
+        for request_id, caller in flash_calls:
+            print(f"{request_id}: {shown(caller)} -> {mask(subscriber)} (in the subscriber's call log)")
+    elif notice.action == "send" and config.on_behalf in ("call", "call_and_sms"):
+        print("\nno missed call placed on behalf (withheld callers, or none repeated)")
     print(
         f"\nfee: {notice.fee_minor} minor units {notice.currency} (tariff {notice.tariff_id}); "
         f"promotion: {notice.promotion_id or 'none'}; calls listed: {notice.calls_listed}"
+        + (f"; {notice.fee_minor_per_call} per call that rings" if flash_calls and notice.fee_minor_per_call else "")
     )
     return 0
 
@@ -111,5 +124,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     preview.add_argument("--region", default="GB", help="country of national-format numbers (default GB)")
     preview.add_argument("--at", metavar="ISO-TIME", help="render as at this time (default now), e.g. for quiet hours")
     preview.add_argument("--json", action="store_true", help="print the composed notice as JSON")
+    preview.add_argument(
+        "--show-numbers", action="store_true", help="show the callers of missed calls placed on behalf in full"
+    )
     add_target_arguments(preview, region_flag=False)
     preview.set_defaults(func=run_preview)

@@ -22,6 +22,9 @@ from mcn_core.numbers import mask
 from mcn_devkit.template import PROJECT_ROOT
 
 LOG_DIR = PROJECT_ROOT / ".local" / "demo"
+# The flash-call trunk between the platform and the MSC, and how long the handset rings.
+TRUNK_CICS = (101, 102)
+RING_TIME_S = 1.0
 SMSC_PASSWORD = "demo123"
 # A hosted brand (MVNO) on the same deployment: its own number range, sender, language and currency.
 BRAND_SUBSCRIBER = "+447400100001"
@@ -30,6 +33,7 @@ BRAND_TENANT = {
     "ranges": ["+4474001"],
     "overrides": {
         "service_sender": "Brava",
+        "on_behalf": "off",  # the operator places calls on behalf (step 10); this brand sends the SMS only
         "default_language": "de",
         "default_time_zone": "Europe/Berlin",
         "tariff": {"id": "brava-2026", "currency": "EUR", "fee_minor_per_notice": 9},
@@ -84,8 +88,8 @@ def _library_logs(path: Path) -> Iterator[None]:
 
 def run_demo(args: argparse.Namespace) -> int:
     from mcn_devkit.embedded import EmbeddedStack, apply_env
-    from mcn_devkit.sigtran import loopback_config
-    from mcn_devkit.sigtran.builders import SUBSCRIBER, scenario_messages
+    from mcn_devkit.sigtran import isup_pycrate, loopback_config
+    from mcn_devkit.sigtran.builders import MSC_PC, SUBSCRIBER, m3ua_data, scenario_messages
     from mcn_devkit.sigtran.local import wait_for
     from mcn_devkit.sigtran.peer import ScriptedPeer
     from mcn_devkit.smsc import LocalSmsc
@@ -102,7 +106,10 @@ def run_demo(args: argparse.Namespace) -> int:
     with (
         _library_logs(LOG_DIR / "libraries.log"),  # outermost: it also takes what is logged while stopping
         LocalSmsc(system_id="mcn", password=SMSC_PASSWORD) as smsc,
-        EmbeddedStack(parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port)}) as stack,
+        # Functions read the operator configuration afresh (the demo changes it at run time, step 10).
+        EmbeddedStack(
+            parameters={"SmscHost": "127.0.0.1", "SmscPort": str(smsc.port), "ConfigCacheSeconds": "0"}
+        ) as stack,
         log_path.open("w") as function_logs,
         tempfile.TemporaryDirectory(prefix="mcn-demo-") as workdir,
     ):
@@ -119,6 +126,21 @@ def run_demo(args: argparse.Namespace) -> int:
             ingest_target=f"lambda:{stack.function_name('IngestFunction')}",
             attach_target=f"lambda:{stack.function_name('AttachFunction')}",
             endpoint_url=stack.lambda_endpoint,
+            # Flash calls: the gateway takes requests from the template's SQS queue and places them on a
+            # trunk toward the MSC (CICs 101-102 on the MSC's association); outcomes go to their function.
+            outcome_target=f"lambda:{stack.function_name('FlashCallOutcomesFunction')}",
+            origination={
+                "queue_url": stack.resource_name("OriginationQueue"),
+                "endpoint_url": stack.aws_endpoint,
+                "region": stack.region,
+                "associations": ["msc"],
+                "dpc": MSC_PC,
+                "cic_first": TRUNK_CICS[0],
+                "cic_last": TRUNK_CICS[1],
+                "ring_time_s": RING_TIME_S,
+                "t7_s": 20,
+                "wait_time_s": 1,
+            },
         )
         smpp = SmppConfig.build(host="127.0.0.1", port=smsc.port, system_id="mcn", password=SMSC_PASSWORD)
         receiver_config = ReceiverConfig(
@@ -128,7 +150,11 @@ def run_demo(args: argparse.Namespace) -> int:
             spool_path=str(Path(workdir) / "receiver-spool.sqlite3"),
             batch_max_wait_s=0.05,
         )
-        with GatewayThread(config) as gateway, Receiver(receiver_config, smpp) as receiver:
+        with (
+            GatewayThread(config) as gateway,
+            Receiver(receiver_config, smpp) as receiver,
+            contextlib.ExitStack() as exits,
+        ):
             if not receiver.wait_bound(timeout=30):
                 raise RuntimeError("demo: mcn-receiver could not bind to the SMSC")
             port = gateway.association_port("msc")
@@ -142,29 +168,33 @@ def run_demo(args: argparse.Namespace) -> int:
             _say(f"   function logs                {log_path.relative_to(PROJECT_ROOT)} (libraries: libraries.log)")
 
             iams, alerts = scenario_messages()
-            with ScriptedPeer.connect("127.0.0.1", port) as msc:
-                msc.bring_up()
-                _step(2, f"The MSC forwards {len(iams)} calls to {mask(subscriber)} (switched off: CFNRc) as ISUP IAM")
-                msc.send(b"".join(iams))
-                answers = [msc.expect(m3ua.TRANSFER_DATA) for _ in iams]
-                releases = sum(1 for a in answers if a.protocol_data and a.protocol_data.si == m3ua.SI_ISUP)
-                _say(f"   the gateway released every call: {releases} x ISUP REL (cause 20, subscriber absent)")
-                stored = wait_for(
-                    lambda: len(_stored_calls(stack, subscriber)) >= len(iams) and _stored_calls(stack, subscriber),
-                    "the calls to be stored",
+            # The MSC stays connected to the end: it also answers the flash calls (step 10).
+            msc = exits.enter_context(ScriptedPeer.connect("127.0.0.1", port))
+            msc.bring_up()
+            # The gateway resets its flash-call trunk (GRS) as soon as the MSC is up; the MSC acknowledges.
+            grs = _isup_from_gateway(msc, isup_pycrate.GRS)
+            msc.send(m3ua_data(5, isup_pycrate.gra(grs, TRUNK_CICS[1] - TRUNK_CICS[0] + 1), opc=MSC_PC))
+            _step(2, f"The MSC forwards {len(iams)} calls to {mask(subscriber)} (switched off: CFNRc) as ISUP IAM")
+            msc.send(b"".join(iams))
+            answers = [msc.expect(m3ua.TRANSFER_DATA) for _ in iams]
+            releases = sum(1 for a in answers if a.protocol_data and a.protocol_data.si == m3ua.SI_ISUP)
+            _say(f"   the gateway released every call: {releases} x ISUP REL (cause 20, subscriber absent)")
+            stored = wait_for(
+                lambda: len(_stored_calls(stack, subscriber)) >= len(iams) and _stored_calls(stack, subscriber),
+                "the calls to be stored",
+            )
+            _step(3, f"Forwarded to ingest and stored in DynamoDB ({len(stored)} items, one per attempt; TTL)")
+            for item in stored:
+                caller = mask(item["caller"]["S"]) if "S" in item.get("caller", {}) else "withheld (CLIR)"
+                _say(
+                    f"   {item['call_time']['S'][:19]}Z  caller {caller:<18} {item['reason']['S']:<14} "
+                    f"expires_at {item['expires_at']['N']}"
                 )
-                _step(3, f"Forwarded to ingest and stored in DynamoDB ({len(stored)} items, one per attempt; TTL)")
-                for item in stored:
-                    caller = mask(item["caller"]["S"]) if "S" in item.get("caller", {}) else "withheld (CLIR)"
-                    _say(
-                        f"   {item['call_time']['S'][:19]}Z  caller {caller:<18} {item['reason']['S']:<14} "
-                        f"expires_at {item['expires_at']['N']}"
-                    )
 
-                _step(4, "The subscriber attaches: the HLR sends MAP alertServiceCentre")
-                msc.send(b"".join(alerts))
-                msc.expect(m3ua.TRANSFER_DATA)
-                _say("   the gateway answered the TCAP dialogue (End + returnResultLast) and emitted an attach event")
+            _step(4, "The subscriber attaches: the HLR sends MAP alertServiceCentre")
+            msc.send(b"".join(alerts))
+            msc.expect(m3ua.TRANSFER_DATA)
+            _say("   the gateway answered the TCAP dialogue (End + returnResultLast) and emitted an attach event")
 
             sfn = stack.client("stepfunctions")
             machine = stack.resource_name("NotifyStateMachine")
@@ -228,7 +258,9 @@ def run_demo(args: argparse.Namespace) -> int:
             reply = wait_for(lambda: smsc.submits[seen:], "the keyword's reply")[0]
             _say(f"   reply from {reply.source_addr}: {reply.text!r}")
 
-            _step(10, f"Fee report for {datetime.now(UTC):%Y-%m} (mcn fees report --by day)")
+            _flash_calls(stack, msc, subscriber)
+
+            _step(12, f"Fee report for {datetime.now(UTC):%Y-%m} (mcn fees report --by day)")
             _fee_report(stack, Path(workdir))
             events = {
                 kind: gateway.metrics.value("mcn_gateway_events_total", {"kind": kind})
@@ -236,7 +268,10 @@ def run_demo(args: argparse.Namespace) -> int:
             }
             _say(f"\nGateway counters: missed calls {events['missed_call']:.0f}, attach {events['attach']:.0f}")
             _brand_notice(stack, smsc)
-    _say("\nDone: calls captured from SS7, one SMS listing them, delivered, one fee record. Every process stopped.")
+    _say(
+        "\nDone: calls captured from SS7, one SMS listing them, delivered, one fee record; then missed calls placed"
+        " on behalf, in the handset's call log. Every process stopped."
+    )
     return 0
 
 
@@ -251,7 +286,7 @@ def _add_brand(stack: Any) -> None:
 def _brand_notice(stack: Any, smsc: Any) -> None:
     from mcn_devkit.sigtran.local import wait_for
 
-    _step(11, f"A hosted brand on the same deployment: {BRAND_TENANT['name']} (tenant brava, range +4474001)")
+    _step(13, f"A hosted brand on the same deployment: {BRAND_TENANT['name']} (tenant brava, range +4474001)")
     now = datetime.now(UTC)
     call = {
         "call_ref": f"demo-brava-{now:%H%M%S%f}",
@@ -273,6 +308,82 @@ def _brand_notice(stack: Any, smsc: Any) -> None:
         lambda: next((f for f in _fees(stack) if f["subscriber"]["S"] == BRAND_SUBSCRIBER), None), "the brand's fee"
     )
     _say(f"   fee record: {fee['fee_minor']['N']} {fee['currency']['S']} (tariff {fee['tariff_id']['S']})")
+
+
+def _isup_from_gateway(msc: Any, kind: int, timeout_s: float = 30.0) -> int:
+    """The CIC of the next ISUP message of type `kind` the gateway sent the MSC (read by pycrate)."""
+    from mcn_devkit.sigtran import isup_pycrate
+    from mcn_gateway.protocol import m3ua
+
+    while True:
+        data = msc.expect(m3ua.TRANSFER_DATA, timeout=timeout_s).protocol_data
+        if data is None or data.si != m3ua.SI_ISUP:
+            continue
+        message = isup_pycrate.parse(data.data)
+        if message["Type"].get_val() == kind:
+            return int(message["CIC"].get_val())
+
+
+def _flash_calls(stack: Any, msc: Any, subscriber: str) -> None:
+    """Missed calls placed on behalf: two more calls while switched off, then the handset's call log."""
+    from mcn_devkit.sigtran.builders import (
+        HLR_PC,
+        MSC_PC,
+        SUBSCRIBER,
+        build_alert_service_centre,
+        build_iam,
+        m3ua_data,
+    )
+    from mcn_devkit.sigtran.local import wait_for
+    from mcn_devkit.sigtran.msc import ScriptedMsc
+
+    _step(10, "The operator turns on missed calls placed on behalf (on_behalf: call; 2 pence per call that rings)")
+    ssm, name = stack.client("ssm"), stack.resource_name("NotifyConfigParameter")
+    config = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    config.update(on_behalf="call", tariff={**config["tariff"], "fee_minor_per_call": 2})
+    ssm.put_parameter(Name=name, Value=json.dumps(config), Type="String", Overwrite=True)
+    callers = ("447400123457", "447400123459")
+    _say(f"   switched off again, {mask(subscriber)} misses calls from {', '.join(mask('+' + c) for c in callers)}")
+    # From here the MSC is scripted (mcn_devkit.sigtran.msc): its phones ring (ACM) and it answers every REL.
+    with ScriptedMsc(msc, point_code=MSC_PC) as scripted:
+        for cic, caller in enumerate(callers, start=11):
+            msc.send(m3ua_data(5, build_iam(cic, subscriber=SUBSCRIBER, caller=caller), opc=MSC_PC, sls=cic & 0x0F))
+        wait_for(lambda: len(_pending_calls(stack, subscriber)) == len(callers), "the calls to be stored")
+        msc.send(m3ua_data(3, build_alert_service_centre(subscriber=SUBSCRIBER, otid=0x1002), opc=HLR_PC))
+        _say("   the HLR alerts again; the notice needs no SMS: the gateway takes the calls from the SQS queue")
+
+        def placed() -> list[Any]:
+            calls = [c for c in scripted.released() if TRUNK_CICS[0] <= c.cic <= TRUNK_CICS[1]]
+            return calls if len(calls) == len(callers) else []
+
+        calls = wait_for(placed, "the flash calls", timeout_s=90)
+        if scripted.errors:
+            raise RuntimeError(f"demo: the MSC could not read the gateway's ISUP: {scripted.errors}")
+    _step(11, "The flash calls on the trunk, as the MSC saw them (ISUP, decoded by pycrate)")
+    for call in sorted(calls, key=lambda c: c.received_at):
+        presentation = {0: "allowed", 1: "restricted"}.get(call.presentation, str(call.presentation))
+        screening = {3: "network provided"}.get(call.screening, str(call.screening))
+        _say(
+            f"   IAM  CIC {call.cic}: calling {mask('+' + call.calling)} (presentation {presentation}, screening "
+            f"{screening}) -> called {mask('+' + call.called)}"
+        )
+        rang = (call.released_at or call.received_at) - call.received_at
+        reason = "normal clearing" if call.release_cause == 16 else "see Q.850"
+        _say(
+            f"   ACM  CIC {call.cic}: the phone rings -> REL by the {call.released_by} cause {call.release_cause}"
+            f" ({reason}) {rang:.1f} s after the IAM, before anyone answers -> RLC"
+        )
+        _say(f"   the handset's call log now shows a missed call from {mask('+' + call.calling)}")
+
+    def settled() -> dict[str, Any] | None:
+        return next((f for f in _fees(stack) if f.get("calls_alerted", {}).get("N") == str(len(callers))), None)
+
+    fee = wait_for(settled, "the outcomes on the fee record")
+    _say(
+        f"   outcomes on the fee record {fee['notification_id']['S']}: calls requested {fee['calls_requested']['N']},"
+        f" placed {fee['calls_placed']['N']}, rang {fee['calls_alerted']['N']}; status {fee['status']['S']};"
+        f" fee {fee['fee_minor']['N']} + calls {fee['call_fee_minor']['N']} {fee['currency']['S']}"
+    )
 
 
 def _fee_report(stack: Any, workdir: Path) -> None:

@@ -82,6 +82,7 @@ class EmbeddedStack:
         self.aws_endpoint = self._server.endpoint
         # Task states call Lambda through the server's own endpoint (moto reads MOTO_PORT).
         os.environ["MOTO_PORT"] = str(self._server.port)
+        self.resolved.sqs_endpoint = self.aws_endpoint
         self.runtime = LocalLambdaRuntime(self.resolved, self.env)
         deploy_template(self.resolved, self.client)
         # Lambda Invoke API on the same endpoint: requests for the template's functions go to the runtime.
@@ -165,6 +166,12 @@ def deploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) ->
         client("secretsmanager").create_secret(
             Name=resolved.physical_name(logical_id), SecretString=_secret_string(props)
         )
+    # A queue named in another's RedrivePolicy (its dead letters) is created first.
+    queues = resolved.resources_of_type("AWS::SQS::Queue")
+    for logical_id in sorted(queues, key=lambda name: "RedrivePolicy" in queues[name].get("Properties", {})):
+        _create_queue(
+            client("sqs"), resolved.physical_name(logical_id), resolved.resolve(queues[logical_id]["Properties"])
+        )
     # A machine named in another's DefinitionSubstitutions is created first.
     machines = resolved.resources_of_type("AWS::Serverless::StateMachine")
     for logical_id in sorted(machines, key=lambda name: len(_definition_refs(resolved, machines[name]))):
@@ -195,6 +202,8 @@ def undeploy_template(resolved: ResolvedTemplate, client: Callable[[str], Any]) 
                 {"SecretId": resolved.physical_name(logical_id), "ForceDeleteWithoutRecovery": True},
             )
         )
+    for logical_id in resolved.resources_of_type("AWS::SQS::Queue"):
+        removals.append(("sqs", "delete_queue", {"QueueUrl": resolved.queue_url(logical_id)}))
     for logical_id in resolved.resources_of_type("AWS::Serverless::StateMachine"):
         removals.append(("stepfunctions", "delete_state_machine", {"stateMachineArn": resolved.arn(logical_id)}))
     for service, operation, arguments in removals:
@@ -219,6 +228,31 @@ def _secret_string(props: dict[str, Any]) -> str:
     document = json.loads(generate.get("SecretStringTemplate", "{}"))
     document[generate["GenerateStringKey"]] = password
     return json.dumps(document)
+
+
+#: CloudFormation's AWS::SQS::Queue properties that are SQS queue attributes of the same name
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+def _create_queue(sqs: Any, name: str, props: dict[str, Any]) -> None:
+    attributes = {key: _attribute(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    sqs.create_queue(QueueName=name, Attributes=attributes)
+
+
+def _attribute(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> None:

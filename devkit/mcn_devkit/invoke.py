@@ -27,6 +27,9 @@ FUNCTION_ALIASES = {
     "notify_me": "SendFunction",
     "notify-me": "SendFunction",
     "notifyme": "SendFunction",
+    # the gateway's reports of missed calls placed on behalf
+    "outcomes": "FlashCallOutcomesFunction",
+    "flash_call_outcome": "FlashCallOutcomesFunction",
 }
 
 
@@ -90,7 +93,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     invoke.add_argument(
         "function",
-        help="ingest, attach, compose, send (also notify_me), record, release, defer, resume, receipts; "
+        help="ingest, attach, compose, send (also notify_me), record, release, defer, resume, receipts, "
+        "flash_call_outcomes (also outcomes); "
         "or the template's logical id (IngestFunction)",
     )
     invoke.add_argument("event", help="event file, e.g. events/ingest/single.json")

@@ -51,6 +51,8 @@ class ResolvedTemplate:
     region: str = "eu-west-1"
     account_id: str = "123456789012"
     parameter_overrides: dict[str, str] = field(default_factory=dict)
+    #: where SQS queue URLs point (the embedded AWS sets its own endpoint once it is listening)
+    sqs_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         self.parameters = self._bind_parameters()
@@ -69,7 +71,7 @@ class ResolvedTemplate:
         if resource is None:
             raise TemplateError(f"no resource {logical_id} in the template")
         props = resource.get("Properties", {})
-        explicit = props.get("TableName") or props.get("FunctionName") or props.get("Name")
+        explicit = props.get("TableName") or props.get("FunctionName") or props.get("Name") or props.get("QueueName")
         if explicit and resource["Type"] != "AWS::Serverless::LayerVersion":
             return str(self.resolve(explicit))
         return f"{self.stack_name}-{logical_id}"
@@ -91,6 +93,10 @@ class ResolvedTemplate:
                 return f"{prefix.format('ssm')}:parameter/{name.lstrip('/')}"
             case "AWS::SecretsManager::Secret":
                 return f"{prefix.format('secretsmanager')}:secret:{name}"
+            case "AWS::SQS::Queue":
+                return f"{prefix.format('sqs')}:{name}"
+            case "AWS::IAM::ManagedPolicy":
+                return f"arn:aws:iam::{self.account_id}:policy/{name}"
         return f"{prefix.format('local')}:{logical_id}/{name}"
 
     def ref(self, logical_id: str) -> str:
@@ -100,6 +106,8 @@ class ResolvedTemplate:
         locally it is the secret's name, which every Secrets Manager call accepts as SecretId.
         """
         resource_type = self.resources[logical_id]["Type"]
+        if resource_type == "AWS::SQS::Queue":
+            return self.queue_url(logical_id)
         if resource_type in {
             "AWS::Serverless::StateMachine",
             "AWS::StepFunctions::StateMachine",
@@ -107,6 +115,11 @@ class ResolvedTemplate:
         }:
             return self.arn(logical_id)
         return self.physical_name(logical_id)
+
+    def queue_url(self, logical_id: str) -> str:
+        """A queue's Ref: its URL (moto's form, `<endpoint>/<account>/<name>`, on the embedded AWS)."""
+        base = self.sqs_endpoint or f"https://sqs.{self.region}.amazonaws.com"
+        return f"{base.rstrip('/')}/{self.account_id}/{self.physical_name(logical_id)}"
 
     # ------------------------------------------------------------------ resolving
     def _bind_parameters(self) -> dict[str, str]:
@@ -163,8 +176,10 @@ class ResolvedTemplate:
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if attribute == "Arn":
             return self.arn(logical_id)
-        if attribute == "Name":
+        if attribute in ("Name", "QueueName"):
             return self.physical_name(logical_id)
+        if attribute == "QueueUrl":
+            return self.queue_url(logical_id)
         raise TemplateError(f"GetAtt {logical_id}.{attribute} is not supported locally")
 
     def _sub(self, text: str, variables: dict[str, Any]) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mcn_core.logic.origination import flash_call_requests
 from mcn_core.logic.record import calls_to_clear, day_count, fee_period, fee_values
 from mcn_core.models.fees import RecordOutcome
 from mcn_core.models.notice import Notice, SendProgress
 from mcn_core.observability import count, logger, metrics, traced
-from mcn_core.wiring import notify_store
+from mcn_core.wiring import notify_store, origination_queue
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -48,6 +49,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         store.fee(values["fee_partition"], notice.notification_id) if outcome is not RecordOutcome.RECORDED else None
     )
     logger.info("notice recorded", status=values["status"], fee_minor=values["fee_minor"], outcome=outcome.value)
+    calls = _request_flash_calls(notice, existing.status if existing else values["status"], outcome, now)
     return {
         "notification_id": notice.notification_id,
         "status": existing.status if existing else values["status"],
@@ -56,4 +58,24 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         "smsc_message_ids": values["smsc_message_ids"],
         "recorded_now": recorded,
         "outcome": outcome.value,
+        "calls_requested": calls,
     }
+
+
+def _request_flash_calls(notice: Notice, status: str, outcome: RecordOutcome, now: datetime) -> int:
+    """The notice's missed calls placed on behalf go to the gateway once its fee record is durable
+    (their outcomes land on it). A retried Record requests the same ids again: the gateway places
+    each once. A notice not charged (another one listed its calls) places none."""
+    if not notice.flash_calls or outcome is RecordOutcome.NOT_CHARGED:
+        return 0
+    requests = flash_call_requests(notice, status=status, now=now)
+    queue = origination_queue()
+    if requests and queue is None:
+        count("FlashCallsNotConfigured")
+        logger.error("on_behalf places calls but the function has no ORIGINATION_QUEUE_URL: none requested")
+        return 0
+    if requests and queue is not None:
+        queue.request(requests)  # raises: the step is retried with the same request ids
+        count("FlashCallsRequested", len(requests))
+        logger.info("flash calls requested", requests=[r.request_id for r in requests], status=status)
+    return len(requests)

@@ -54,5 +54,10 @@ def test_demo_runs_the_story_and_exits_zero() -> None:
     # a hosted brand's notice: its sender, language and currency
     assert "from Brava (TON 5) to +44*******001\n   | Brava: Sie hatten 1 Anruf(e) in Abwesenheit:" in out
     assert "fee record: 9 EUR (tariff brava-2026)" in out
+    # issue 15: missed calls placed on behalf, on the wire at the MSC, then on the fee record
+    assert out.count("(presentation allowed, screening network provided) -> called +44*******456") == 2
+    assert out.count("cause 16 (normal clearing)") == 2
+    assert "the handset's call log now shows a missed call from +44*******457" in out
+    assert "calls requested 2, placed 2, rang 2; status delivered; fee 10 + calls 4 GBP" in out
     # libraries' warnings go to the log file, not into the story
     assert "Unknown optional parameter" not in out + result.stderr and "bind 1 down" not in out + result.stderr

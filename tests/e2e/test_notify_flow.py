@@ -235,13 +235,13 @@ def test_attach_for_a_subscriber_without_calls_costs_one_read(flow: NotifyStack)
 
 def test_missed_call_on_behalf_comes_from_the_callers_own_number(flow: NotifyStack) -> None:
     subscriber = "+447911200012"
-    flow.set_config(sender_mode="caller")
+    flow.set_config(on_behalf="sms")
     try:
         flow.missed_calls(subscriber, ["+447912000111", "+447912000111", None])
         started = flow.attach(subscriber)
         flow.wait_finished(started["notification_id"])
     finally:
-        flow.set_config(sender_mode="service")
+        flow.set_config(on_behalf="off")
     on_behalf, private = sorted(flow.sms_to(subscriber), key=lambda s: s.source_addr != "447912000111")
     assert (on_behalf.source_addr, on_behalf.source_addr_ton, on_behalf.source_addr_npi) == ("447912000111", 1, 1)
     assert on_behalf.text.startswith("I called you 2x, last at ")

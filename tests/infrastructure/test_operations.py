@@ -50,10 +50,12 @@ def _enumerations() -> dict[tuple[str, str], Iterable[str]]:
     ("Receipts", "outcome"), whatever the variable holding the result is called.
     """
     from mcn_core.logic.attach import AttachOutcome
+    from mcn_core.logic.origination import RESULT_OUTCOMES
     from mcn_core.logic.receipts import FINAL_STATUSES
     from mcn_core.models.config import KEYWORD_COMMANDS
     from mcn_core.models.inbound import RECEIPT_STATES
     from mcn_core.models.notice import MessageProgress, Notice
+    from mcn_core.models.origination import FlashCallOutcome
     from mcn_core.models.outcomes import Outcome
 
     # mcn_core.logic.keywords.parse_command names commands this way (UNKNOWN: anything else).
@@ -68,6 +70,8 @@ def _enumerations() -> dict[tuple[str, str], Iterable[str]]:
         ("FeeStatus", "status"): FINAL_STATUSES,
         ("Keyword", "keyword"): keywords,
         ("Mo", "outcome"): _first_string_args("MoResult") - {"applied"},
+        ("FlashCallOutcomes", "outcome"): RESULT_OUTCOMES,
+        ("FlashCall", "call_outcome"): [o.value for o in FlashCallOutcome],
     }
 
 
@@ -269,8 +273,8 @@ def test_alarm_notifies_the_topic_and_links_its_runbook_entry(logical_id: str) -
 @pytest.mark.parametrize("logical_id", sorted(ALARMS))
 def test_alarm_threshold_is_a_parameter(logical_id: str) -> None:
     threshold = ALARMS[logical_id]["Properties"]["Threshold"]
-    if logical_id == "ParkedEventsAlarm":
-        assert threshold == 0  # one parked event is one event to replay
+    if logical_id in ("ParkedEventsAlarm", "OriginationDeadLettersAlarm"):
+        assert threshold == 0  # one parked event is one event to replay; one dead letter, one call lost
     else:
         assert set(threshold) == {"Ref"} and threshold["Ref"] in TEMPLATE["Parameters"]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from batch_strategies import attach, batches, inbound, missed_call
+from batch_strategies import attach, batches, flash_call_outcome, inbound, missed_call
 from hypothesis import HealthCheck, given, settings
 
 from mcn_devkit.embedded import EmbeddedStack
@@ -69,3 +69,13 @@ def test_receipts(stack: EmbeddedStack, events: list[Any]) -> None:
     results = outcomes(response, events)
     if all(outcome == "rejected" for outcome in results):
         assert (item_count(stack, "SubscribersTable"), item_count(stack, "FeesTable")) == before
+
+
+@PROPERTIES
+@given(events=batches(flash_call_outcome(NOW)))
+def test_flash_call_outcomes(stack: EmbeddedStack, events: list[Any]) -> None:
+    before = item_count(stack, "FeesTable")
+    response = stack.invoke("FlashCallOutcomesFunction", {"events": events})
+    # No fee record for the notice: a valid outcome is "unknown", never creates a record.
+    assert set(outcomes(response, events)) <= {"unknown", "rejected"}
+    assert item_count(stack, "FeesTable") == before

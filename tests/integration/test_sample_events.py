@@ -29,6 +29,8 @@ FUNCTION_OF_FOLDER = {
     "send": "SendFunction",
     # every submitting instance busy: the quiet-hours wait, for the SMSC
     "defer": "DeferFunction",
+    # the gateway's reports of missed calls placed on behalf
+    "flash_call_outcomes": "FlashCallOutcomesFunction",
 }
 FUNCTION_OF_NOTIFY_STEP = {
     "compose": "ComposeFunction",

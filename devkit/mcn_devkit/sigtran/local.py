@@ -24,10 +24,13 @@ def loopback_config(
     server_port: int = 0,
     http_port: int = 0,
     registration: dict | None = None,
+    outcome_target: str | None = None,
+    origination: dict | None = None,
 ) -> GatewayConfig:
     """A gateway serving M3UA on 127.0.0.1 (port 0 = any free port), forwarding to files in `workdir`
     unless Lambda targets are given (then `endpoint_url` points at the local Lambda endpoint).
-    `registration`: the [registration] section (MWD registration at the HLR; off when not given)."""
+    `registration`: the [registration] section (MWD registration at the HLR; off when not given);
+    `origination` (with `outcome_target`): the [origination] section (flash calls; off when not given)."""
     return GatewayConfig.model_validate(
         {
             "signalling": {"point_code": PLATFORM_PC, "platform_gt": PLATFORM_GT},
@@ -52,9 +55,11 @@ def loopback_config(
                 "batch_max_wait_s": 0.05,
                 "retry_initial_s": 0.05,
                 "retry_max_s": 1.0,
+                **({"outcome_target": outcome_target} if outcome_target else {}),
             },
             "http": {"host": "127.0.0.1", "port": http_port},
             "registration": registration or {},
+            **({"origination": origination} if origination else {}),
         }
     )
 

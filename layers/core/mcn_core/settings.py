@@ -60,6 +60,8 @@ class NotifySettings(_FunctionSettings):
     state_machine_arn: str | None = Field(
         default=None, validation_alias=AliasChoices("NOTIFY_STATE_MACHINE_ARN", "notify_state_machine_arn")
     )
+    #: Record puts the notice's missed calls placed on behalf here (None: no queue, no calls placed)
+    origination_queue_url: str | None = None
 
     upper_region = field_validator("default_region")(_upper_region)
 
@@ -78,6 +80,12 @@ class ReceiptsSettings(NotifySettings):
     message_ids_table: str = Field(min_length=3)
     #: the function that holds the SMPP binds; keyword replies are handed to it (None: send here)
     sms_submit_function: str | None = None
+
+
+class OutcomesSettings(_FunctionSettings):
+    """FlashCallOutcomes lands the gateway's flash-call outcomes on the notices' fee records."""
+
+    fees_table: str = Field(min_length=3)
 
 
 class DeferSettings(_FunctionSettings):
@@ -126,3 +134,7 @@ def receipts_settings() -> ReceiptsSettings:
 
 def defer_settings() -> DeferSettings:
     return load_settings(DeferSettings)
+
+
+def outcomes_settings() -> OutcomesSettings:
+    return load_settings(OutcomesSettings)

@@ -13,11 +13,12 @@ import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from mcn_core.settings import IngestSettings, NotifySettings, ReceiptsSettings, notify_settings
+from mcn_core.settings import IngestSettings, NotifySettings, OutcomesSettings, ReceiptsSettings, notify_settings
 
 if TYPE_CHECKING:
     from mcn_core.dal.calls import DynamoCallStore
     from mcn_core.dal.notify import NotifyStore
+    from mcn_core.dal.origination import DynamoFlashCallStore, OriginationQueue
     from mcn_core.dal.receipts import DynamoReceiptStore
     from mcn_core.dal.relay import LambdaSmsRelay
     from mcn_core.dal.workflow import StepFunctionsStarter
@@ -72,6 +73,33 @@ def _receipt_store(fees: str, message_ids: str, subscribers: str, endpoint: str 
 def receipt_store(settings: ReceiptsSettings) -> DynamoReceiptStore:
     """receipts' store (fee status by message id, subscriber keywords)."""
     return _receipt_store(settings.fees_table, settings.message_ids_table, settings.subscribers_table, _endpoint())
+
+
+@lru_cache(maxsize=8)
+def _origination_queue(queue_url: str, endpoint: str | None) -> OriginationQueue:
+    from mcn_core.dal.origination import OriginationQueue
+
+    return OriginationQueue(queue_url)
+
+
+def origination_queue(settings: NotifySettings | None = None) -> OriginationQueue | None:
+    """Where Record requests the notice's missed calls placed on behalf (None: not configured)."""
+    settings = settings or notify_settings()
+    if not settings.origination_queue_url:
+        return None
+    return _origination_queue(settings.origination_queue_url, _endpoint())
+
+
+@lru_cache(maxsize=8)
+def _flash_call_store(fees: str, endpoint: str | None) -> DynamoFlashCallStore:
+    from mcn_core.dal.origination import DynamoFlashCallStore
+
+    return DynamoFlashCallStore(fees)
+
+
+def flash_call_store(settings: OutcomesSettings) -> DynamoFlashCallStore:
+    """FlashCallOutcomes' store (the fee record by notification id)."""
+    return _flash_call_store(settings.fees_table, _endpoint())
 
 
 @lru_cache(maxsize=8)

@@ -72,3 +72,28 @@ def test_preview_errors_are_clear(local_state: Path, mcn: Callable[..., object],
     assert missing.code == 1 and "error:" in missing.err
     nothing = mcn("preview", "--subscriber", "+447911123462", "--local-state", str(local_state))
     assert nothing.code == 0 and "nothing would be sent" in nothing.out
+
+
+def test_preview_lists_the_missed_calls_that_would_be_placed_masked(
+    stack: EmbeddedStack, local_state: Path, mcn: Callable[..., object]
+) -> None:
+    ssm, name = stack.client("ssm"), stack.resource_name("NotifyConfigParameter")
+    original = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+    config = json.loads(original) | {"on_behalf": "call", "max_calls_per_notice": 1}
+    ssm.put_parameter(Name=name, Value=json.dumps(config), Type="String", Overwrite=True)
+    try:
+        ingest(stack, "+447911123463", ["+447912000111", None, "+4915112345678"])
+        result = mcn("preview", "--subscriber", "+447911123463", "--local-state", str(local_state))
+        assert result.code == 0, result.err
+        assert "missed calls placed on behalf (call): 1" in result.out
+        assert "preview#1: +49********678 -> +44*******463" in result.out
+        assert "+4915112345678" not in result.out  # masked: it is a call, not a line of the SMS
+        assert "Private number" in result.out and "+447912000111 at" in result.out  # listed by SMS
+        shown = mcn("preview", "--subscriber", "+447911123463", "--show-numbers", "--local-state", str(local_state))
+        assert "preview#1: +4915112345678 -> " in shown.out
+        as_json = json.loads(
+            mcn("preview", "--subscriber", "+447911123463", "--json", "--local-state", str(local_state)).out
+        )
+        assert as_json["flash_calls"] == ["+49********678"]
+    finally:
+        ssm.put_parameter(Name=name, Value=original, Type="String", Overwrite=True)

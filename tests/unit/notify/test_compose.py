@@ -165,7 +165,7 @@ def test_quiet_until(local_now: str, window: str, expected_local_end: str | None
 
 
 def test_missed_call_on_behalf_sends_one_sms_per_caller_from_their_number(default_config: NotifyConfig) -> None:
-    config = default_config.model_copy(update={"sender_mode": "caller"})
+    config = default_config.model_copy(update={"on_behalf": "sms"})
     notice = compose(config, [call("a", "+447912000111", 9), call("b", "+447912000111", 4), call("c", None, 2)])
     on_behalf, private = notice.messages
     assert (on_behalf.source, on_behalf.source_is_number) == ("+447912000111", True)

@@ -341,3 +341,14 @@ def test_any_tenants_document_is_either_valid_or_its_problems_are_listed(
             NotifyConfig.model_validate(raw)
     else:
         NotifyConfig.model_validate(raw)
+
+
+def test_a_tenant_written_with_the_former_sender_mode_overrides_the_operators_on_behalf(
+    default_config: NotifyConfig,
+) -> None:
+    """Found merging tenants with on_behalf: the operator's on_behalf (from the merge base) contradicted
+    a tenant's `sender_mode`, so a valid tenant was refused."""
+    brand = {"ranges": ["+4474001"], "overrides": {"sender_mode": "caller"}}
+    config = NotifyConfig.model_validate(document(default_config, brava=brand) | {"on_behalf": "call"})
+    assert config.on_behalf == "call"
+    assert config.for_tenant("brava").on_behalf == "sms"

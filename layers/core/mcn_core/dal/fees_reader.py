@@ -40,6 +40,9 @@ def to_row(record: FeeRecord) -> FeeRow:
         failure_reason=record.failure_reason,
         period_day=record.period_day,
         tenant=record.tenant or DEFAULT_TENANT,
+        calls_placed=record.calls_placed or 0,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
+        calls_alerted=record.calls_alerted or 0,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
+        call_fee_minor=record.call_fee_minor or 0,  # type: ignore[arg-type]  # PynamoDB NumberAttribute: an int here
     )
 
 

@@ -105,6 +105,13 @@ class FeeRecord(Model):
     status = UnicodeAttribute()  # submitted | delivered | failed | expired
     failure_reason = UnicodeAttribute(null=True)
     notified_callers = UnicodeSetAttribute(null=True)  # NotifyMe: at most once per caller per notice
+    # Missed calls placed on behalf: requested by Record, counted from the gateway's outcomes
+    # (dal.origination); the per-call fee is the tariff's at Compose, like the notice's fee.
+    calls_requested = NumberAttribute(null=True)
+    fee_minor_per_call = NumberAttribute(null=True)
+    calls_placed = NumberAttribute(null=True)
+    calls_alerted = NumberAttribute(null=True)
+    call_fee_minor = NumberAttribute(null=True)
 
 
 class FeeTenantRecord(Model):

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.config import MessageTemplates, NotifyConfig, QuietHours
+from mcn_core.models.events import Presentation
 from mcn_core.models.notice import Notice, OutgoingSms, SubscriberProfile
 from mcn_smpp.gsm0338 import segments
 
@@ -83,6 +84,16 @@ def group_by_caller(calls: Iterable[StoredCall]) -> list[CallerGroup]:
         buckets.setdefault(call.caller, []).append(call)
     groups = [CallerGroup(caller, tuple(sorted(items, key=lambda c: c.call_time))) for caller, items in buckets.items()]
     return sorted(groups, key=lambda g: (g.last, g.caller or ""), reverse=True)
+
+
+def _on_behalf_eligible(group: CallerGroup, config: NotifyConfig) -> bool:
+    """May this caller be presented to the subscriber (SMS from their number, or a call)?
+
+    Never a withheld caller: their number is presented only when every call allowed presentation.
+    """
+    if group.caller is None or any(call.presentation is not Presentation.ALLOWED for call in group.calls):
+        return False
+    return config.on_behalf_callers == "all" or group.count > 1
 
 
 class _Renderer:
@@ -178,21 +189,27 @@ def compose_notice(
     groups = group_by_caller(pending)
 
     texts: list[tuple[str, str, bool]] = []  # (text, source, source_is_number)
-    if config.sender_mode == "caller":
-        for group in groups[: config.max_messages_per_notice]:
-            if group.caller is None:
-                continue
-            text = templates.on_behalf.format(
-                count=group.count,
-                time=render.when(group.last),
-                first_time=render.when(group.first),
-                last_time=render.when(group.last),
-            )
-            texts.append((text, group.caller, True))
-        rest = [g for g in groups if g.caller is None] + [
-            g for g in groups[config.max_messages_per_notice :] if g.caller
+    selected = [group for group in groups if _on_behalf_eligible(group, config)]
+    flash_calls = selected[: config.max_calls_per_notice] if config.on_behalf_calls else []
+    sms_from_caller = []
+    if config.on_behalf_sms:
+        # The first max_messages_per_notice callers (withheld ones count but get none: as before on_behalf).
+        first = {id(group) for group in groups[: config.max_messages_per_notice]}
+        sms_from_caller = [group for group in selected if id(group) in first]
+    for group in sms_from_caller:
+        text = templates.on_behalf.format(
+            count=group.count,
+            time=render.when(group.last),
+            first_time=render.when(group.first),
+            last_time=render.when(group.last),
+        )
+        texts.append((text, group.caller or "", True))  # eligible: never withheld, so never empty
+    if config.on_behalf != "off":
+        # Callers told on behalf (an SMS from their number or a missed call) are not listed again.
+        covered = {id(group) for group in (*sms_from_caller, *flash_calls)}
+        groups = [g for g in groups if g.caller is None] + [
+            g for g in groups if g.caller is not None and id(g) not in covered
         ]
-        groups = rest
 
     if groups:
         header = templates.header.format(total_calls=sum(g.count for g in groups), total_callers=len(groups))
@@ -264,6 +281,9 @@ def compose_notice(
         notify_me_candidates=sorted(c for c in callers if c is not None) if config.notify_me_enabled else [],
         notice_day=today.isoformat(),
         notices_on_day=sent_today + 1,
+        flash_calls=[group.caller for group in flash_calls if group.caller is not None],
+        flash_call_window_s=config.flash_call_window_s,
+        fee_minor_per_call=tariff.fee_minor_per_call,
         keep_calls_on_failure=config.keep_calls_on_failure,
         send_max_attempts=config.send_max_attempts,
     )

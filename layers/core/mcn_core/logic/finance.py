@@ -117,9 +117,22 @@ class FeeRow:
     failure_reason: str | None = None
     period_day: str | None = None  # the day Compose took the period from (older records have none)
     tenant: str = DEFAULT_TENANT  # the brand (operator or MVNO) the notice was sent for
+    # Missed calls placed on behalf (on_behalf call / call_and_sms): from the gateway's outcomes.
+    calls_placed: int = 0
+    calls_alerted: int = 0
+    call_fee_minor: int = 0  # fee_minor_per_call for each call that alerted
 
     def __post_init__(self) -> None:
-        for name in ("calls_listed", "callers_listed", "messages", "segments", "fee_minor"):
+        for name in (
+            "calls_listed",
+            "callers_listed",
+            "messages",
+            "segments",
+            "fee_minor",
+            "calls_placed",
+            "calls_alerted",
+            "call_fee_minor",
+        ):
             object.__setattr__(self, name, _whole(getattr(self, name), name, self.notification_id))
         if self.charge_on not in ("submit", "delivery"):
             raise FinanceError(f"fee record {self.notification_id}: unknown charge_on {self.charge_on!r}")
@@ -145,11 +158,13 @@ def charged_minor(row: FeeRow) -> int:
 
     Charge on submit: the fee once the SMSC accepted the notice (submitted or delivered).
     Charge on delivery: only when a receipt said delivered. Failed and expired notices are
-    never charged.
+    never charged. A missed call placed on behalf is billed when it alerted (the handset logged
+    it), whatever `charge_on` says of the SMS: `call_fee_minor` holds exactly those calls' fees.
     """
-    if row.status == "delivered" or (row.charge_on == "submit" and row.status in CHARGEABLE_ON_SUBMIT):
-        return row.fee_minor
-    return 0
+    notice = row.fee_minor
+    if not (row.status == "delivered" or (row.charge_on == "submit" and row.status in CHARGEABLE_ON_SUBMIT)):
+        notice = 0
+    return notice + row.call_fee_minor
 
 
 # The integer fields of Totals that add up across rows and groups (in report column order).
@@ -160,7 +175,10 @@ SUMMED_FIELDS = (
     "callers_listed",
     "messages",
     "segments",
+    "calls_placed",
+    "calls_alerted",
     "fee_minor",
+    "call_fee_minor",
     "charged_minor",
 )
 
@@ -176,7 +194,10 @@ class Totals:
     callers_listed: int = 0
     messages: int = 0
     segments: int = 0
+    calls_placed: int = 0
+    calls_alerted: int = 0
     fee_minor: int = 0  # the fee recorded on the notices, charged or not
+    call_fee_minor: int = 0  # the fees of missed calls placed on behalf that alerted (always charged)
     charged_minor: int = 0  # what is billed
     by_status: dict[str, int] = field(default_factory=dict)
 
@@ -188,7 +209,10 @@ class Totals:
         self.callers_listed += row.callers_listed
         self.messages += row.messages
         self.segments += row.segments
+        self.calls_placed += row.calls_placed
+        self.calls_alerted += row.calls_alerted
         self.fee_minor += row.fee_minor
+        self.call_fee_minor += row.call_fee_minor
         self.charged_minor += charged
         self.by_status[row.status] = self.by_status.get(row.status, 0) + 1
 
@@ -212,7 +236,10 @@ class Totals:
             "callers_listed": self.callers_listed,
             "messages": self.messages,
             "segments": self.segments,
+            "calls_placed": self.calls_placed,
+            "calls_alerted": self.calls_alerted,
             "fee_minor": self.fee_minor,
+            "call_fee_minor": self.call_fee_minor,
             "charged_minor": self.charged_minor,
             "charged": self.charged,
             **{f"status_{status}": self.by_status.get(status, 0) for status in STATUSES},

@@ -8,8 +8,14 @@ from typing import Any
 from mcn_core.models.notice import Notice, SendProgress
 
 
-def notice_status(progress: SendProgress) -> tuple[str, str | None]:
-    """submitted when the SMSC accepted the notice (every message), else failed with the first reason."""
+def notice_status(progress: SendProgress, *, calls_only: bool = False) -> tuple[str, str | None]:
+    """submitted when the SMSC accepted the notice (every message), else failed with the first reason.
+
+    `calls_only`: the notice is missed calls placed on behalf and no SMS (on_behalf: call); it goes
+    out as its calls are requested, right after this record.
+    """
+    if calls_only and not progress.messages:
+        return "submitted", None
     if progress.messages and all(m.outcome == "accepted" for m in progress.messages):
         return "submitted", None
     failed = next((m for m in progress.messages if m.outcome != "accepted"), None)
@@ -25,7 +31,7 @@ def fee_period(notice: Notice, now: datetime) -> str:
 
 
 def fee_values(notice: Notice, progress: SendProgress, now: datetime, fee_partition: str) -> dict[str, Any]:
-    status, reason = notice_status(progress)
+    status, reason = notice_status(progress, calls_only=bool(notice.flash_calls) and not notice.messages)
     return {
         "fee_partition": fee_partition,
         "notification_id": notice.notification_id,
@@ -49,6 +55,9 @@ def fee_values(notice: Notice, progress: SendProgress, now: datetime, fee_partit
         "smsc_message_ids": progress.message_ids,
         "status": status,
         "failure_reason": reason,
+        # Missed calls placed on behalf (None when there are none: the record is as before).
+        "calls_requested": len(notice.flash_calls) or None,
+        "fee_minor_per_call": notice.fee_minor_per_call if notice.flash_calls else None,
     }
 
 

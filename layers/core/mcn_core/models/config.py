@@ -103,6 +103,8 @@ class Tariff(BaseModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     fee_minor_per_notice: int = Field(ge=0)
     fee_minor_per_extra_message: int = Field(default=0, ge=0)
+    #: per missed call placed on behalf that reached the handset (it alerted), on top of the notice's fee
+    fee_minor_per_call: int = Field(default=0, ge=0)
     charge_on: Literal["submit", "delivery"] = "submit"
 
 
@@ -445,6 +447,17 @@ def validation_problems(exc: ValidationError, tenant: str | None = None, prefix:
     return problems
 
 
+#: How each caller is told on the subscriber's behalf (callers not covered go in the service SMS):
+#: off: the service SMS lists everyone; sms: one SMS per caller from the caller's number;
+#: call: a missed call placed from the caller's number (ISUP flash call by the gateway), no SMS for
+#: them; call_and_sms: both.
+OnBehalf = Literal["off", "sms", "call", "call_and_sms"]
+#: The former `sender_mode` setting, still accepted: caller = on_behalf sms, service = off.
+_SENDER_MODE_TO_ON_BEHALF = {"caller": "sms", "service": "off"}
+#: One SQS SendMessageBatch holds 10 messages: the calls of one notice go in one request.
+MAX_CALLS_PER_NOTICE = 10
+
+
 class NotifyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -456,7 +469,12 @@ class NotifyConfig(BaseModel):
     max_messages_per_notice: int = Field(default=3, ge=1, le=10)
     max_segments_per_message: int = Field(default=2, ge=1, le=10)
     withheld_callers: Literal["show", "omit"] = "show"
-    sender_mode: Literal["service", "caller"] = "service"
+    on_behalf: OnBehalf = "off"
+    #: which callers get a call or SMS on behalf: all, or only those who called more than once
+    on_behalf_callers: Literal["all", "repeated"] = "all"
+    max_calls_per_notice: int = Field(default=3, ge=1, le=MAX_CALLS_PER_NOTICE)
+    #: a flash call not placed within this many seconds of its request is dropped (stale: worse than none)
+    flash_call_window_s: int = Field(default=120, ge=30, le=300)
     service_sender: str = Field(default="MissedCall", min_length=1, max_length=20)
     default_time_zone: str = "Europe/London"
     default_quiet_hours: str | None = None
@@ -510,7 +528,11 @@ class NotifyConfig(BaseModel):
         merged: dict[str, NotifyConfig] = {}
         for name, tenant in self.tenants.items():
             try:
-                merged[name] = NotifyConfig.model_validate(deep_merge(base, tenant.overrides))
+                # A tenant still written with the former `sender_mode` overrides the operator's on_behalf.
+                own_base = base
+                if "sender_mode" in tenant.overrides:
+                    own_base = {key: value for key, value in base.items() if key != "on_behalf"}
+                merged[name] = NotifyConfig.model_validate(deep_merge(own_base, tenant.overrides))
             except ValidationError as exc:
                 problems.extend(validation_problems(exc, name, "overrides."))
         self._tenant_configs, self._tenant_ranges = merged, owner
@@ -524,6 +546,33 @@ class NotifyConfig(BaseModel):
     def tenant_ranges(self) -> dict[str, str]:
         """E.164 prefix -> tenant name."""
         return self._tenant_ranges
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sender_mode_is_on_behalf(cls, data: object) -> object:
+        """Configs written before `on_behalf` keep working: `sender_mode` maps onto it."""
+        if not isinstance(data, dict) or "sender_mode" not in data:
+            return data
+        data = dict(data)
+        mode = data.pop("sender_mode")
+        if mode not in _SENDER_MODE_TO_ON_BEHALF:
+            raise ValueError(f"sender_mode must be 'service' or 'caller' (now on_behalf: off | sms), got {mode!r}")
+        mapped = _SENDER_MODE_TO_ON_BEHALF[mode]
+        if "on_behalf" in data and data["on_behalf"] != mapped:
+            raise ValueError(
+                f"sender_mode {mode!r} (= on_behalf {mapped!r}) contradicts on_behalf {data['on_behalf']!r}:"
+                " remove sender_mode, on_behalf replaces it"
+            )
+        data["on_behalf"] = mapped
+        return data
+
+    @property
+    def on_behalf_sms(self) -> bool:
+        return self.on_behalf in ("sms", "call_and_sms")
+
+    @property
+    def on_behalf_calls(self) -> bool:
+        return self.on_behalf in ("call", "call_and_sms")
 
     @field_validator("default_time_zone")
     @classmethod

@@ -79,6 +79,11 @@ class Notice(BaseModel):
     #: count, stored by Record with the lock release)
     notice_day: str | None = None
     notices_on_day: int | None = None
+    #: callers (E.164) to place a missed call from, in order: request n is `<notification_id>#<n>`.
+    #: Fixed here, in Compose's output, so a retried step always requests the same set.
+    flash_calls: list[str] = Field(default_factory=list)
+    flash_call_window_s: int = 120
+    fee_minor_per_call: int = 0
     keep_calls_on_failure: bool = True
     send_max_attempts: int = 5
     #: what Record clears: the listed calls and the mark Compose read (set by the Compose task)
