@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -257,9 +256,14 @@ def test_charts_are_pngs(report: Callable[..., Any], files: Path) -> None:
     assert chart.read_bytes()[:8] == PNG_SIGNATURE
 
 
-def test_reader_is_a_generator_following_pages(stack: EmbeddedStack, month: list[Fee]) -> None:
+def test_reader_is_a_generator_following_pages(
+    stack: EmbeddedStack, month: list[Fee], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pages of 25: without LastEvaluatedKey paging the shard would stop after its first page."""
-    os.environ.update(stack.env)
+    # monkeypatch, not os.environ: the stack's endpoint leaked into later tests (a unit test's
+    # mock_aws Secrets Manager client then called the stopped stack: EndpointConnectionError).
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
     reader = FeesReader(stack.resource_name("FeesTable"), page_size=25)
     partition = fee_keys.tenant_partitions("brand-b", PERIOD)[0]
     rows = reader.partition_rows(partition)
