@@ -74,6 +74,7 @@ import botocore.client  # noqa: E402
 
 from mcn_devkit import lambda_runtime  # noqa: E402
 from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
+from mcn_devkit.events import delivered_receipt  # noqa: E402
 from mcn_devkit.smsc import LocalSmsc  # noqa: E402
 
 _calls: list[tuple[str, str, str, dict, int]] = []
@@ -199,23 +200,6 @@ def platform_log_bytes(invocations: int, tracing: bool) -> tuple[int, int]:
     return invocations * len(lines), invocations * per
 
 
-def delivered(message_id: str) -> dict:
-    """A final DELIVRD receipt as mcn-receiver forwards it."""
-    done = datetime.now(UTC)
-    return {
-        "kind": "receipt",
-        "message_id": message_id,
-        "state": "DELIVRD",
-        "final": True,
-        "error_code": "000",
-        "message_state": 2,
-        "submit_date": done.strftime("%y%m%d%H%M"),
-        "done_date": done.strftime("%y%m%d%H%M"),
-        "done_at": done.isoformat(),
-        "received_at": done.isoformat(),
-    }
-
-
 def main() -> None:
     from mcn_gateway.registrations import STATE_REGISTERED, DynamoRegistrationStore
 
@@ -291,7 +275,7 @@ def main() -> None:
 
         finished(warm_result["results"][0]["notification_id"])
         # ... the receipts function too (its first call builds its clients: not a per-notice cost)
-        warm_receipts = [delivered(submit.message_id) for submit in smsc.submits if submit.message_id]
+        warm_receipts = [delivered_receipt(submit.message_id) for submit in smsc.submits if submit.message_id]
         stack.invoke("ReceiptsFunction", {"events": warm_receipts})
         smsc_seen = len(smsc.submits)
 
@@ -360,7 +344,9 @@ def main() -> None:
 
             # 4. delivery receipts, as mcn-receiver forwards them
             _phase[0] = "receipts"
-            receipts = [delivered(submit.message_id) for submit in smsc.submits[smsc_seen:] if submit.message_id]
+            receipts = [
+                delivered_receipt(submit.message_id) for submit in smsc.submits[smsc_seen:] if submit.message_id
+            ]
             for start in range(0, len(receipts), RECEIVER_BATCH):
                 response = stack.invoke("ReceiptsFunction", {"events": receipts[start : start + RECEIVER_BATCH]})
                 assert response["counts"].get("applied", 0) + response["counts"].get("duplicate", 0) > 0, response

@@ -69,3 +69,20 @@ def rebase_times(event: Any, now: datetime | None = None) -> Any:
         return event
     target = (now or datetime.now(UTC)).replace(microsecond=0)
     return _shift(event, target - max(times))
+
+
+def delivered_receipt(message_id: str) -> dict[str, Any]:
+    """A final DELIVRD receipt for `message_id`, as mcn-receiver forwards it to the receipts function."""
+    done = datetime.now(UTC)
+    return {
+        "kind": "receipt",
+        "message_id": message_id,
+        "state": "DELIVRD",
+        "final": True,
+        "error_code": "000",
+        "message_state": 2,
+        "submit_date": done.strftime("%y%m%d%H%M"),
+        "done_date": done.strftime("%y%m%d%H%M"),
+        "done_at": done.isoformat(),
+        "received_at": done.isoformat(),
+    }

@@ -12,6 +12,7 @@ import pytest
 
 from mcn_core.dal import fee_keys
 from mcn_devkit.embedded import EmbeddedStack
+from mcn_devkit.events import delivered_receipt
 
 pytestmark = [pytest.mark.integration]
 
@@ -70,22 +71,6 @@ def old_table(stack: EmbeddedStack) -> str:
     return OLD_TABLE
 
 
-def _receipt(message_id: str) -> dict[str, Any]:
-    done = datetime.now(UTC)
-    return {
-        "kind": "receipt",
-        "message_id": message_id,
-        "state": "DELIVRD",
-        "final": True,
-        "error_code": "000",
-        "message_state": 2,
-        "submit_date": done.strftime("%y%m%d%H%M"),
-        "done_date": done.strftime("%y%m%d%H%M"),
-        "done_at": done.isoformat(),
-        "received_at": done.isoformat(),
-    }
-
-
 def _new_fee(stack: EmbeddedStack, tenant: str, period: str, notification_id: str) -> dict[str, Any] | None:
     key = {
         "fee_partition": {"S": fee_keys.fee_partition(tenant, period, notification_id)},
@@ -107,7 +92,7 @@ def test_dry_run_writes_nothing(
 
 
 def test_receipt_before_migration_is_retried_not_lost(stack: EmbeddedStack, old_table: str) -> None:
-    response = stack.invoke("ReceiptsFunction", {"events": [_receipt("old-3")]})
+    response = stack.invoke("ReceiptsFunction", {"events": [delivered_receipt("old-3")]})
     assert response["results"][0]["outcome"] == "retry", response
 
 
@@ -132,7 +117,7 @@ def test_migrate_copies_under_the_tenant_key_and_receipts_find_the_copies(
 
     # a receipt for a notice sent before the upgrade moves the copy
     for message_id in ("old-1", "old-2"):
-        response = stack.invoke("ReceiptsFunction", {"events": [_receipt(message_id)]})
+        response = stack.invoke("ReceiptsFunction", {"events": [delivered_receipt(message_id)]})
         assert response["results"][0]["outcome"] == "applied", response
     moved = _new_fee(stack, "default", "2026-11", "20261130T235900Z-aaaa")
     assert moved is not None and moved["status"]["S"] == "delivered"
