@@ -29,7 +29,7 @@ from mcn_edge.spool import Spool
 from mcn_edge.sqs import make_sqs_queue
 from mcn_edge.targets import Target, make_target
 
-from .association import AssociationManager
+from .association import AssociationManager, RouteWatch
 from .config import GatewayConfig
 from .metrics import Metrics
 from .mwd import MwdRegistrar
@@ -218,6 +218,7 @@ class Gateway:
             )
         self.sink = EventSink(self.spool, self.forwarder, self.metrics, self.registrar)
         self.origination: FlashCallService | None = None
+        self._trunk_route: RouteWatch | None = None
         if config.origination is not None:
             origination = config.origination
             self.origination = FlashCallService(
@@ -235,6 +236,7 @@ class Gateway:
                     origination.poll_timeout_s,
                 ),
                 reachable=self._trunk_reachable,
+                route_losses=lambda: self._trunk_route.losses if self._trunk_route is not None else 0,
             )
         self.processor = SignallingProcessor(
             config.signalling,
@@ -245,6 +247,11 @@ class Gateway:
         )
         self._worker = SignallingWorker(self.processor, self.sink)
         self.associations = AssociationManager(config.associations, self._worker.submit, self.metrics)
+        self._trunk_route = (
+            self.associations.watch_route(config.origination.dpc, config.origination.associations or None)
+            if config.origination is not None
+            else None
+        )
         controls = {"/circuits": self._circuits_control} if self.origination is not None else {}
         self.http = HttpServer(config.http.host, config.http.port, self.metrics.render, self.health, controls)
 

@@ -72,6 +72,7 @@ class FlashCallService:
         sender: Sender,
         work_queue: WorkQueue,
         reachable: Callable[[], bool] = lambda: True,
+        route_losses: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -84,6 +85,8 @@ class FlashCallService:
         self._sender = sender
         self._queue = work_queue
         self._reachable = reachable  # an association carries the trunk now (no requests are taken otherwise)
+        self._route_losses = route_losses  # how often the route to the MSC was lost (counted as it happens)
+        self._losses_seen = 0
         self._wall = wall
         self._clock = clock
         self._nai = isup.NAI_NATIONAL if config.nai == "national" else isup.NAI_INTERNATIONAL
@@ -324,10 +327,14 @@ class FlashCallService:
         the trunk, the MSC's point code available) comes back after it was lost, the MSC may have reset or lost
         the circuits' state meanwhile: reset the whole range again (GRS, T22/T23); calls wait for the GRA."""
         reachable = self._reachable()
-        if not reachable:
-            if self._route_seen and not self._route_lost:
-                self._route_lost = True
+        losses = self._route_losses()
+        lost_meanwhile = losses != self._losses_seen  # lost and back between two looks
+        self._losses_seen = losses
+        if (not reachable and self._route_seen) or lost_meanwhile:
+            if not self._route_lost:
                 log.warning("route to the MSC (pc %s) lost: no flash call until it returns", self.peer_pc)
+            self._route_lost = True
+        if not reachable:
             return []
         self._route_seen = True
         if not self._route_lost:
@@ -340,6 +347,12 @@ class FlashCallService:
         return self.trunk.reset_all()
 
     # --- the queue ------------------------------------------------------------------------------------------
+
+    @property
+    def polling(self) -> bool:
+        """A long poll of the queue is under way (what it receives is placed, or released if it cannot be)."""
+        with self._cond:
+            return self._reserved > 0
 
     def _capacity(self) -> int:
         if not self._reachable():
