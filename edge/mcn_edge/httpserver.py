@@ -134,8 +134,15 @@ class HttpServerThread:
     `start()` returns the bound port (0 = any free port); `stop()` closes the server and ends the thread.
     """
 
-    def __init__(self, host: str, port: int, render_metrics: Callable[[], bytes], health: HealthProbe) -> None:
-        self.server = HttpServer(host, port, render_metrics, health)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        render_metrics: Callable[[], bytes],
+        health: HealthProbe,
+        controls: dict[str, Control] | None = None,
+    ) -> None:
+        self.server = HttpServer(host, port, render_metrics, health, controls)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="edge-http", daemon=True)
 
