@@ -124,7 +124,7 @@ class FlashCallService:
         )
         if self.trunk.locally_blocked():
             log.info("circuits blocked by the operator before the restart: %s", _ranges(self.trunk.locally_blocked()))
-        self._seen: dict[int, tuple[bool, bool, str | None]] = {}  # cic -> blocking as last logged
+        self._seen: dict[int, tuple[bool, bool, str | None]] = {}  # cic -> blocking fields as last logged
         self._route_lost = False  # the route to the MSC went away after it had been there: GRS when it returns
         self._route_seen = False
         self._cond = threading.Condition()
@@ -194,20 +194,23 @@ class FlashCallService:
         self._log_blocking_changes()
 
     def _log_blocking_changes(self) -> None:
-        """One log line per change of a circuit's blocking (local, remote, acknowledgement awaited)."""
-        for view in self.trunk.view():
-            now = (view.locally_blocked, view.remotely_blocked, view.awaiting)
-            before = self._seen.get(view.cic, (False, False, None))
+        """One log line per change of a circuit's blocking (local, remote, acknowledgement awaited). Runs after
+        every message: compares plain fields, builds a view only for a circuit that changed."""
+        unchanged = (False, False, None)
+        for cic, circuit in self.trunk.circuits.items():
+            now = (circuit.locally_blocked, circuit.remotely_blocked, circuit.procedure)
+            before = self._seen.get(cic, unchanged)
             if now == before:
                 continue
-            self._seen[view.cic] = now
+            self._seen[cic] = now
+            view = self.trunk.view([cic])[0]
             parts = []
             if view.locally_blocked or before[0]:
                 parts.append("locally blocked" if view.locally_blocked else "locally unblocked")
             if view.remotely_blocked != before[1]:
                 parts.append("remotely blocked by the MSC" if view.remotely_blocked else "remotely unblocked")
             parts.append(f"awaiting {view.awaiting}" if view.awaiting else "acknowledged" if before[2] else "")
-            log.info("cic %s: %s (pc %s)", view.cic, ", ".join(p for p in parts if p), self.peer_pc)
+            log.info("cic %s: %s (pc %s)", cic, ", ".join(p for p in parts if p), self.peer_pc)
 
     # --- the operator: local blocking -------------------------------------------------------------------------
 
