@@ -39,6 +39,23 @@ def to_e164(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def smsc_number_to_e164(raw: str, default_region: str) -> str:
+    """E.164 of a number an SMSC gives (an MO's originator, a receipt's handset).
+
+    '+44…'/'0044…' as is, '07…' national, bare digits international first: SMSCs usually give
+    these numbers as international digits without '+' (TON 1).
+    """
+    candidate = raw.strip()
+    if candidate.startswith(("+", "00")) or candidate.startswith("0"):
+        return to_e164(candidate, default_region)
+    if candidate.isdigit():
+        try:
+            return to_e164("+" + candidate, default_region)
+        except InvalidNumberError:
+            pass
+    return to_e164(candidate, default_region)
+
+
 def mask(number: str | None) -> str:
     """Keep the country-code hint and the last 3 digits: enough to correlate, not to identify.
 
