@@ -11,6 +11,7 @@ one (`SendResult.to_dict(mask)`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 
@@ -68,3 +69,13 @@ def mask(number: str | None) -> str:
         return "***"
     prefix = "+" if number.startswith("+") else ""
     return f"{prefix}{digits[:2]}{'*' * (len(digits) - 5)}{digits[-3:]}"
+
+
+#: a phone number in a text as Compose writes it (E.164, or digits as the network gave them): 6 or
+#: more digits in one run, '+' optional. Times, dates and counts never have 6 digits in a run.
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w+])\+?\d{6,}(?!\w)")
+
+
+def hide_numbers_in_text(text: str) -> str:
+    """Every phone number in a text (an SMS as composed) shown through `mask`."""
+    return _NUMBER_IN_TEXT.sub(lambda found: mask(found.group()), text)
