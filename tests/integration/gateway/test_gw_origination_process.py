@@ -208,3 +208,5 @@ def test_a_block_made_with_the_circuits_command_survives_a_restart_of_the_proces
             mscp.send(msc.rel(12, 17))
             mscp.expect(msc.RLC, cic=12)
             wait_for(lambda: [o["request_id"] for o in read_jsonl(tmp_path / "outcomes.jsonl")] == [request_id], "out")
+    log = config.with_suffix(".log").read_text()
+    assert SUBSCRIBER[1:] not in log and CALLER[1:] not in log  # numbers are masked in logs
