@@ -387,9 +387,11 @@ class Trunk:
 
     @staticmethod
     def _group_message(group: _GroupBlocking) -> bytes:
-        # the range ends at the last circuit still unacknowledged; the status marks which ones are meant
+        # the range ends at the last circuit still unacknowledged (but spans two circuits at least: range code
+        # 0 is not for group messages); the status marks which ones are meant
         last = max(i for i, flag in enumerate(group.flags) if flag)
-        return isup.encode_group_blocking(group.message_type, group.first, GROUP_MAINTENANCE, group.flags[: last + 1])
+        flags = group.flags[: max(last + 1, 2)]
+        return isup.encode_group_blocking(group.message_type, group.first, GROUP_MAINTENANCE, flags)
 
     def _end_procedure(self, circuit: Circuit) -> None:
         """Stop whatever BLO/UBL/CGB/CGU of ours the circuit waits on (its acknowledgement no longer matters)."""

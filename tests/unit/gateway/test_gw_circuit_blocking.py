@@ -103,6 +103,15 @@ def test_a_partial_cgba_leaves_the_rest_to_be_asked_again_at_t18():
     assert t.unacknowledged() == 0 and t.next_deadline() is None
 
 
+def test_a_cgb_asked_again_for_its_first_circuit_alone_still_spans_two():
+    t, clock = trunk(first=1, last=8, t18_s=10)
+    t.block(range(1, 4))
+    t.receive(msg(1, isup.MSG_CGBA, circuits=3, status=(False, True, True), group_type=0))
+    clock.now += 10
+    (again,) = t.expire()
+    assert range_status(pycrate(again)) == (2, [True, False])  # range code 1: cic 2 listed, not affected
+
+
 def test_an_unacknowledged_blo_is_repeated_at_t12_and_alerted_at_t13_then_every_t13():
     t, clock = trunk(t12_s=15, t13_s=60)
     t.block([2])
