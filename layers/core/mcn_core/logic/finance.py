@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from mcn_core.models.notice import DEFAULT_TENANT
+from mcn_core.models.types import DEFAULT_TENANT
 
 CHARGEABLE_ON_SUBMIT = frozenset({"submitted", "delivered"})
 STATUSES = ("submitted", "delivered", "failed", "expired")

@@ -12,6 +12,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+#: the tenant of every subscriber no configured number range claims
+DEFAULT_TENANT = "default"
+
 
 class Presentation(StrEnum):
     """Calling party presentation, from the ISUP calling party number's APRI."""
