@@ -99,9 +99,9 @@ def _no_bytecode_env() -> dict[str, str]:
     return env
 
 
-def _run(statement: str, env: dict[str, str], cwd: Path) -> str:
+def _run(statement: str, env: dict[str, str], cwd: Path, flags: tuple[str, ...] = ()) -> str:
     return subprocess.run(
-        [sys.executable, "-X", "frozen_modules=on", "-c", statement],
+        [sys.executable, *flags, "-X", "frozen_modules=on", "-c", statement],
         capture_output=True,
         text=True,
         env=env,
@@ -136,9 +136,12 @@ def _copy_sources(target: Path) -> None:
 
 
 def first_call_imports(
-    module: str, function: str, events: list[str], env: dict[str, str], cwd: Path
+    module: str, function: str, events: list[str], env: dict[str, str], cwd: Path, flags: tuple[str, ...] = ()
 ) -> tuple[list[str], list[tuple[str, str]]]:
-    """(the modules the first call imports, the deferred models it builds as (module, qualified name))."""
+    """(the modules the first call imports, the deferred models it builds as (module, qualified name)).
+
+    flags: the interpreter's (e.g. -S for a build's own paths only, given in PYTHONPATH).
+    """
     dead = {
         **env,
         # Refused at once: every adapter is built and imported, no call gets through.
@@ -157,7 +160,7 @@ def first_call_imports(
         "POWERTOOLS_LOG_LEVEL": "CRITICAL",
     }
     paths = [str(ROOT / "events" / name) for name in events]
-    out = _run(DISCOVER.format(module=module, function=function, events=paths), dead, cwd)
+    out = _run(DISCOVER.format(module=module, function=function, events=paths), dead, cwd, flags)
     # Only top-level names are imported explicitly; their submodules follow from the list itself.
     found = json.loads(out.rpartition("\nMODULES ")[2])  # the handler's own logs come first
     built = [tuple(entry) for entry in json.loads(out.rpartition("\nBUILT ")[2].partition("\n")[0])]
