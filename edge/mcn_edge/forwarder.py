@@ -101,8 +101,10 @@ class Forwarder:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_success: dict[str, float] = {}
+        # the depth gauge of each kind, bound once: it is set after every group commit
+        self._depth_gauges = {kind: self.metrics.spool_depth.labels(kind) for kind in targets}
         for kind in targets:
-            self.metrics.spool_depth.labels(kind).set(spool.depth(kind))
+            self._depth_gauges[kind].set(spool.depth(kind))
         self.metrics.dead_letters.set(spool.parked_count())
 
     def start(self) -> None:
@@ -122,7 +124,8 @@ class Forwarder:
     def notify(self, kind: str) -> None:
         """Called after events of `kind` were spooled."""
         depth = self.spool.depth(kind)
-        self.metrics.spool_depth.labels(kind).set(depth)
+        gauge = self._depth_gauges.get(kind)
+        (gauge or self.metrics.spool_depth.labels(kind)).set(depth)
         wakeup = self._wakeups.get(kind)
         if wakeup is not None and depth >= self._wake_at[kind]:
             wakeup.set()
@@ -130,6 +133,8 @@ class Forwarder:
     # -- choosing a batch ----------------------------------------------------------------------
     def _eligible(self, kind: str, batch: list[SpooledEvent]) -> list[SpooledEvent]:
         """The leading events of `batch` spooled after every waiting event of the kinds it follows."""
+        if not batch:
+            return batch
         barriers = [self.spool.oldest_id(dep) for dep in self.ordered_after.get(kind, ())]
         barrier = min((b for b in barriers if b is not None), default=None)
         return batch if barrier is None else [item for item in batch if item.id < barrier]
@@ -144,6 +149,8 @@ class Forwarder:
         return batch
 
     def _peek(self, kind: str, after_id: int = 0, limit: int | None = None) -> list[SpooledEvent]:
+        if self.spool.depth(kind) == 0:  # in memory: an idle kind (woken by another's ack) reads no rows
+            return []
         peeked = self.spool.peek(kind, limit or self.batch_size, after_id=after_id)
         return self._sized(self._eligible(kind, peeked))
 
@@ -265,7 +272,7 @@ class Forwarder:
         for item in batch:
             self._failures.pop(item.id, None)
         self._last_ack[kind] = time.monotonic()
-        self.metrics.spool_depth.labels(kind).set(self.spool.depth(kind))
+        self._depth_gauges[kind].set(self.spool.depth(kind))
         self.last_success[kind] = time.time()
         for follower, deps in self.ordered_after.items():
             if kind in deps:

@@ -9,6 +9,12 @@ events (the gateway's group commit) and `remove` deletes a forwarded batch in on
 transaction. The depth per kind is counted once at open and then kept in memory, so
 reading it (after every write, for the metric and /health) never scans the backlog nor waits
 for another thread's commit.
+
+A removal is committed without an fsync of its own (synchronous=NORMAL for that transaction):
+the WAL is written in order, so the next event commit's fsync makes it durable too. A killed
+process loses nothing either way; a power cut in between can only bring back rows that were
+already forwarded, which the targets take again idempotently (call_ref / event_ref) — never
+lose one. The answer path thus never waits behind a forwarder's fsync.
 """
 
 from __future__ import annotations
@@ -54,15 +60,40 @@ REQUEST_SETTLED = "settled"
 
 
 _T = TypeVar("_T")
+# json.dumps(body, sort_keys=True), bound once (json.dumps builds an encoder per call when given options);
+# bodies are plain dicts built by the gateway, so the cycle check is not needed
+_encode_body = json.JSONEncoder(sort_keys=True, check_circular=False).encode
 _MAX_VARIABLES = 500  # ids per DELETE statement (SQLite's host parameter limit is 32,766 since 3.32)
 
 
-@dataclass(frozen=True, slots=True)
 class SpooledEvent:
-    id: int
-    kind: str
-    body: dict[str, Any]
-    json: str = ""  # the body as spooled (JSON, sorted keys): a target can send it as is
+    """A spooled event: `json` is the body as spooled (JSON, sorted keys), which a target can send as
+    is; `body` is decoded from it only when asked for (the forwarding hot path never asks)."""
+
+    __slots__ = ("_body", "id", "json", "kind")
+
+    def __init__(self, id: int, kind: str, body: dict[str, Any] | None = None, json: str = "") -> None:  # noqa: A002
+        self.id = id
+        self.kind = kind
+        self._body = body
+        self.json = json
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            self._body = json.loads(self.json) if self.json else {}
+        return self._body
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpooledEvent):
+            return NotImplemented
+        return (self.id, self.kind, self.body) == (other.id, other.kind, other.body)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.kind))
+
+    def __repr__(self) -> str:
+        return f"SpooledEvent(id={self.id!r}, kind={self.kind!r}, json={self.json!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,15 +124,22 @@ class Spool:
         )
         self.commits = 0  # write transactions committed (one fsync each at synchronous=FULL)
 
-    def _write(self, statements: Callable[[], _T]) -> _T:
-        """Run `statements` in one write transaction; the caller holds the lock."""
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, statements: Callable[[], _T], *, fsync: bool = True) -> _T:
+        """Run `statements` in one write transaction; the caller holds the lock. `fsync=False`: the
+        commit reaches the WAL (a killed process keeps it) and the disk with the next fsync'ed one."""
+        if not fsync:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            result = statements()
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = statements()
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        finally:
+            if not fsync:
+                self._db.execute("PRAGMA synchronous=FULL")
         self.commits += 1
         return result
 
@@ -110,7 +148,7 @@ class Spool:
         if not items:
             return []
         now = time.time()
-        rows = [(kind, json.dumps(body, sort_keys=True), now) for kind, body in items]
+        rows = [(kind, _encode_body(body), now) for kind, body in items]
         insert = "INSERT INTO events (kind, body, spooled_at) VALUES (?, ?, ?)"
 
         def insert_all() -> int:
@@ -132,7 +170,7 @@ class Spool:
                 "SELECT id, kind, body FROM events WHERE kind = ? AND id > ? ORDER BY id LIMIT ?",
                 (kind, after_id, limit),
             ).fetchall()
-        return [SpooledEvent(row[0], row[1], json.loads(row[2]), row[2]) for row in rows]
+        return [SpooledEvent(row[0], row[1], None, row[2]) for row in rows]
 
     def oldest_id(self, kind: str) -> int | None:
         """The spool id of the oldest event of a kind still waiting, or None."""
@@ -142,7 +180,8 @@ class Spool:
         return oldest
 
     def remove(self, ids: list[int]) -> int:
-        """Delete events by id in one transaction (one fsync per batch); return how many were there."""
+        """Delete events by id in one transaction, with no fsync of its own (see the module's note);
+        return how many were there."""
         if not ids:
             return 0
         unique = sorted(set(ids))
@@ -157,7 +196,7 @@ class Spool:
             return kinds
 
         with self._lock:
-            removed = self._write(delete)
+            removed = self._write(delete, fsync=False)
             with self._depth_lock:
                 self._depth.subtract(removed)
         return len(removed)
