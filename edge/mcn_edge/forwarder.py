@@ -254,9 +254,10 @@ class Forwarder:
             log.warning("forwarding %d %s events failed, kept in the spool: %s", len(batch), kind, exc)
             raise
         self.metrics.forward_latency.labels(target.name).observe(time.perf_counter() - started)
+        outcomes: dict[str, int] = {}
         for result in results:
             outcome = str(result.get("outcome", "accepted"))
-            self.metrics.forward_outcomes.labels(target.name, outcome).inc()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if outcome == "rejected":
                 index = result.get("index")
                 body = batch[index].body if isinstance(index, int) and 0 <= index < len(batch) else {}
@@ -268,6 +269,8 @@ class Forwarder:
                     mask(body.get("subscriber")),
                     result.get("call_ref") or body.get("call_ref") or body.get("event_ref"),
                 )
+        for outcome, count in outcomes.items():  # one metric update per outcome, not per event
+            self.metrics.forward_outcomes.labels(target.name, outcome).inc(count)
         self.spool.remove([item.id for item in batch])
         for item in batch:
             self._failures.pop(item.id, None)
