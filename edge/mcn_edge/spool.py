@@ -11,7 +11,14 @@ reading it (after every write, for the metric and /health) never scans the backl
 for another thread's commit.
 
 A removal is committed without an fsync of its own (synchronous=NORMAL for that transaction):
-the WAL is written in order, so the next event commit's fsync makes it durable too. A killed
+the WAL is written in order, so the next event commit's fsync makes it durable too.
+
+`append(..., sync=False)` + `sync()` split an event commit in two so that they can run on two
+threads: the commit reaches the WAL (no fsync), and `sync()` fdatasyncs the WAL file, which makes
+every commit written before it started durable (what synchronous=FULL does inside each commit).
+The gateway's answer path commits a group, goes on decoding the next one, and answers each group
+once a sync that began after its commit returned: one fsync covers every group committed while
+the previous one ran. A killed
 process loses nothing either way; a power cut in between can only bring back rows that were
 already forwarded, which the targets take again idempotently (call_ref / event_ref) — never
 lose one. The answer path thus never waits behind a forwarder's fsync.
@@ -20,6 +27,7 @@ lose one. The answer path thus never waits behind a forwarder's fsync.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -72,7 +80,7 @@ class SpooledEvent:
 
     __slots__ = ("_body", "id", "json", "kind")
 
-    def __init__(self, id: int, kind: str, body: dict[str, Any] | None = None, json: str = "") -> None:  # noqa: A002
+    def __init__(self, id: int, kind: str, body: dict[str, Any] | None = None, json: str = "") -> None:
         self.id = id
         self.kind = kind
         self._body = body
@@ -123,6 +131,9 @@ class Spool:
             dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
         )
         self.commits = 0  # write transactions committed (one fsync each at synchronous=FULL)
+        self.syncs = 0  # fdatasyncs of the WAL by `sync()`
+        self._wal_fd: int | None = None
+        self._wal_lock = threading.Lock()  # the WAL's file descriptor only (never the connection's lock)
 
     def _write(self, statements: Callable[[], _T], *, fsync: bool = True) -> _T:
         """Run `statements` in one write transaction; the caller holds the lock. `fsync=False`: the
@@ -143,8 +154,9 @@ class Spool:
         self.commits += 1
         return result
 
-    def append(self, items: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """Commit events (kind, body) atomically, in order; return their ids."""
+    def append(self, items: list[tuple[str, dict[str, Any]]], *, sync: bool = True) -> list[int]:
+        """Commit events (kind, body) atomically, in order; return their ids. `sync=False`: committed to
+        the WAL only (a killed process keeps them); durable once a `sync()` started after this returned."""
         if not items:
             return []
         now = time.time()
@@ -158,7 +170,7 @@ class Spool:
 
         with self._lock:
             # AUTOINCREMENT ids of one transaction (the only writer holds the lock) are consecutive
-            last = self._write(insert_all)
+            last = self._write(insert_all, fsync=sync)
             with self._depth_lock:
                 self._depth.update(kind for kind, _body in items)
         return list(range(last - len(rows) + 1, last + 1))
@@ -342,6 +354,16 @@ class Spool:
                 )
             )
 
+    def sync(self) -> None:
+        """Make every commit written so far durable: fdatasync the WAL file, as a synchronous=FULL commit
+        does, without holding the connection (commits go on meanwhile; the next sync covers them)."""
+        with self._wal_lock:
+            if self._wal_fd is None:
+                # the WAL exists while this connection is open (WAL mode, opened in __init__)
+                self._wal_fd = os.open(f"{self.path}-wal", os.O_RDWR)
+            os.fdatasync(self._wal_fd)
+            self.syncs += 1
+
     def depth(self, kind: str | None = None) -> int:
         """Events waiting (of one kind, or all): kept in memory, O(1), and never waiting for a commit in
         progress (the gateway reads it right after its own commit, before answering)."""
@@ -353,3 +375,7 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._wal_lock:
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None

@@ -11,6 +11,7 @@ In-process use (tests, demo):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -72,7 +73,8 @@ class EventSink:
         self.metrics = metrics
         self.registrar = registrar
 
-    def accept(self, events: Iterable[Event]) -> int:
+    def accept(self, events: Iterable[Event], *, sync: bool = True) -> int:
+        """Spool the valid events; `sync=False`: committed to the WAL only, durable after `spool.sync()`."""
         events = list(events)
         valid = [(event.kind, event.body) for event in events]
         try:
@@ -84,7 +86,7 @@ class EventSink:
                 raise KeyError("an event of an unknown kind")
         except (ValidationError, KeyError):
             valid = self._valid_one_by_one(events)  # which ones, each logged and counted
-        self._spool(valid)
+        self._spool(valid, sync)
         return len(valid)
 
     def _valid_one_by_one(self, events: list[Event]) -> list[tuple[str, dict]]:
@@ -99,8 +101,8 @@ class EventSink:
             valid.append((event.kind, event.body))
         return valid
 
-    def _spool(self, valid: list[tuple[str, dict]]) -> None:
-        self.spool.append(valid)
+    def _spool(self, valid: list[tuple[str, dict]], sync: bool) -> None:
+        self.spool.append(valid, sync=sync)
         if self.forwarder is not None:
             for kind in {kind for kind, _ in valid}:
                 self.forwarder.notify(kind)
@@ -113,13 +115,16 @@ class EventSink:
 
 
 class SignallingWorker:
-    """Handles DATA on one thread with group commit.
+    """Handles DATA on one thread with group commit, made durable on a second one.
 
     pycrate objects are reused between messages, so signalling is handled on a single thread;
     that also keeps the event loop (heartbeats, other associations) free during spool fsyncs.
     A session submits the DATA of one read in one hand-over (one future for all of it); reads
-    queued while the previous group was committing are handled together and their events
-    committed in one transaction (one fsync); answers go out only after that commit.
+    queued meanwhile are handled together and their events committed in one transaction to the
+    spool's WAL, without an fsync. The "spool-sync" thread then fdatasyncs the WAL and only then
+    releases the group's answers. While it syncs, this thread decodes and commits the next groups;
+    the next sync covers all of them. So an IAM waits for at most the sync in progress and its
+    own, and the decoding overlaps the disk's latency instead of following it.
     """
 
     MAX_GROUP = 256
@@ -128,8 +133,11 @@ class SignallingWorker:
         self.processor = processor
         self.sink = sink
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._committed: queue.SimpleQueue = queue.SimpleQueue()  # (group, results, needs a sync)
         self._thread = threading.Thread(target=self._run, name="signalling", daemon=True)
+        self._syncer = threading.Thread(target=self._sync, name="spool-sync", daemon=True)
         self._thread.start()
+        self._syncer.start()
 
     def submit(self, messages: list[tuple[ProtocolData, float]]) -> asyncio.Future:
         """The DATA of one read, (protocol data, receive timestamp) each: a future of each one's answers."""
@@ -141,6 +149,8 @@ class SignallingWorker:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        self._committed.put(None)  # after the signalling thread: every committed group is synced first
+        self._syncer.join(timeout=10)
 
     def _run(self) -> None:
         while True:
@@ -171,16 +181,46 @@ class SignallingWorker:
                     answers.append(outcome.replies)
                 results.append(answers)
             try:
-                self.sink.accept(events)  # committed to disk before any answer goes out
+                self.sink.accept(events, sync=False)  # in the WAL; durable (spool-sync) before any answer
             except Exception as exc:  # disk full, spool unreadable: no answer, the peer retransmits
                 log.exception("spool write failed: %s", exc)
                 results = [exc] * len(group)
-            # one wake-up of each event loop per group, not one per read (each is a write to its self-pipe)
+                events = []
+            # every group goes through the sync thread, in order (one without events is not synced)
+            self._committed.put((group, results, bool(events)))
+
+    def _sync(self) -> None:
+        while True:
+            item = self._committed.get()
+            if item is None:
+                return
+            committed = [item]
+            while True:
+                try:
+                    following = self._committed.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    self._committed.put(None)
+                    break
+                committed.append(following)
+            failure: BaseException | None = None
+            if any(needs_sync for _group, _results, needs_sync in committed):
+                try:
+                    self.sink.spool.sync()  # every group taken here was committed before it started
+                except Exception as exc:  # the disk failed: no answer, the peer retransmits
+                    log.exception("spool sync failed: %s", exc)
+                    failure = exc
+            # one wake-up of each event loop per sync, not one per read (each is a write to its self-pipe)
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
-            for (_messages, future, loop), result in zip(group, results, strict=True):
-                by_loop.setdefault(loop, []).append((future, result))
+            for group, results, needs_sync in committed:
+                if failure is not None and needs_sync:
+                    results = [failure] * len(group)
+                for (_messages, future, loop), result in zip(group, results, strict=True):
+                    by_loop.setdefault(loop, []).append((future, result))
             for loop, resolved in by_loop.items():
-                loop.call_soon_threadsafe(_resolve, resolved)
+                with contextlib.suppress(RuntimeError):  # that loop was closed: nobody waits for the answers
+                    loop.call_soon_threadsafe(_resolve, resolved)
 
 
 def _resolve(resolved: list[tuple[asyncio.Future, object]]) -> None:

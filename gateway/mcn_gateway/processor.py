@@ -11,7 +11,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mcn_core.numbers import mask
 
@@ -52,8 +52,7 @@ class CircuitOwner(Protocol):
     def handle(self, data: ProtocolData) -> tuple[bool, list[ProtocolData]]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):  # immutable; a named tuple, as ProtocolData (built per message)
     kind: str  # KIND_MISSED_CALL or KIND_ATTACH
     body: dict
 

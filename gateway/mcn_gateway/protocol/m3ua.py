@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pycrate_core.base import Uint32
 from pycrate_mobile import M3UA as pm
@@ -113,9 +113,9 @@ def _fixed_instance(message_class: type) -> Any:
     return message
 
 
-@dataclass(frozen=True, slots=True)
-class ProtocolData:
-    """The MTP3 user payload carried by a DATA message (RFC 4666 3.3.1)."""
+class ProtocolData(NamedTuple):
+    """The MTP3 user payload carried by a DATA message (RFC 4666 3.3.1). Immutable; a named tuple
+    because two are built per message on the hot path (a frozen dataclass costs ~4x as much)."""
 
     opc: int
     dpc: int
