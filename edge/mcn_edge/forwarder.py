@@ -12,7 +12,6 @@ the rest flows on. Parked events are listed, retried or purged with the services
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,8 +22,9 @@ from typing import Any
 from mcn_core.numbers import mask
 
 from .metrics import EdgeMetrics
-from .spool import Spool, SpooledEvent
+from .spool import Spool, SpooledEvent, encode_body
 from .targets import FunctionFailedError, Target, TransientForwardError
+from .wakeup import Wakeup
 
 log = logging.getLogger("mcn_edge.forwarder")
 
@@ -90,7 +90,7 @@ class Forwarder:
         # kind -> the key whose order must hold among that kind's events (e.g. an MO's subscriber):
         # a probe past a failing event never takes an event with the same key
         self.order_key = order_key or {}
-        self._wakeups = {kind: threading.Event() for kind in targets}
+        self._wakeups = {kind: Wakeup() for kind in targets}  # set after commits: no futex under the GIL
         # the spool depth a worker filling a batch waits for: smaller depths do not wake it (a wake-up
         # per group commit costs the committing thread a notify and the worker a GIL round trip)
         self._wake_at = dict.fromkeys(targets, 0)
@@ -143,7 +143,7 @@ class Forwarder:
         """The leading events of `batch` whose JSON fits in `max_batch_bytes` (at least one)."""
         total = len('{"events": []}')
         for n, item in enumerate(batch):
-            total += len(item.json or json.dumps(item.body)) + 2
+            total += len((item.json or encode_body(item.body)).encode()) + 2  # bytes: the JSON keeps UTF-8
             if total > self.max_batch_bytes and n > 0:
                 return batch[:n]
         return batch
@@ -203,7 +203,7 @@ class Forwarder:
             if stop.is_set():
                 return False
             part = pending[:size]
-            if len(part) == 1 and len(json.dumps(part[0].body)) > self.max_batch_bytes:
+            if len(part) == 1 and len((part[0].json or encode_body(part[0].body)).encode()) > self.max_batch_bytes:
                 # no invocation can ever take it
                 self._park(kind, part[0], f"event larger than the {self.max_batch_bytes}-byte batch limit", 0)
                 pending.pop(0)

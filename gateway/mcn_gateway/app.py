@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,6 +26,7 @@ from mcn_edge.httpserver import HttpServer
 from mcn_edge.spool import Spool
 from mcn_edge.sqs import make_sqs_queue
 from mcn_edge.targets import Target, make_target
+from mcn_edge.wakeup import HandoffQueue
 
 from .association import AssociationManager
 from .config import GatewayConfig
@@ -132,8 +133,9 @@ class SignallingWorker:
     def __init__(self, processor: SignallingProcessor, sink: EventSink) -> None:
         self.processor = processor
         self.sink = sink
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._committed: queue.SimpleQueue = queue.SimpleQueue()  # (group, results, needs a sync)
+        # hand-offs that wake the other thread without a system call under the GIL (mcn_edge.wakeup)
+        self._queue: HandoffQueue[Any] = HandoffQueue()
+        self._committed: HandoffQueue[Any] = HandoffQueue()  # (group, results, needs a sync)
         self._thread = threading.Thread(target=self._run, name="signalling", daemon=True)
         self._syncer = threading.Thread(target=self._sync, name="spool-sync", daemon=True)
         self._thread.start()
@@ -162,7 +164,7 @@ class SignallingWorker:
             while size < self.MAX_GROUP:
                 try:
                     following = self._queue.get_nowait()
-                except queue.Empty:
+                except IndexError:
                     break
                 if following is None:
                     self._queue.put(None)
@@ -198,7 +200,7 @@ class SignallingWorker:
             while True:
                 try:
                     following = self._committed.get_nowait()
-                except queue.Empty:
+                except IndexError:
                     break
                 if following is None:
                     self._committed.put(None)
