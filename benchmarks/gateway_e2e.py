@@ -78,6 +78,7 @@ def _use_pycrate_answers() -> None:
     from mcn_gateway.protocol import isup, m3ua, sccp, tcap
 
     m3ua._encode = m3ua.encode_with_pycrate
+    m3ua.encode_data = m3ua.encode_data_with_params  # through _encode, i.e. pycrate
     isup.encode_rel = lambda cic, cause=isup.CAUSE_SUBSCRIBER_ABSENT: isup.encode_rel_with_pycrate(cic, cause)
     isup.encode_rlc = isup.encode_rlc_with_pycrate
     sccp.encode_udt = sccp.encode_udt_with_pycrate

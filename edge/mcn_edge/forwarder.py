@@ -149,8 +149,6 @@ class Forwarder:
         return batch
 
     def _peek(self, kind: str, after_id: int = 0, limit: int | None = None) -> list[SpooledEvent]:
-        if self.spool.depth(kind) == 0:  # in memory: an idle kind (woken by another's ack) reads no rows
-            return []
         peeked = self.spool.peek(kind, limit or self.batch_size, after_id=after_id)
         return self._sized(self._eligible(kind, peeked))
 
@@ -278,8 +276,10 @@ class Forwarder:
         self._depth_gauges[kind].set(self.spool.depth(kind))
         self.last_success[kind] = time.time()
         for follower, deps in self.ordered_after.items():
-            if kind in deps:
-                self._wakeups[follower].set()  # events held behind these may go now
+            # events held behind these may go now; a follower with none spooled (in memory: this gateway
+            # spooled none) is not woken for nothing: its once-a-second look finds any another process put back
+            if kind in deps and self.spool.depth(follower) > 0:
+                self._wakeups[follower].set()
 
     def _poisoned(self, kind: str, item: SpooledEvent, error: str, pending: list[SpooledEvent]) -> bool:
         """Count a FunctionError of `item` sent alone; park it (True) once it failed poison_attempts

@@ -64,7 +64,7 @@ def build_targets(config: GatewayConfig) -> dict[str, Target]:
 
 class EventSink:
     """Validates events against the published schema, spools them, wakes the forwarder; then (never
-    before the events are committed, never waiting for it) tells the MWD registrar."""
+    before the events are durable, never waiting for it) tells the MWD registrar."""
 
     def __init__(
         self, spool: Spool, forwarder: Forwarder | None, metrics: Metrics, registrar: MwdRegistrar | None = None
@@ -74,8 +74,15 @@ class EventSink:
         self.metrics = metrics
         self.registrar = registrar
 
-    def accept(self, events: Iterable[Event], *, sync: bool = True) -> int:
-        """Spool the valid events; `sync=False`: committed to the WAL only, durable after `spool.sync()`."""
+    def accept(self, events: Iterable[Event]) -> int:
+        """Spool the valid events durably (and tell the registrar); how many."""
+        valid = self.commit(events, sync=True)
+        self.durable(valid)
+        return len(valid)
+
+    def commit(self, events: Iterable[Event], *, sync: bool) -> list[tuple[str, dict]]:
+        """Spool the valid events and wake the forwarder; `sync=False`: committed to the WAL only, durable
+        after `spool.sync()` (then call `durable`). The events spooled."""
         events = list(events)
         valid = [(event.kind, event.body) for event in events]
         try:
@@ -87,8 +94,11 @@ class EventSink:
                 raise KeyError("an event of an unknown kind")
         except (ValidationError, KeyError):
             valid = self._valid_one_by_one(events)  # which ones, each logged and counted
-        self._spool(valid, sync)
-        return len(valid)
+        self.spool.append(valid, sync=sync)
+        if self.forwarder is not None:
+            for kind in {kind for kind, _ in valid}:
+                self.forwarder.notify(kind)
+        return valid
 
     def _valid_one_by_one(self, events: list[Event]) -> list[tuple[str, dict]]:
         valid = []
@@ -102,11 +112,8 @@ class EventSink:
             valid.append((event.kind, event.body))
         return valid
 
-    def _spool(self, valid: list[tuple[str, dict]], sync: bool) -> None:
-        self.spool.append(valid, sync=sync)
-        if self.forwarder is not None:
-            for kind in {kind for kind, _ in valid}:
-                self.forwarder.notify(kind)
+    def durable(self, valid: list[tuple[str, dict]]) -> None:
+        """The events `commit` spooled are durable: the MWD registrar may act on them."""
         if self.registrar is not None:
             for kind, body in valid:  # queue puts: the registrar works on its own thread
                 if kind == KIND_MISSED_CALL:
@@ -135,7 +142,7 @@ class SignallingWorker:
         self.sink = sink
         # hand-offs that wake the other thread without a system call under the GIL (mcn_edge.wakeup)
         self._queue: HandoffQueue[Any] = HandoffQueue()
-        self._committed: HandoffQueue[Any] = HandoffQueue()  # (group, results, needs a sync)
+        self._committed: HandoffQueue[Any] = HandoffQueue()  # (group, results, events spooled)
         self._thread = threading.Thread(target=self._run, name="signalling", daemon=True)
         self._syncer = threading.Thread(target=self._sync, name="spool-sync", daemon=True)
         self._thread.start()
@@ -182,14 +189,14 @@ class SignallingWorker:
                         events.extend(outcome.events)
                     answers.append(outcome.replies)
                 results.append(answers)
+            spooled: list[tuple[str, dict]] = []
             try:
-                self.sink.accept(events, sync=False)  # in the WAL; durable (spool-sync) before any answer
+                spooled = self.sink.commit(events, sync=False)  # in the WAL; durable (spool-sync) before any answer
             except Exception as exc:  # disk full, spool unreadable: no answer, the peer retransmits
                 log.exception("spool write failed: %s", exc)
                 results = [exc] * len(group)
-                events = []
             # every group goes through the sync thread, in order (one without events is not synced)
-            self._committed.put((group, results, bool(events)))
+            self._committed.put((group, results, spooled))
 
     def _sync(self) -> None:
         while True:
@@ -207,7 +214,7 @@ class SignallingWorker:
                     break
                 committed.append(following)
             failure: BaseException | None = None
-            if any(needs_sync for _group, _results, needs_sync in committed):
+            if any(spooled for _group, _results, spooled in committed):
                 try:
                     self.sink.spool.sync()  # every group taken here was committed before it started
                 except Exception as exc:  # the disk failed: no answer, the peer retransmits
@@ -215,14 +222,18 @@ class SignallingWorker:
                     failure = exc
             # one wake-up of each event loop per sync, not one per read (each is a write to its self-pipe)
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
-            for group, results, needs_sync in committed:
-                if failure is not None and needs_sync:
+            for group, results, spooled in committed:
+                if failure is not None and spooled:
                     results = [failure] * len(group)
                 for (_messages, future, loop), result in zip(group, results, strict=True):
                     by_loop.setdefault(loop, []).append((future, result))
             for loop, resolved in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # that loop was closed: nobody waits for the answers
                     loop.call_soon_threadsafe(_resolve, resolved)
+            if failure is None:
+                for _group, _results, spooled in committed:
+                    if spooled:
+                        self.sink.durable(spooled)  # after the answers were handed to their loops
 
 
 def _resolve(resolved: list[tuple[asyncio.Future, object]]) -> None:
