@@ -52,13 +52,19 @@ class _Pipe:
             with contextlib.suppress(BlockingIOError):  # full: the sleeper wakes anyway
                 os.write(self._write_fd, b"\x01")
 
-    def sleep(self, timeout: float | None) -> None:
-        """Block until woken or `timeout` (None: no limit) passed; the caller re-checks its condition."""
+    def sleep(self, timeout: float | None, consume: bool = True) -> None:
+        """Block until woken or `timeout` (None: no limit) passed; the caller re-checks its condition.
+        `consume=False` leaves the wake-up in the pipe (for every other sleeper) until `drain`."""
         poller = select.poll()  # per call: one poll object must not be polled by two threads at once
         poller.register(self._read_fd, select.POLLIN)
         poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999)))
-        with contextlib.suppress(BlockingIOError):  # else another sleeper took them
-            os.read(self._read_fd, 4096)  # wake-ups written while we were busy are consumed here
+        if consume:
+            self.drain()
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # nothing (left) to read
+            while os.read(self._read_fd, 4096):
+                pass
 
 
 class HandoffQueue(Generic[_T]):
@@ -93,7 +99,8 @@ class HandoffQueue(Generic[_T]):
 
 
 class Wakeup:
-    """`threading.Event`'s set / wait / clear for one or more sleepers, woken without the GIL."""
+    """`threading.Event`'s set / wait / clear for one or more sleepers, woken without the GIL: a set
+    writes one byte (if anyone sleeps), which stays readable, so wakes every sleeper, until `clear`."""
 
     def __init__(self) -> None:
         self._flag = False
@@ -108,6 +115,7 @@ class Wakeup:
 
     def clear(self) -> None:
         self._flag = False
+        self._pipe.drain()  # a system call, but only after a wait (the sleeper's side)
 
     def wait(self, timeout: float | None = None) -> bool:
         """True when set (at once, or within `timeout` seconds)."""
@@ -116,7 +124,7 @@ class Wakeup:
         self._pipe.about_to_sleep()
         try:
             if not self._flag:
-                self._pipe.sleep(timeout)
+                self._pipe.sleep(timeout, consume=False)
         finally:
             self._pipe.awake()
         return self._flag
