@@ -213,27 +213,31 @@ class SignallingWorker:
                     self._committed.put(None)
                     break
                 committed.append(following)
-            failure: BaseException | None = None
-            if any(spooled for _group, _results, spooled in committed):
-                try:
-                    self.sink.spool.sync()  # every group taken here was committed before it started
-                except Exception as exc:  # the disk failed: no answer, the peer retransmits
-                    log.exception("spool sync failed: %s", exc)
-                    failure = exc
-            # one wake-up of each event loop per sync, not one per read (each is a write to its self-pipe)
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
-            for group, results, spooled in committed:
-                if failure is not None and spooled:
-                    results = [failure] * len(group)
-                for (_messages, future, loop), result in zip(group, results, strict=True):
-                    by_loop.setdefault(loop, []).append((future, result))
-            for loop, resolved in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # that loop was closed: nobody waits for the answers
-                    loop.call_soon_threadsafe(_resolve, resolved)
-            if failure is None:
-                for _group, _results, spooled in committed:
-                    if spooled:
-                        self.sink.durable(spooled)  # after the answers were handed to their loops
+            self._release(committed)
+
+    def _release(self, committed: list[tuple[list, list, list[tuple[str, dict]]]]) -> None:
+        """Make the committed groups durable (one sync for all), then hand their answers to their loops."""
+        failure: BaseException | None = None
+        if any(spooled for _group, _results, spooled in committed):
+            try:
+                self.sink.spool.sync()  # every group taken here was committed before it started
+            except Exception as exc:  # the disk failed: no answer, the peer retransmits
+                log.exception("spool sync failed: %s", exc)
+                failure = exc
+        # one wake-up of each event loop per sync, not one per read (each is a write to its self-pipe)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, object]]] = {}
+        for group, results, spooled in committed:
+            if failure is not None and spooled:
+                results = [failure] * len(group)
+            for (_messages, future, loop), result in zip(group, results, strict=True):
+                by_loop.setdefault(loop, []).append((future, result))
+        for loop, resolved in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop was closed: nobody waits for the answers
+                loop.call_soon_threadsafe(_resolve, resolved)
+        if failure is None:
+            for _group, _results, spooled in committed:
+                if spooled:
+                    self.sink.durable(spooled)  # after the answers were handed to their loops
 
 
 def _resolve(resolved: list[tuple[asyncio.Future, object]]) -> None:
