@@ -338,6 +338,7 @@ def answer_encoding() -> None:
     from mcn_gateway.protocol import isup, m3ua, sccp, tcap
 
     data_params = [(0x0006, b"\0\0\0\1"), (0x0210, b"\0" * 12 + isup.encode_rel(77, 20))]
+    rel_data = m3ua.ProtocolData(0, 0, 0, 0, 0, 0, isup.encode_rel(77, 20))
     called, calling = sccp.encode_gt_address("447700900123", 6), sccp.encode_gt_address("447700900001", 8)
     application_context = (0, 4, 0, 0, 1, 0, 25, 2)
     cases = {
@@ -356,7 +357,7 @@ def answer_encoding() -> None:
             lambda: sccp.encode_udt_with_pycrate(called, calling, b"\x64" * 60, 1),
         ),
         "M3UA DATA wrapping a REL": (
-            lambda: m3ua._encode(m3ua.TRANSFER_DATA, data_params),
+            lambda: m3ua.encode_data(rel_data, routing_context=1),
             lambda: m3ua.encode_with_pycrate(m3ua.TRANSFER_DATA, data_params),
         ),
         "SCCP XUDT wrapping an End": (

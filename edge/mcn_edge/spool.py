@@ -11,17 +11,17 @@ reading it (after every write, for the metric and /health) never scans the backl
 for another thread's commit.
 
 A removal is committed without an fsync of its own (synchronous=NORMAL for that transaction):
-the WAL is written in order, so the next event commit's fsync makes it durable too.
+the WAL is written in order, so the next event commit's fsync makes it durable too. A killed
+process loses nothing either way; a power cut in between can only bring back rows that were
+already forwarded, which the targets take again idempotently (call_ref / event_ref), never lose
+one. The answer path thus never waits behind a forwarder's fsync.
 
 `append(..., sync=False)` + `sync()` split an event commit in two so that they can run on two
 threads: the commit reaches the WAL (no fsync), and `sync()` fdatasyncs the WAL file, which makes
 every commit written before it started durable (what synchronous=FULL does inside each commit).
 The gateway's answer path commits a group, goes on decoding the next one, and answers each group
 once a sync that began after its commit returned: one fsync covers every group committed while
-the previous one ran. A killed
-process loses nothing either way; a power cut in between can only bring back rows that were
-already forwarded, which the targets take again idempotently (call_ref / event_ref) — never
-lose one. The answer path thus never waits behind a forwarder's fsync.
+the previous one ran.
 """
 
 from __future__ import annotations
