@@ -576,7 +576,7 @@ class M3uaSession:
         if not self._unanswered:
             return
         while self._unanswered:
-            await asyncio.wait([self._unanswered[-1][0]])
+            await asyncio.wait([self._unanswered[0][0]])  # the oldest: answers leave in order
             self._write_answers()
         await self.writer.drain()
 
