@@ -61,6 +61,12 @@ CREATE TABLE IF NOT EXISTS requests (
     body TEXT NOT NULL,
     claimed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS blocked_circuits (
+    trunk TEXT NOT NULL,
+    cic INTEGER NOT NULL,
+    blocked_at REAL NOT NULL,
+    PRIMARY KEY (trunk, cic)
+);
 """
 
 # requests: work taken from a queue (flash calls) and its outcome, keyed by the request's own id, so
@@ -374,6 +380,32 @@ class Spool:
                 self._wal_fd = os.open(f"{self.path}-wal", os.O_RDWR)
             os.fdatasync(self._wal_fd)
             self.syncs += 1
+
+    # -- circuits the operator blocked (gateway origination): they stay blocked across restarts --
+    def set_blocked_circuits(self, trunk: str, cics: list[int], blocked: bool) -> None:
+        """Record (blocked) or forget (unblocked) an operator's block of `cics` on `trunk`, in one commit."""
+        now = time.time()
+
+        def write() -> None:
+            if blocked:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO blocked_circuits (trunk, cic, blocked_at) VALUES (?, ?, ?)",
+                    [(trunk, cic, now) for cic in cics],
+                )
+            else:
+                self._db.executemany(
+                    "DELETE FROM blocked_circuits WHERE trunk = ? AND cic = ?", [(trunk, cic) for cic in cics]
+                )
+
+        with self._lock:
+            self._write(write)
+
+    def blocked_circuits(self, trunk: str) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT cic FROM blocked_circuits WHERE trunk = ? ORDER BY cic", (trunk,)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
 
     def depth(self, kind: str | None = None) -> int:
         """Events waiting (of one kind, or all): kept in memory, O(1), and never waiting for a commit in

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -28,11 +30,11 @@ from mcn_edge.sqs import make_sqs_queue
 from mcn_edge.targets import Target, make_target
 from mcn_edge.wakeup import HandoffQueue
 
-from .association import AssociationManager
+from .association import AssociationManager, RouteWatch
 from .config import GatewayConfig
 from .metrics import Metrics
 from .mwd import MwdRegistrar
-from .origination import KIND_FLASH_CALL_OUTCOME, FlashCallService
+from .origination import KIND_FLASH_CALL_OUTCOME, CircuitError, FlashCallService
 from .processor import KIND_ATTACH, KIND_MISSED_CALL, Event, SignallingProcessor
 from .protocol.dialogues import TransactionRegistry
 from .protocol.m3ua import ProtocolData
@@ -290,6 +292,7 @@ class Gateway:
             )
         self.sink = EventSink(self.spool, self.forwarder, self.metrics, self.registrar)
         self.origination: FlashCallService | None = None
+        self._trunk_route: RouteWatch | None = None
         if config.origination is not None:
             origination = config.origination
             self.origination = FlashCallService(
@@ -307,6 +310,7 @@ class Gateway:
                     origination.poll_timeout_s,
                 ),
                 reachable=self._trunk_reachable,
+                route_losses=lambda: self._trunk_route.losses if self._trunk_route is not None else 0,
             )
         self.processor = SignallingProcessor(
             config.signalling,
@@ -317,7 +321,13 @@ class Gateway:
         )
         self._worker = SignallingWorker(self.processor, self.sink)
         self.associations = AssociationManager(config.associations, self._worker.submit, self.metrics)
-        self.http = HttpServer(config.http.host, config.http.port, self.metrics.render, self.health)
+        self._trunk_route = (
+            self.associations.watch_route(config.origination.dpc, config.origination.associations or None)
+            if config.origination is not None
+            else None
+        )
+        controls = {"/circuits": self._circuits_control} if self.origination is not None else {}
+        self.http = HttpServer(config.http.host, config.http.port, self.metrics.render, self.health, controls)
 
     def health(self) -> tuple[bool, dict]:
         """Healthy = the spool works and, when the gateway has associations toward an STP, at least one of
@@ -339,6 +349,35 @@ class Gateway:
             "spool_depth": depth,
             **({"mwd_registrations_in_progress": self.registrar.in_progress} if self.registrar else {}),
             **({"origination": self.origination.describe()} if self.origination else {}),
+        }
+
+    async def _circuits_control(self, method: str, body: Any) -> tuple[int, Any]:
+        """`mcn-gateway circuits`: GET shows the trunk's circuits; POST {"action": "block"|"unblock", "cics": [..]}
+        blocks or unblocks them (on a thread: the service sends through this event loop and waits)."""
+        origination = self.origination
+        assert origination is not None
+        if method == "GET":
+            views = await asyncio.to_thread(origination.circuits)
+        elif method == "POST":
+            action = body.get("action") if isinstance(body, dict) else None
+            cics = body.get("cics") if isinstance(body, dict) else None
+            if action not in ("block", "unblock") or not isinstance(cics, list):
+                return 400, {"error": 'expected {"action": "block" | "unblock", "cics": [numbers]}'}
+            if not all(isinstance(cic, int) and not isinstance(cic, bool) for cic in cics):
+                return 400, {"error": "cics must be whole numbers"}
+            change = origination.block if action == "block" else origination.unblock
+            try:
+                views = await asyncio.to_thread(change, cics)
+            except CircuitError as exc:
+                return 400, {"error": str(exc)}
+            except sqlite3.Error as exc:  # not kept: nothing was changed nor sent
+                return 503, {"error": f"spool: {exc}: nothing changed"}
+        else:
+            return 405, {"error": "GET or POST"}
+        config = origination.config
+        return 200, {
+            "trunk": {"dpc": config.dpc, "cic_first": config.cic_first, "cic_last": config.cic_last},
+            "circuits": [dataclasses.asdict(view) for view in views],
         }
 
     def _send_map(self, data: ProtocolData) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -581,6 +582,17 @@ class M3uaSession:
         await self.writer.drain()
 
 
+@dataclasses.dataclass(slots=True)
+class RouteWatch:
+    """Whether a destination can be reached (an association carries traffic, the point code is not reported
+    unavailable) and how often that was lost: a loss and return between two looks is still counted."""
+
+    dpc: int
+    names: list[str] | None
+    available: bool = False
+    losses: int = 0
+
+
 class AssociationManager:
     """Runs the configured associations: servers accept peers (up to max_connections each), clients
     reconnect with backoff."""
@@ -597,6 +609,30 @@ class AssociationManager:
         self._next_session = -1
         self._stopping = False
         self._decoder = m3ua.M3uaDecoder()  # shared: building pycrate prototypes per connection costs memory
+        self._watches: list[RouteWatch] = []
+
+    def watch_route(self, dpc: int, names: list[str] | None = None) -> RouteWatch:
+        """A RouteWatch kept up to date on every change of a session (state, DUNA/DAVA, connect, close)."""
+        watch = RouteWatch(dpc, names)
+        watch.available = self._route_up(dpc, names)
+        self._watches.append(watch)
+        return watch
+
+    def _route_up(self, dpc: int, names: list[str] | None) -> bool:
+        """As `_carriers`, but congestion (SCON) is no loss of the route."""
+        return any(
+            s.carries_traffic
+            and (not names or s.config.name in names)
+            and (not s.client or not any(_covers(entry, dpc) for entry in s.unavailable))
+            for s in self.sessions
+        )
+
+    def _route_changed(self) -> None:
+        for watch in self._watches:
+            available = self._route_up(watch.dpc, watch.names)
+            if watch.available and not available:
+                watch.losses += 1
+            watch.available = available
 
     async def start(self) -> None:
         for config in self.configs:
@@ -710,7 +746,15 @@ class AssociationManager:
             name = f"{config.name}#{counter}"
             log.info("%s: %s connection from %s", name, transport.upper(), peer)
             session = M3uaSession(
-                name, config, reader, writer, self.on_data, self.metrics, client=False, decoder=self._decoder
+                name,
+                config,
+                reader,
+                writer,
+                self.on_data,
+                self.metrics,
+                client=False,
+                decoder=self._decoder,
+                on_change=self._route_changed,
             )
             self.sessions.append(session)
             open_sessions.append(session)
@@ -721,6 +765,7 @@ class AssociationManager:
             finally:
                 self.sessions.remove(session)
                 open_sessions.remove(session)
+                self._route_changed()
                 session.forget_metrics()  # a server session's series go with its connection
 
         # a bounded reader buffer: a peer that sends faster than we handle is paused by TCP
@@ -773,13 +818,22 @@ class AssociationManager:
                     transport,
                 )
                 session = M3uaSession(
-                    config.name, config, reader, writer, self.on_data, self.metrics, client=True, decoder=self._decoder
+                    config.name,
+                    config,
+                    reader,
+                    writer,
+                    self.on_data,
+                    self.metrics,
+                    client=True,
+                    decoder=self._decoder,
+                    on_change=self._route_changed,
                 )
                 self.sessions.append(session)
                 try:
                     await session.run()
                 finally:
                     self.sessions.remove(session)
+                    self._route_changed()
                 if session.closed_reason is None:
                     log.warning("%s: association closed by the peer", config.name)
             except asyncio.CancelledError:

@@ -8,6 +8,12 @@ maintenance alerts (`Alert`). The owner (mcn_gateway.origination) serialises cal
 A call: IAM (T7) -> ACM/CPG alerting -> ring time -> REL cause 16 (T1 repeats, T5 -> RSC) -> RLC -> idle.
 ANM/CON -> REL at once. REL from the exchange -> RLC, the cause says why. Circuit supervision from the MSC
 (RSC, GRS, BLO/UBL, CGB/CGU) is answered; the whole range is reset (GRS, T22/T23) before the first call.
+Local blocking (Q.764 2.8, 2.9.2): the operator blocks circuits (`block`), the MSC is told with BLO (one
+circuit) or a maintenance CGB (a run of circuits) and acknowledges with BLA/CGBA (T12/T13, T18/T19);
+unblocking likewise with UBL/CGU and UBA/CGUA (T14/T15, T20/T21). Blocking is for subsequent calls: a call
+under way on the circuit goes on to its end, then the circuit takes no new call. A reset does not clear
+local blocking: GRA carries it in its status bits, RSC is answered with BLO then RLC (Q.764 2.9.3.1 iii),
+and after a reset the gateway sent itself (GRS, RSC) the block is sent again.
 Dual seizure (Q.764 2.10.1.4): the exchange with the higher point code controls the even CICs; on the
 circuits it does not control the gateway backs off and repeats the attempt on another circuit.
 """
@@ -27,8 +33,14 @@ IDLE = "idle"
 OUTGOING = "outgoing_busy"
 INCOMING = "incoming_busy"
 RESETTING = "resetting"
+LOCALLY_BLOCKED = "locally_blocked"
 REMOTELY_BLOCKED = "remotely_blocked"
-CIRCUIT_STATES = (IDLE, OUTGOING, INCOMING, RESETTING, REMOTELY_BLOCKED)
+CIRCUIT_STATES = (IDLE, OUTGOING, INCOMING, RESETTING, LOCALLY_BLOCKED, REMOTELY_BLOCKED)
+
+# a local blocking procedure under way (its acknowledgement awaited)
+BLOCKING = "blocking"  # BLO or CGB sent, BLA or CGBA awaited
+UNBLOCKING = "unblocking"  # UBL or CGU sent, UBA or CGUA awaited
+GROUP_MAINTENANCE = 0  # circuit group supervision message type indicator: maintenance oriented
 
 # phases of an outgoing call
 AWAITING_ACM = "awaiting_acm"  # IAM sent, no backward message yet (T7)
@@ -55,6 +67,14 @@ class Timers:
     t17_s: float = 300.0
     t22_s: float = 15.0
     t23_s: float = 300.0
+    t12_s: float = 15.0  # BLO sent, no BLA: BLO again
+    t13_s: float = 300.0  # BLO unacknowledged this long: alert, then BLO every T13
+    t14_s: float = 15.0  # UBL / UBA
+    t15_s: float = 300.0
+    t18_s: float = 15.0  # CGB / CGBA
+    t19_s: float = 300.0
+    t20_s: float = 15.0  # CGU / CGUA
+    t21_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +101,8 @@ class Finished:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """Something maintenance must look at: a timer expired without an answer (t5, t17, t23)."""
+    """Something maintenance must look at: a timer expired without an answer (t5, t17, t23; blocking:
+    t13, t15, t19, t21)."""
 
     timer: str
     cic: int
@@ -109,9 +130,23 @@ class Circuit:
     call: Call | None = None
     release_cause: int | None = None  # of the REL we repeat (T1)
     timers: dict[str, float] = field(default_factory=dict)  # name -> monotonic deadline
+    locally_blocked: bool = False  # the operator blocked it: no new call (survives resets and restarts)
+    procedure: str | None = None  # BLOCKING / UNBLOCKING: acknowledgement awaited
+    maintenance: dict[str, float] = field(default_factory=dict)  # the single BLO/UBL's timers (t12..t15)
+
+    @property
+    def held_locally(self) -> bool:
+        """No new call: blocked, or an unblocking not yet acknowledged by the MSC."""
+        return self.locally_blocked or self.procedure == UNBLOCKING
+
+    @property
+    def usable(self) -> bool:
+        return self.state == IDLE and not self.remotely_blocked and not self.held_locally
 
     @property
     def reported_state(self) -> str:
+        if self.state == IDLE and self.held_locally:
+            return LOCALLY_BLOCKED
         if self.state == IDLE and self.remotely_blocked:
             return REMOTELY_BLOCKED
         return self.state
@@ -122,6 +157,31 @@ class _GroupReset:
     first: int
     count: int
     timers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _GroupBlocking:
+    """A CGB or CGU of ours awaiting its CGBA/CGUA: `flags[i]` = circuit first + i is still unacknowledged."""
+
+    message_type: int  # MSG_CGB or MSG_CGU
+    first: int
+    flags: list[bool]
+    timers: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[int]:
+        return [self.first + i for i, flag in enumerate(self.flags) if flag]
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitView:
+    """One circuit as the operator sees it (`mcn-gateway circuits show`)."""
+
+    cic: int
+    state: str
+    locally_blocked: bool
+    remotely_blocked: bool
+    awaiting: str | None  # the acknowledgement awaited from the MSC: BLA, UBA, CGBA, CGUA
 
 
 def outcome_of_release(cause: int, alerted: bool) -> FlashCallOutcome:
@@ -147,10 +207,14 @@ class Trunk:
         nai: int = isup.NAI_INTERNATIONAL,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        locally_blocked: Iterable[int] = (),
     ) -> None:
         self.circuits = {cic: Circuit(cic) for cic in sorted(set(cics))}
         if not self.circuits:
             raise ValueError("a trunk needs at least one circuit")
+        for cic in locally_blocked:  # restored from the spool: told to the MSC after the start-up reset
+            if cic in self.circuits:
+                self.circuits[cic].locally_blocked = True
         self.own_pc = own_pc
         self.peer_pc = peer_pc
         self.timers = timers
@@ -158,6 +222,7 @@ class Trunk:
         self._clock = clock
         self._wall = wall
         self._resets: dict[int, _GroupReset] = {}
+        self._group_blocks: dict[tuple[int, int], _GroupBlocking] = {}  # (message type, first cic) -> CGB/CGU
         self.calls: dict[str, Circuit] = {}  # call id -> its circuit, until the call has its outcome
         # circuits we control first (fewer dual seizures), ascending; the others from the top down
         controlled = [c for c in self.circuits if self.controls(c)]
@@ -173,7 +238,7 @@ class Trunk:
         return cic in self.circuits
 
     def free_circuits(self) -> int:
-        return sum(1 for c in self.circuits.values() if c.state == IDLE and not c.remotely_blocked)
+        return sum(1 for c in self.circuits.values() if c.usable)
 
     @property
     def resetting(self) -> bool:
@@ -184,9 +249,41 @@ class Trunk:
         return {state: counts.get(state, 0) for state in CIRCUIT_STATES}
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for c in self.circuits.values() for d in c.timers.values()]
+        deadlines = [d for c in self.circuits.values() for d in (*c.timers.values(), *c.maintenance.values())]
         deadlines += [d for g in self._resets.values() for d in g.timers.values()]
+        deadlines += [d for g in self._group_blocks.values() for d in g.timers.values()]
         return min(deadlines, default=None)
+
+    def locally_blocked(self) -> list[int]:
+        return [cic for cic, circuit in self.circuits.items() if circuit.locally_blocked]
+
+    def unacknowledged(self) -> int:
+        """Circuits whose BLO/UBL/CGB/CGU the MSC has not acknowledged yet."""
+        return sum(1 for c in self.circuits.values() if c.procedure is not None)
+
+    def view(self, cics: Iterable[int] | None = None) -> list[CircuitView]:
+        chosen = self.circuits if cics is None else [cic for cic in cics if cic in self.circuits]
+        views = []
+        for cic in chosen:
+            circuit = self.circuits[cic]
+            views.append(
+                CircuitView(
+                    cic,
+                    circuit.reported_state,
+                    circuit.locally_blocked,
+                    circuit.remotely_blocked,
+                    self._awaiting(circuit),
+                )
+            )
+        return views
+
+    def _awaiting(self, circuit: Circuit) -> str | None:
+        if circuit.procedure is None:
+            return None
+        group = self._group_blocking_of(circuit.cic)
+        if group is not None:
+            return "CGBA" if group.message_type == isup.MSG_CGB else "CGUA"
+        return "BLA" if circuit.procedure == BLOCKING else "UBA"
 
     # --- start-up: GRS for the whole range -----------------------------------------------------------
 
@@ -205,6 +302,8 @@ class Trunk:
             for cic in group:
                 actions += self._clear(self.circuits[cic], "circuit reset by the gateway")
                 self.circuits[cic].state = RESETTING
+                # the MSC forgets our blocks with the reset: they are sent again once it is acknowledged
+                self._end_procedure(self.circuits[cic])
             reset = self._resets[group[0]] = _GroupReset(group[0], len(group))
             reset.timers = {"t22": now + self.timers.t22_s, "t23": now + self.timers.t23_s}
             actions.append(Send(group[0], isup.encode_grs(group[0], len(group))))
@@ -223,9 +322,120 @@ class Trunk:
     def _free_circuit(self, excluding: int | None = None) -> Circuit | None:
         for cic in self._preference:
             circuit = self.circuits[cic]
-            if circuit.state == IDLE and not circuit.remotely_blocked and cic != excluding:
+            if circuit.usable and cic != excluding:
                 return circuit
         return None
+
+    # --- local blocking (the operator) ------------------------------------------------------------------
+
+    def block(self, cics: Iterable[int]) -> list[Action]:
+        """Block circuits for new calls and tell the MSC (BLO, or CGB for a run of circuits). A call under way
+        goes on to its end (maintenance blocking concerns subsequent calls). A circuit being reset by the
+        gateway is told once the reset is acknowledged."""
+        return self._set_local(cics, blocked=True)
+
+    def unblock(self, cics: Iterable[int]) -> list[Action]:
+        """Return blocked circuits to service: UBL (or CGU); a circuit takes calls again once acknowledged."""
+        return self._set_local(cics, blocked=False)
+
+    def _set_local(self, cics: Iterable[int], blocked: bool) -> list[Action]:
+        chosen = sorted({cic for cic in cics if cic in self.circuits})
+        for cic in chosen:
+            circuit = self.circuits[cic]
+            circuit.locally_blocked = blocked
+            self._end_procedure(circuit)
+        # circuits being reset by us are told after the reset (blocked), or need nothing (the reset unblocks)
+        told = [cic for cic in chosen if self.circuits[cic].state != RESETTING]
+        return self._announce(told, blocked)
+
+    def _announce(self, cics: list[int], blocked: bool) -> list[Action]:
+        """BLO/UBL for a lone circuit, maintenance CGB/CGU for each contiguous run (at most 32 circuits)."""
+        runs: list[list[int]] = []
+        for cic in sorted(cics):
+            if runs and cic == runs[-1][-1] + 1 and len(runs[-1]) <= isup.MAX_GROUP_RANGE:
+                runs[-1].append(cic)
+            else:
+                runs.append([cic])
+        now = self._clock()
+        actions: list[Action] = []
+        procedure = BLOCKING if blocked else UNBLOCKING
+        for run in runs:
+            for cic in run:
+                self._end_procedure(self.circuits[cic])
+                self.circuits[cic].procedure = procedure
+            if len(run) == 1:
+                circuit = self.circuits[run[0]]
+                short, long = ("t12", "t13") if blocked else ("t14", "t15")
+                circuit.maintenance = {short: now + self._duration(short), long: now + self._duration(long)}
+                actions.append(Send(circuit.cic, self._single_message(circuit)))
+                continue
+            kind = isup.MSG_CGB if blocked else isup.MSG_CGU
+            group = _GroupBlocking(kind, run[0], [True] * len(run))
+            short, long = ("t18", "t19") if blocked else ("t20", "t21")
+            group.timers = {short: now + self._duration(short), long: now + self._duration(long)}
+            self._group_blocks[(kind, run[0])] = group
+            actions.append(Send(run[0], self._group_message(group)))
+        return actions
+
+    def _duration(self, timer: str) -> float:
+        return float(getattr(self.timers, f"{timer}_s"))
+
+    @staticmethod
+    def _single_message(circuit: Circuit) -> bytes:
+        kind = isup.MSG_BLO if circuit.procedure == BLOCKING else isup.MSG_UBL
+        return isup.encode_simple(circuit.cic, kind)
+
+    @staticmethod
+    def _group_message(group: _GroupBlocking) -> bytes:
+        # the range ends at the last circuit still unacknowledged (but spans two circuits at least: range code
+        # 0 is not for group messages); the status marks which ones are meant
+        last = max(i for i, flag in enumerate(group.flags) if flag)
+        flags = group.flags[: max(last + 1, 2)]
+        return isup.encode_group_blocking(group.message_type, group.first, GROUP_MAINTENANCE, flags)
+
+    def _end_procedure(self, circuit: Circuit) -> None:
+        """Stop whatever BLO/UBL/CGB/CGU of ours the circuit waits on (its acknowledgement no longer matters)."""
+        circuit.procedure = None
+        circuit.maintenance = {}
+        group = self._group_blocking_of(circuit.cic)
+        if group is not None:
+            group.flags[circuit.cic - group.first] = False
+            if not any(group.flags):
+                del self._group_blocks[(group.message_type, group.first)]
+
+    def _group_blocking_of(self, cic: int) -> _GroupBlocking | None:
+        for group in self._group_blocks.values():
+            offset = cic - group.first
+            if 0 <= offset < len(group.flags) and group.flags[offset]:
+                return group
+        return None
+
+    def _acknowledged(self, circuit: Circuit, message_type: int) -> list[Action]:
+        """BLA/UBA from the MSC. Unexpected ones are answered so both ends agree again (Q.764 2.9.2.3): a BLA
+        for a circuit we do not block gets UBL, a UBA for one we block gets BLO."""
+        expected = BLOCKING if message_type == isup.MSG_BLA else UNBLOCKING
+        if circuit.procedure == expected and circuit.maintenance:
+            self._end_procedure(circuit)
+            return []
+        if circuit.procedure is not None or circuit.state == RESETTING:
+            return []  # a late answer to an earlier procedure: the one under way goes on
+        if message_type == isup.MSG_BLA and not circuit.locally_blocked:
+            return self._announce([circuit.cic], blocked=False)
+        if message_type == isup.MSG_UBA and circuit.locally_blocked:
+            return self._announce([circuit.cic], blocked=True)
+        return []  # a repeated acknowledgement of what is already agreed
+
+    def _group_acknowledged(self, message: isup.CircuitMessage) -> list[Action]:
+        """CGBA/CGUA for a CGB/CGU of ours: the circuits whose status bit is set are acknowledged; the others
+        stay pending and are asked for again at T18/T20."""
+        kind = isup.MSG_CGB if message.message_type == isup.MSG_CGBA else isup.MSG_CGU
+        group = self._group_blocks.get((kind, message.cic))
+        if group is None:
+            return []  # not an answer to a CGB/CGU of ours (or a late one): nothing changes
+        for offset, flag in enumerate(message.status):
+            if flag and offset < len(group.flags) and group.flags[offset]:
+                self._end_procedure(self.circuits[group.first + offset])
+        return []
 
     def _seize(self, circuit: Circuit, call: Call) -> list[Action]:
         circuit.state = OUTGOING
@@ -264,7 +474,11 @@ class Trunk:
         if kind in (isup.MSG_ACM, isup.MSG_CPG, isup.MSG_CON, isup.MSG_ANM):
             return True, self._backward(circuit, message)
         if kind == isup.MSG_RSC:
-            return True, [*self._reset_by_peer(circuit), Send(circuit.cic, isup.encode_rlc(circuit.cic))]
+            actions = self._reset_by_peer(circuit)
+            if circuit.locally_blocked and circuit.state != RESETTING:
+                # Q.764 2.9.3.1 iii: a circuit we block is answered with BLO, then RLC
+                actions += self._announce([circuit.cic], blocked=True)
+            return True, [*actions, Send(circuit.cic, isup.encode_rlc(circuit.cic))]
         if kind == isup.MSG_GRS and message.circuits:
             return True, self._grs(message.cic, message.circuits)
         if kind == isup.MSG_GRA and message.circuits:
@@ -275,7 +489,11 @@ class Trunk:
             return True, [Send(circuit.cic, isup.encode_simple(circuit.cic, answer))]
         if kind in (isup.MSG_CGB, isup.MSG_CGU) and message.circuits:
             return True, self._group_blocking(message)
-        return True, []  # BLA/UBA/CGBA/CGUA (the gateway blocks nothing), CPG events, others: nothing to do
+        if kind in (isup.MSG_BLA, isup.MSG_UBA):
+            return True, self._acknowledged(circuit, kind)
+        if kind in (isup.MSG_CGBA, isup.MSG_CGUA) and message.circuits:
+            return True, self._group_acknowledged(message)
+        return True, []  # CPG events, others: nothing to do
 
     def _iam(self, circuit: Circuit) -> tuple[bool, list[Action]]:
         circuit.remotely_blocked = False  # Q.764 2.8.2.3: an IAM on a remotely blocked circuit unblocks it
@@ -296,6 +514,10 @@ class Trunk:
                 ]
             call.attempts += 1
             return False, self._seize(other, call)
+        if circuit.state == IDLE and circuit.locally_blocked:
+            # the MSC seized a circuit we block: it missed our BLO (or forgot it); the IAM is discarded and the
+            # block told again (the MSC's T7 clears its call)
+            return True, [] if circuit.procedure == BLOCKING else self._announce([circuit.cic], blocked=True)
         if circuit.state == IDLE:
             circuit.state = INCOMING
             return False, []
@@ -338,7 +560,10 @@ class Trunk:
         if circuit.state in (OUTGOING, INCOMING, RESETTING):
             if circuit.call is not None and circuit.call.phase != RELEASING:
                 return []  # RLC in the middle of a call: unexpected, ignored
+            reset = circuit.state == RESETTING
             self._idle(circuit)
+            if reset and circuit.locally_blocked:  # our RSC cleared the MSC's record of our block
+                return self._announce([circuit.cic], blocked=True)
         return []
 
     def _reset_by_peer(self, circuit: Circuit) -> list[Action]:
@@ -354,7 +579,12 @@ class Trunk:
         for cic in range(first, first + count):
             if cic in self.circuits:
                 actions += self._reset_by_peer(self.circuits[cic])
-        actions.append(Send(first, isup.encode_gra(first, count, [False] * count)))  # nothing blocked locally
+        blocked = [cic in self.circuits and self.circuits[cic].locally_blocked for cic in range(first, first + count)]
+        for cic in range(first, first + count):
+            if cic in self.circuits:
+                # the GRA's status bits tell the MSC what we block: any BLO/UBL/CGB/CGU under way is answered
+                self._end_procedure(self.circuits[cic])
+        actions.append(Send(first, isup.encode_gra(first, count, blocked)))  # status: blocked at our end
         return actions
 
     def _gra(self, first: int, count: int, status: tuple[bool, ...]) -> list[Action]:
@@ -362,13 +592,16 @@ class Trunk:
         if reset is None:
             return []  # not an answer to a GRS of ours
         del self._resets[first]
+        blocked = []
         for offset in range(min(count, reset.count)):
             circuit = self.circuits.get(first + offset)
             if circuit is not None and circuit.state == RESETTING:
                 self._idle(circuit)
                 # a status bit set: the circuit is blocked for maintenance at the exchange's end
                 circuit.remotely_blocked = offset < len(status) and status[offset]
-        return []
+                if circuit.locally_blocked:
+                    blocked.append(circuit.cic)
+        return self._announce(blocked, blocked=True)  # the reset cleared our blocks at the MSC: tell them again
 
     def _group_blocking(self, message: isup.CircuitMessage) -> list[Action]:
         assert message.circuits is not None
@@ -397,6 +630,16 @@ class Trunk:
             for name in [n for n, deadline in circuit.timers.items() if deadline <= now]:
                 if name in circuit.timers:  # an earlier expiry of this circuit may have replaced its timers
                     actions += self._expired(circuit, name, now)
+        for circuit in self.circuits.values():
+            expired = [n for n, deadline in circuit.maintenance.items() if deadline <= now]
+            if expired and circuit.procedure is not None:
+                actions += self._repeat(circuit.maintenance, expired, circuit.cic, now)
+                actions.append(Send(circuit.cic, self._single_message(circuit)))
+        for group in list(self._group_blocks.values()):
+            expired = [n for n, deadline in group.timers.items() if deadline <= now]
+            if expired:
+                actions += self._repeat(group.timers, expired, group.first, now)
+                actions.append(Send(group.first, self._group_message(group)))
         for reset in list(self._resets.values()):
             expired = [n for n, deadline in reset.timers.items() if deadline <= now]
             if "t23" in expired:
@@ -406,6 +649,20 @@ class Trunk:
                 reset.timers["t22"] = now + self.timers.t22_s
                 actions.append(Send(reset.first, isup.encode_grs(reset.first, reset.count)))
         return actions
+
+    def _repeat(self, timers: dict[str, float], expired: list[str], cic: int, now: float) -> list[Action]:
+        """A blocking procedure's timers expired: the short one (T12/T14/T18/T20) repeats the message; the long
+        one (T13/T15/T19/T21) alerts maintenance, stops the short one, and repeats every long period (Q.764
+        2.10.4 / 2.9.2.3)."""
+        long_timer = next((n for n in timers if n in ("t13", "t15", "t19", "t21")), None)
+        short_timer = next((n for n in timers if n in ("t12", "t14", "t18", "t20")), None)
+        if long_timer is not None and long_timer in expired:
+            timers.clear()
+            timers[long_timer] = now + self._duration(long_timer)
+            return [Alert(long_timer, cic)]
+        if short_timer is not None:
+            timers[short_timer] = now + self._duration(short_timer)
+        return []
 
     def _expired(self, circuit: Circuit, name: str, now: float) -> list[Action]:
         call = circuit.call
@@ -423,6 +680,7 @@ class Trunk:
             circuit.state = RESETTING
             circuit.call = None
             circuit.timers = {"t16": now + self.timers.t16_s, "t17": now + self.timers.t17_s}
+            self._end_procedure(circuit)  # the RSC clears our block at the MSC: told again after its RLC
             return [Alert("t5", circuit.cic), Send(circuit.cic, isup.encode_simple(circuit.cic, isup.MSG_RSC))]
         if name == "t16":
             circuit.timers["t16"] = now + self.timers.t16_s

@@ -1,4 +1,5 @@
-"""`mcn-gateway` console script: run the gateway, check a config, replay a capture."""
+"""`mcn-gateway` console script: run the gateway, check a config, replay a capture, manage parked events and
+the flash-call trunk's circuits."""
 
 from __future__ import annotations
 
@@ -171,11 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--drain-timeout", type=float, default=60.0)
     from mcn_edge.parked import add_parked_parser, run_parked
 
+    from .circuit_cli import add_circuits_parser, run_circuits
+
     add_parked_parser(sub)
+    add_circuits_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "parked":
             return run_parked(args, load_config(args.config).forwarding.spool_path)
+        if args.command == "circuits":
+            return run_circuits(args, load_config(args.config))
         if args.command == "replay":
             from .pcap import PcapError
 

@@ -260,6 +260,27 @@ class OriginationConfig(_Strict):
     t17_s: Annotated[float, Field(gt=0, le=900)] = Field(300.0, description="Q.764 T17: RSC unanswered: alerted")
     t22_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T22: GRS sent, no GRA: GRS again")
     t23_s: Annotated[float, Field(gt=0, le=900)] = Field(300.0, description="Q.764 T23: GRS unanswered: alerted")
+    t12_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T12: BLO sent, no BLA: BLO again")
+    t13_s: Annotated[float, Field(gt=0, le=900)] = Field(
+        300.0, description="Q.764 T13: BLO unacknowledged: alerted, then BLO every T13"
+    )
+    t14_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T14: UBL sent, no UBA: UBL again")
+    t15_s: Annotated[float, Field(gt=0, le=900)] = Field(
+        300.0, description="Q.764 T15: UBL unacknowledged: alerted, then UBL every T15"
+    )
+    t18_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T18: CGB sent, no CGBA: CGB again")
+    t19_s: Annotated[float, Field(gt=0, le=900)] = Field(
+        300.0, description="Q.764 T19: CGB unacknowledged: alerted, then CGB every T19"
+    )
+    t20_s: Annotated[float, Field(gt=0, le=60)] = Field(15.0, description="Q.764 T20: CGU sent, no CGUA: CGU again")
+    t21_s: Annotated[float, Field(gt=0, le=900)] = Field(
+        300.0, description="Q.764 T21: CGU unacknowledged: alerted, then CGU every T21"
+    )
+    grs_on_route_return: bool = Field(
+        True,
+        description="Reset the whole range (GRS) when the route to the MSC comes back after it was lost; calls "
+        "wait for the GRA",
+    )
     max_calls: Annotated[int, Field(ge=1, le=4096)] = Field(10, description="Calls in progress at once")
     poll_concurrency: Annotated[int, Field(ge=1, le=16)] = Field(1, description="Long polls of the queue at once")
     wait_time_s: Annotated[int, Field(ge=1, le=20)] = Field(20, description="SQS long-poll wait per receive")

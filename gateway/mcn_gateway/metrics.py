@@ -137,7 +137,7 @@ class Metrics(EdgeMetrics):
         self.circuits = Gauge(
             "mcn_gateway_circuits",
             "Circuits of the origination trunk by state (idle, outgoing_busy, incoming_busy, resetting, "
-            "remotely_blocked)",
+            "locally_blocked, remotely_blocked)",
             ["state"],
             registry=r,
         )
@@ -158,7 +158,13 @@ class Metrics(EdgeMetrics):
         )
         self.circuit_alerts = Counter(
             "mcn_gateway_circuit_maintenance_alerts",
-            "Circuit supervision timers that expired without an answer, by timer (t5, t17, t23)",
+            "Circuit supervision timers that expired without an answer, by timer (t5, t17, t23; blocking: t13, t15, "
+            "t19, t21)",
             ["timer"],
+            registry=r,
+        )
+        self.circuit_blocking_unacknowledged = Gauge(
+            "mcn_gateway_circuit_blocking_unacknowledged",
+            "Circuits whose BLO, UBL, CGB or CGU the MSC has not acknowledged yet",
             registry=r,
         )

@@ -9,6 +9,10 @@ Threads (the trunk's state machine, mcn_gateway.circuits, is guarded by one cond
 - the timer thread runs the trunk's timers (ring time, T7, T1/T5, T16/T17, T22/T23) and sends what they say;
 - the settler spools each outcome together with the request's settled mark (one transaction), wakes the
   forwarder, and only then deletes the message from the queue.
+
+The operator blocks and unblocks circuits at run time (`block`/`unblock`, from `mcn-gateway circuits` through
+the HTTP control endpoint); blocks are kept in the spool and restored at start. When the route to the MSC comes
+back after it was lost, the whole range is reset again (GRS) and no call is placed before the GRA.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from mcn_core.numbers import mask
 from mcn_edge.spool import REQUEST_SETTLED, Spool
 from mcn_edge.sqs import QueueError, QueueMessage, WorkQueue
 
-from .circuits import Action, Alert, Finished, Send, Timers, Trunk
+from .circuits import Action, Alert, CircuitView, Finished, Send, Timers, Trunk
 from .config import OriginationConfig
 from .metrics import Metrics
 from .protocol import isup
@@ -41,6 +45,10 @@ log = logging.getLogger("mcn_gateway.origination")
 KIND_FLASH_CALL_OUTCOME = "flash_call_outcome"
 
 Sender = Callable[[ProtocolData], bool]  # one MTP3 user message toward the MSC; False when nothing carries it
+
+
+class CircuitError(ValueError):
+    """An operator's circuit command that cannot apply (a CIC outside the trunk's range)."""
 
 
 @dataclass(slots=True)
@@ -64,6 +72,7 @@ class FlashCallService:
         sender: Sender,
         work_queue: WorkQueue,
         reachable: Callable[[], bool] = lambda: True,
+        route_losses: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -76,9 +85,16 @@ class FlashCallService:
         self._sender = sender
         self._queue = work_queue
         self._reachable = reachable  # an association carries the trunk now (no requests are taken otherwise)
+        self._route_losses = route_losses  # how often the route to the MSC was lost (counted as it happens)
+        self._losses_seen = 0
         self._wall = wall
         self._clock = clock
         self._nai = isup.NAI_NATIONAL if config.nai == "national" else isup.NAI_INTERNATIONAL
+        self.trunk_key = f"{self.own_pc}-{self.peer_pc}"  # the spool keeps the operator's blocks per trunk
+        restored = spool.blocked_circuits(self.trunk_key)
+        outside = [cic for cic in restored if not config.cic_first <= cic <= config.cic_last]
+        if outside:
+            log.warning("blocked circuits %s are outside the configured range: ignored", outside)
         self.trunk = Trunk(
             range(config.cic_first, config.cic_last + 1),
             self.own_pc,
@@ -92,11 +108,25 @@ class FlashCallService:
                 t17_s=config.t17_s,
                 t22_s=config.t22_s,
                 t23_s=config.t23_s,
+                t12_s=config.t12_s,
+                t13_s=config.t13_s,
+                t14_s=config.t14_s,
+                t15_s=config.t15_s,
+                t18_s=config.t18_s,
+                t19_s=config.t19_s,
+                t20_s=config.t20_s,
+                t21_s=config.t21_s,
             ),
             nai=self._nai,
             clock=clock,
             wall=wall,
+            locally_blocked=restored,
         )
+        if self.trunk.locally_blocked():
+            log.info("circuits blocked by the operator before the restart: %s", _ranges(self.trunk.locally_blocked()))
+        self._seen: dict[int, tuple[bool, bool, str | None]] = {}  # cic -> blocking fields as last logged
+        self._route_lost = False  # the route to the MSC went away after it had been there: GRS when it returns
+        self._route_seen = False
         self._cond = threading.Condition()
         self._decoder = isup.CircuitMessageDecoder()
         self._active: dict[str, _Active] = {}
@@ -160,6 +190,61 @@ class FlashCallService:
         for state, count in self.trunk.states().items():
             self.metrics.circuits.labels(state).set(count)
         self.metrics.flash_calls_in_progress.set(len(self.trunk.calls))
+        self.metrics.circuit_blocking_unacknowledged.set(self.trunk.unacknowledged())
+        self._log_blocking_changes()
+
+    def _log_blocking_changes(self) -> None:
+        """One log line per change of a circuit's blocking (local, remote, acknowledgement awaited). Runs after
+        every message: compares plain fields, builds a view only for a circuit that changed."""
+        unchanged = (False, False, None)
+        for cic, circuit in self.trunk.circuits.items():
+            now = (circuit.locally_blocked, circuit.remotely_blocked, circuit.procedure)
+            before = self._seen.get(cic, unchanged)
+            if now == before:
+                continue
+            self._seen[cic] = now
+            view = self.trunk.view([cic])[0]
+            parts = []
+            if view.locally_blocked or before[0]:
+                parts.append("locally blocked" if view.locally_blocked else "locally unblocked")
+            if view.remotely_blocked != before[1]:
+                parts.append("remotely blocked by the MSC" if view.remotely_blocked else "remotely unblocked")
+            parts.append(f"awaiting {view.awaiting}" if view.awaiting else "acknowledged" if before[2] else "")
+            log.info("cic %s: %s (pc %s)", cic, ", ".join(p for p in parts if p), self.peer_pc)
+
+    # --- the operator: local blocking -------------------------------------------------------------------------
+
+    def _chosen(self, cics: list[int]) -> list[int]:
+        outside = [cic for cic in cics if not self.trunk.owns(cic)]
+        if outside:
+            first, last = self.config.cic_first, self.config.cic_last
+            raise CircuitError(f"cic {_ranges(outside)} outside the trunk's range {first}-{last} (pc {self.peer_pc})")
+        if not cics:
+            raise CircuitError("no cic given")
+        return sorted(set(cics))
+
+    def block(self, cics: list[int]) -> list[CircuitView]:
+        """Block circuits for new calls (kept in the spool first), tell the MSC (BLO/CGB); calls under way on
+        them go on to their end. CircuitError for a CIC outside the range (nothing changes then)."""
+        return self._set_blocked(self._chosen(cics), blocked=True)
+
+    def unblock(self, cics: list[int]) -> list[CircuitView]:
+        return self._set_blocked(self._chosen(cics), blocked=False)
+
+    def _set_blocked(self, cics: list[int], blocked: bool) -> list[CircuitView]:
+        self.spool.set_blocked_circuits(self.trunk_key, cics, blocked)  # durable before the MSC hears of it
+        log.warning(
+            "operator %s cic %s of the trunk to pc %s", "blocks" if blocked else "unblocks", _ranges(cics), self.peer_pc
+        )
+        with self._cond:
+            actions = self.trunk.block(cics) if blocked else self.trunk.unblock(cics)
+            self._after(actions)
+        self._send_all(actions)
+        return self.circuits(cics)
+
+    def circuits(self, cics: list[int] | None = None) -> list[CircuitView]:
+        with self._cond:
+            return self.trunk.view(cics)
 
     def _send_all(self, actions: list[Action]) -> None:
         for action in actions:
@@ -184,7 +269,9 @@ class FlashCallService:
             log.info("forgot %s flash call requests older than %s days", pruned, self.config.request_memory_days)
         with self._cond:
             if self.config.grs_at_start:
-                self._outbox = self.trunk.reset_all()
+                self._outbox = self.trunk.reset_all()  # the operator's blocks are told after the GRA
+            else:
+                self._outbox = self.trunk.block(self.trunk.locally_blocked())
             self._publish()
         targets = [(self._timer_loop, "origination-timers"), (self._settle_loop, "origination-settler")]
         targets += [(self._poll_loop, f"origination-poll-{n}") for n in range(self.config.poll_concurrency)]
@@ -217,6 +304,7 @@ class FlashCallService:
                 "resetting": self.trunk.resetting,
                 "circuits": self.trunk.states(),
                 "calls_in_progress": len(self.trunk.calls),
+                "locally_blocked": _ranges(self.trunk.locally_blocked()),
                 "trunk_reachable": self._reachable(),
                 "queue": "ok" if self.queue_error is None else f"error: {self.queue_error}",
             }
@@ -233,11 +321,41 @@ class FlashCallService:
                 wait = 1.0 if deadline is None else min(1.0, max(0.0, deadline - self._clock()))
                 if wait > 0:
                     self._cond.wait(wait)
-                actions = self.trunk.expire()
+                actions = self._route_returned() + self.trunk.expire()
                 self._after(actions)
             self._send_all(actions)
 
+    def _route_returned(self) -> list[Action]:
+        """With the condition held, at least once a second: when the route to the MSC (an association carrying
+        the trunk, the MSC's point code available) comes back after it was lost, the MSC may have reset or lost
+        the circuits' state meanwhile: reset the whole range again (GRS, T22/T23); calls wait for the GRA."""
+        reachable = self._reachable()
+        losses = self._route_losses()
+        lost_meanwhile = losses != self._losses_seen  # lost and back between two looks
+        self._losses_seen = losses
+        if (not reachable and self._route_seen) or lost_meanwhile:
+            if not self._route_lost:
+                log.warning("route to the MSC (pc %s) lost: no flash call until it returns", self.peer_pc)
+            self._route_lost = True
+        if not reachable:
+            return []
+        self._route_seen = True
+        if not self._route_lost:
+            return []
+        self._route_lost = False
+        if not self.config.grs_on_route_return:
+            log.info("route to the MSC (pc %s) available again", self.peer_pc)
+            return []
+        log.warning("route to the MSC (pc %s) available again: resetting the trunk's circuits (GRS)", self.peer_pc)
+        return self.trunk.reset_all()
+
     # --- the queue ------------------------------------------------------------------------------------------
+
+    @property
+    def polling(self) -> bool:
+        """A long poll of the queue is under way (what it receives is placed, or released if it cannot be)."""
+        with self._cond:
+            return self._reserved > 0
 
     def _capacity(self) -> int:
         if not self._reachable():
@@ -468,3 +586,14 @@ class FlashCallService:
         if failed:
             # settled in the spool: when the message comes back it is recognised and deleted then
             self.metrics.origination_queue_errors.labels("delete").inc(len(failed))
+
+
+def _ranges(cics: list[int]) -> str:
+    """1,2,3,7 -> "1-3,7" (for log lines and errors)."""
+    runs: list[list[int]] = []
+    for cic in sorted(cics):
+        if runs and cic == runs[-1][-1] + 1:
+            runs[-1].append(cic)
+        else:
+            runs.append([cic])
+    return ",".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)

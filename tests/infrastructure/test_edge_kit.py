@@ -172,6 +172,9 @@ def test_grafana_dashboard_shows_the_edge_story() -> None:
         "mcn_gateway_forward_latency_seconds_bucket",
         "mcn_gateway_forward_failures_total",
         "mcn_gateway_mwd_registrations_sent_total",
+        "mcn_gateway_circuits",
+        "mcn_gateway_flash_calls_total",
+        "mcn_gateway_circuit_blocking_unacknowledged",
         "mcn_receiver_binds",
         "mcn_receiver_spool_depth",
     } <= queried

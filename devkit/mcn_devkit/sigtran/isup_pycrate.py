@@ -65,7 +65,13 @@ def rlc(cic: int) -> bytes:
 
 
 def simple(kind: int, cic: int) -> bytes:
-    classes = {RSC: pi.ResetCircuit, BLO: pi.Blocking, UBL: pi.Unblocking}
+    classes = {
+        RSC: pi.ResetCircuit,
+        BLO: pi.Blocking,
+        UBL: pi.Unblocking,
+        BLA: pi.BlockingAck,
+        UBA: pi.UnblockingAck,
+    }
     return _with_cic(classes[kind](), cic)
 
 
@@ -95,7 +101,14 @@ def gra(cic: int, circuits: int, blocked: list[bool] | None = None) -> bytes:
 
 
 def group_blocking(kind: int, cic: int, status: list[bool]) -> bytes:
-    message = {CGB: pi.CircuitGroupBlocking, CGU: pi.CircuitGroupUnblocking}[kind]()
+    """CGB/CGU (or their acknowledgements CGBA/CGUA), maintenance oriented, for the circuits flagged."""
+    classes = {
+        CGB: pi.CircuitGroupBlocking,
+        CGU: pi.CircuitGroupUnblocking,
+        CGBA: pi.CircuitGroupBlockingAck,
+        CGUA: pi.CircuitGroupUnblockingAck,
+    }
+    message = classes[kind]()
     message["CircuitGroupSupervis"]["Value"].set_val(0)  # maintenance oriented
     _range_status(message, len(status), status)
     return _with_cic(message, cic)

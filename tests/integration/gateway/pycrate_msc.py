@@ -114,6 +114,21 @@ class PycrateMsc:
             return
         raise AssertionError(f"unexpected ISUP {kind:#x} on cic {got.cic}")
 
+    def group_flags(self, received: IsupReceived) -> list[bool]:
+        """The status bits of a CGB/CGU/GRA as pycrate reads them, one per circuit of the range."""
+        circuits, octets = received.range_status()
+        return [bool(octets[i // 8] & (1 << (i % 8))) for i in range(circuits)]
+
+    def acknowledge(self, received: IsupReceived) -> None:
+        """Answer a BLO/UBL with BLA/UBA, a CGB/CGU with CGBA/CGUA for every circuit it flags."""
+        if received.type in (BLO, UBL):
+            self.send(simple(BLA if received.type == BLO else UBA, received.cic))
+            return
+        assert received.type in (CGB, CGU), hex(received.type)
+        assert received.message["CircuitGroupSupervis"]["Value"].get_val() == 0  # maintenance oriented
+        answer = CGBA if received.type == CGB else CGUA
+        self.send(group_blocking(answer, received.cic, self.group_flags(received)))
+
     def answer_grs(self, timeout: float = 30.0) -> list[IsupReceived]:
         """Answer the gateway's start-up GRS(s) with GRA until its range is covered."""
         answered = []

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import pycrate_msc as msc
 import pycrate_stp as stp
 import pytest
 from test_gw_origination import CALLER, GATEWAY_PC, MSC_PC, RC, REGION, SUBSCRIBER
-from test_gw_process import _http, gateway_process, metric
+from test_gw_process import GATEWAY, _http, gateway_process, metric, stop
 
 from mcn_devkit.ports import free_port
 from mcn_devkit.sigtran.local import read_jsonl, wait_for
@@ -155,3 +156,57 @@ def test_the_gateway_process_places_calls_from_sqs_and_survives_a_kill_without_c
             assert process.wait(timeout=60) == 0
     assert sorted(o["request_id"] for o in read_jsonl(outcomes)) == sorted([first, second, third])
     assert [o["outcome"] for o in read_jsonl(outcomes) if o["request_id"] == third] == ["alerted_released"]
+
+
+def _circuits(config: Path, *args: str) -> subprocess.CompletedProcess:
+    """The operator's command, the real console script, against the running process."""
+    return subprocess.run(
+        [GATEWAY, "--config", str(config), "circuits", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_block_made_with_the_circuits_command_survives_a_restart_of_the_process(
+    tmp_path: Path, sqs, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
+):
+    queue_url = sqs.create_queue(QueueName=f"origination-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    local_port = free_port()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with stp.PycrateStp(asp_address=("127.0.0.1", local_port)) as peer:
+        mscp = msc.PycrateMsc(peer, MSC_PC, GATEWAY_PC, RC)
+        config, http_port = _config(tmp_path, peer.port, local_port, queue_url, sqs_endpoint)
+        not_running = _circuits(config, "show")
+        assert not_running.returncode == 1 and "the gateway is not running" in not_running.stderr
+        with gateway_process(config, http_port) as process:
+            peer.wait_active(timeout=60)
+            mscp.send(msc.gra(mscp.expect(msc.GRS).cic, 2))
+            wait_for(lambda: metric(http_port, 'mcn_gateway_circuits{state="idle"}') == 2, "circuits idle")
+            outside = _circuits(config, "block", "--cic", "13")
+            assert outside.returncode == 2 and "outside the trunk's range 11-12" in outside.stderr
+            blocked = _circuits(config, "block", "--cic", "11", "--wait", "0")
+            assert blocked.returncode == 0, blocked.stderr
+            assert blocked.stdout.startswith("cic 11\tlocally_blocked\tlocal blocked")
+            mscp.acknowledge(mscp.expect(msc.BLO, cic=11))
+            wait_for(lambda: "acknowledged" in _circuits(config, "show", "--cic", "11").stdout, "BLA shown")
+            stop(process, config)
+        log = config.with_suffix(".log").read_text()
+        assert "operator blocks cic 11" in log and "cic 11: locally blocked, awaiting BLA" in log
+
+        with gateway_process(config, http_port):
+            for _ in range(3):  # the end of the stopped process's connection may come first
+                with contextlib.suppress(ConnectionError):
+                    peer.wait_active(timeout=60)
+                    break
+            grs = mscp.expect(msc.GRS)
+            mscp.send(msc.gra(grs.cic, 2))
+            blo = mscp.expect(msc.BLO, cic=11)  # the block, kept in the spool, told again after the reset
+            mscp.acknowledge(blo)
+            shown = json.loads(_circuits(config, "show", "--json").stdout)
+            assert [(c["cic"], c["locally_blocked"]) for c in shown] == [(11, True), (12, False)]
+            request_id = _request(sqs, queue_url, 1)
+            iam = mscp.expect(msc.IAM)
+            assert iam.cic == 12  # never the blocked circuit
+            mscp.send(msc.rel(12, 17))
+            mscp.expect(msc.RLC, cic=12)
+            wait_for(lambda: [o["request_id"] for o in read_jsonl(tmp_path / "outcomes.jsonl")] == [request_id], "out")
+    log = config.with_suffix(".log").read_text()
+    assert SUBSCRIBER[1:] not in log and CALLER[1:] not in log  # numbers are masked in logs

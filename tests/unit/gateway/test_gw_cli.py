@@ -36,3 +36,32 @@ def test_replay_print_mode_needs_no_config(map_capture: Path, capsys):
     assert main(["replay", "--print", str(map_capture)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines and {json.loads(line)["kind"] for line in lines} == {"attach"}
+
+
+def test_circuits_command_errors_name_what_to_fix(tmp_path: Path, capsys):
+    import pytest
+
+    from mcn_devkit.ports import free_port
+    from mcn_gateway.circuit_cli import CircuitCommandError, parse_cics
+
+    assert parse_cics("7") == [7] and parse_cics("3-5") == [3, 4, 5]
+    for wrong in ("x", "5-3", "-2", "1-"):
+        with pytest.raises(CircuitCommandError):
+            parse_cics(wrong)
+    config = loopback_config(tmp_path).model_dump(mode="json")
+    no_trunk = tmp_path / "no-trunk.json"
+    no_trunk.write_text(json.dumps(config))
+    assert main(["--config", str(no_trunk), "circuits", "show"]) == 2
+    assert "no [origination] trunk" in capsys.readouterr().err
+    config["forwarding"]["outcome_target"] = f"file:{tmp_path / 'outcomes.jsonl'}"
+    config["origination"] = {"queue_url": "http://127.0.0.1:1/q", "dpc": 2001, "cic_first": 1, "cic_last": 4}
+    config["http"] = {"host": "0.0.0.0", "port": free_port()}
+    trunk = tmp_path / "trunk.json"
+    trunk.write_text(json.dumps(config))
+    assert main(["--config", str(trunk), "circuits", "block"]) == 2
+    assert "give --cic N or --cic N-M" in capsys.readouterr().err
+    assert main(["--config", str(trunk), "circuits", "unblock", "--cic", "3-9"]) == 2
+    assert "outside the trunk's range 1-4" in capsys.readouterr().err
+    assert main(["--config", str(trunk), "circuits", "block", "--cic", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "the gateway is not running" in err and f"http://127.0.0.1:{config['http']['port']}/circuits" in err

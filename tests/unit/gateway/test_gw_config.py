@@ -57,6 +57,9 @@ def test_the_example_configures_origination():
     assert config.origination is not None and config.origination.dpc == 2001
     assert config.origination.visibility_s > config.origination.call_worst_case_s
     assert config.forwarding.outcome_target
+    timers = config.origination
+    assert (timers.t12_s, timers.t13_s, timers.t18_s, timers.t19_s) == (15, 300, 15, 300)  # Q.764 ranges
+    assert timers.grs_on_route_return
 
 
 @pytest.mark.parametrize(
@@ -71,6 +74,8 @@ def test_the_example_configures_origination():
         ({"MCN_GATEWAY__ORIGINATION__ASSOCIATIONS": '["nope"]'}, "origination.associations names unknown"),
         ({"MCN_GATEWAY__FORWARDING__OUTCOME_TARGET": "s3:x"}, "outcome_target"),
         ({"MCN_GATEWAY__ORIGINATION__CIC_FIRST": "5000"}, "origination.cic_first"),
+        ({"MCN_GATEWAY__ORIGINATION__T12_S": "0"}, "origination.t12_s"),
+        ({"MCN_GATEWAY__ORIGINATION__T19_S": "1000"}, "origination.t19_s"),
     ],
 )
 def test_origination_errors_are_clear(override, message):
