@@ -59,8 +59,24 @@ def notification_time(notification_id: str, default: datetime) -> datetime:
         return default
 
 
+#: Turns the execution's request into its input: attach composes the notice ahead (the machine
+#: skips its Compose task when the input has an `action`), or hands the request on unchanged.
+Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _unchanged(request: dict[str, Any]) -> dict[str, Any]:
+    return request
+
+
 def handle_attach(
-    raw: Any, index: int, *, default_region: str, store: AttachStore, starter: NoticeStarter, now: datetime
+    raw: Any,
+    index: int,
+    *,
+    default_region: str,
+    store: AttachStore,
+    starter: NoticeStarter,
+    now: datetime,
+    prepare: Prepare = _unchanged,
 ) -> AttachResult:
     event_ref = raw.get("event_ref") if isinstance(raw, dict) and isinstance(raw.get("event_ref"), str) else None
     if not isinstance(raw, dict):
@@ -94,7 +110,7 @@ def handle_attach(
         "attach_source": event.source.value,
     }
     try:
-        starter.start(notification_id, request)
+        starter.start(notification_id, prepare(request))
     except Exception:
         store.release_lock(subscriber, notification_id)  # let the producer's retry start it
         raise
@@ -111,6 +127,7 @@ def attach_batch(
     starter: NoticeStarter,
     now: datetime,
     on_result: Callable[[Any, AttachResult], None] = lambda raw, result: None,
+    prepare: Prepare = _unchanged,
 ) -> list[AttachResult]:
     """Each event in order (results in input order); a store or starter error ends the batch.
 
@@ -118,7 +135,11 @@ def attach_batch(
     """
     results = []
     for index, raw in enumerate(raw_events):
-        results.append(handle_attach(raw, index, default_region=default_region, store=store, starter=starter, now=now))
+        results.append(
+            handle_attach(
+                raw, index, default_region=default_region, store=store, starter=starter, now=now, prepare=prepare
+            )
+        )
         on_result(raw, results[-1])
     return results
 
