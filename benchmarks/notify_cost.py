@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import sys
 import threading
@@ -65,6 +66,8 @@ SECRETS_API_CALL = 0.05 / 10_000
 REQUEST_LATENCY_S = {"dynamodb": 0.006, "stepfunctions": 0.020, "ssm": 0.010, "secretsmanager": 0.015, "lambda": 0.015}
 SMSC_ROUND_TRIP_S = 0.020  # submit_sm -> submit_sm_resp (as benchmarks/fleet_wave.py)
 FULL_VCPU_MB = 1769
+MEMORY_SWEEP_MB = (128, 256, 512, 1024)
+SERVICE_KEY = re.compile(r'"service":"[^"]*"')
 EXPRESS_TASK_HOP_S = 0.025
 
 for part in ("devkit", "gateway"):
@@ -220,6 +223,9 @@ def main() -> None:
             logical: int(resolved.function_property(logical, "MemorySize", 128))
             for logical in resolved.resources_of_type("AWS::Serverless::Function")
         }
+        services = {
+            logical: resolved.function_environment(logical).get("POWERTOOLS_SERVICE_NAME", "") for logical in memory_mb
+        }
         tracing = resolved.function_property("SendFunction", "Tracing", "PassThrough") == "Active"
         # SAM merges a function's LoggingConfig into the Globals' one.
         logging_config = {
@@ -365,43 +371,57 @@ def main() -> None:
         "IngestFunction": "ingest",
         "ReceiptsFunction": "receipts",
     }
-    cost: dict[str, float] = defaultdict(float)
+    # The local runtime shares one Powertools logger, so every line names the first function's service:
+    # count each line with its own function's service name, as it is in Lambda.
+    app_lines = sum(len(v) for v in new_logs.values())
+    app_bytes = sum(
+        len(SERVICE_KEY.sub(f'"service":"{services[name]}"', line)) + 1 + LOG_EVENT_OVERHEAD
+        for name, v in new_logs.items()
+        for line in v
+    )
+    used = {name for name, _, _ in timed}
+
+    def priced(memory_of: dict[str, int]) -> tuple[dict[str, float], float, float]:
+        """Cost per notice by item, the modelled Express seconds and their billed length."""
+        cost: dict[str, float] = defaultdict(float)
+        task_seconds: list[float] = []
+        for logical, cpu, waits in timed:
+            phase = phase_of.get(logical, "notify")
+            memory = memory_of[logical]
+            seconds = cpu * FULL_VCPU_MB / min(memory, FULL_VCPU_MB) + waits
+            if phase == "notify" and logical != "AttachFunction":
+                task_seconds.append(seconds + EXPRESS_TASK_HOP_S)
+            billed_ms = math.ceil(max(seconds, 0.001) * 1000)
+            cost[f"{phase}: Lambda requests"] += LAMBDA_REQUEST / n
+            cost[f"{phase}: Lambda duration (arm64)"] += billed_ms / 1000 * memory / 1024 * LAMBDA_GB_SECOND_ARM / n
+        for phase, service, operation, params, _ in _calls:
+            if service == "dynamodb":
+                cost[f"{phase}: DynamoDB writes"] += units.writes(operation, params) * DDB_WRITE_UNIT / n
+                cost[f"{phase}: DynamoDB reads"] += units.reads(operation, params) * DDB_READ_UNIT / n
+            elif service == "secretsmanager":
+                cost[f"{phase}: Secrets Manager"] += SECRETS_API_CALL / n
+        express_s = sum(task_seconds) / n
+        billed = math.ceil(round(express_s / 0.1, 6)) * 0.1
+        cost["notify: Express requests"] = EXPRESS_REQUEST
+        cost["notify: Express duration (100 ms steps, 64 MB)"] = billed * 0.0625 * EXPRESS_GB_SECOND
+        cost["logs: application lines"] = app_bytes / 1e9 * LOGS_PER_GB / n
+        cost["logs: Lambda START/END/REPORT"] = plat_bytes / 1e9 * LOGS_PER_GB / n
+        cost["X-Ray traces"] = XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE if tracing else 0.0
+        return cost, express_s, billed
+
     detail: dict[str, Counter] = defaultdict(Counter)
-    task_seconds: list[float] = []
-    for logical, cpu, waits in timed:
-        phase = phase_of.get(logical, "notify")
-        seconds = cpu * FULL_VCPU_MB / min(memory_mb[logical], FULL_VCPU_MB) + waits
-        if phase == "notify" and logical != "AttachFunction":
-            task_seconds.append(seconds + EXPRESS_TASK_HOP_S)
-        billed_ms = math.ceil(max(seconds, 0.001) * 1000)
-        cost[f"{phase}: Lambda requests"] += LAMBDA_REQUEST / n
-        cost[f"{phase}: Lambda duration (arm64)"] += (
-            billed_ms / 1000 * memory_mb[logical] / 1024 * LAMBDA_GB_SECOND_ARM / n
-        )
-        detail[phase][f"{logical} invocations"] += 1
+    for logical, _, _ in timed:
+        detail[phase_of.get(logical, "notify")][f"{logical} invocations"] += 1
     for phase, service, operation, params, _ in _calls:
         if service == "dynamodb":
-            w, r = units.writes(operation, params), units.reads(operation, params)
-            cost[f"{phase}: DynamoDB writes"] += w * DDB_WRITE_UNIT / n
-            cost[f"{phase}: DynamoDB reads"] += r * DDB_READ_UNIT / n
-            detail[phase]["write units"] += w
-            detail[phase]["read units"] += r
+            detail[phase]["write units"] += units.writes(operation, params)
+            detail[phase]["read units"] += units.reads(operation, params)
             detail[phase][operation] += 1
-        elif service == "secretsmanager":
-            cost[f"{phase}: Secrets Manager"] += SECRETS_API_CALL / n
-    express_s = sum(task_seconds) / n
-    billed_express = [math.ceil(express_s / 0.1) * 0.1]
-    cost["notify: Express requests"] = EXPRESS_REQUEST
-    cost["notify: Express duration (100 ms steps, 64 MB)"] = (
-        statistics.mean(billed_express) * 0.0625 * EXPRESS_GB_SECOND
-    )
-    app_lines = sum(len(v) for v in new_logs.values())
-    app_bytes = sum(len(line) + 1 + LOG_EVENT_OVERHEAD for v in new_logs.values() for line in v)
     plat_lines, plat_bytes = platform_log_bytes(len(invocations), tracing) if platform_lines else (0, 0)
-    cost["logs: application lines"] = app_bytes / 1e9 * LOGS_PER_GB / n
-    cost["logs: Lambda START/END/REPORT"] = plat_bytes / 1e9 * LOGS_PER_GB / n
-    traced = XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE
-    cost["X-Ray traces"] = traced if tracing else 0.0
+    cost, express_s, billed_express = priced(memory_mb)
+    # The same measured work priced at other memory sizes (CPU time scales with the vCPU share,
+    # waits do not; Express lasts the sum of its tasks): a smaller size is not always cheaper.
+    sweep = {size: sum(priced(dict.fromkeys(memory_mb, size))[0].values()) * 1e6 for size in MEMORY_SWEEP_MB}
 
     print(f"notices: {n} ({CALLS_PER_NOTICE} calls from 2 callers, one withheld; one SMS each), local stack, real SMSC")
     print(f"state transitions per notice (Express, not billed per transition): {transitions}")
@@ -415,7 +435,7 @@ def main() -> None:
         f"log lines per notice: {app_lines / n:.1f} application ({app_bytes / n:.0f} B) + "
         f"{plat_lines / n:.1f} Lambda platform ({plat_bytes / n:.0f} B); tracing {'on' if tracing else 'off'}; "
         f"Express execution {express_s * 1000:.0f} ms modelled (here: {statistics.mean(durations) * 1000:.0f} ms), "
-        f"billed {billed_express[0] * 1000:.0f} ms"
+        f"billed {billed_express * 1000:.0f} ms"
     )
     per_function: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for logical, cpu, waits in timed:
@@ -435,6 +455,12 @@ def main() -> None:
     print(f"  {f'total (target <= {TARGET:g})':<52} {total:8.2f}  {'met' if total <= TARGET else 'NOT met'}")
     if not tracing:
         print(f"  (with Tracing=Active: + {XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE * 1e6:.2f} for X-Ray)")
+    print(
+        "memory per function (template): "
+        + ", ".join(f"{name.removesuffix('Function')} {mb}" for name, mb in sorted(memory_mb.items()) if name in used)
+        + " MB; total if every function had "
+        + ", ".join(f"{size} MB: {total:.2f}" for size, total in sweep.items())
+    )
     lat, base = statistics.median(latencies), statistics.median(direct)
     print(
         f"latency attach -> submit_sm at the SMSC: median {lat * 1000:.0f} ms, "

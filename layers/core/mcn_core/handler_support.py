@@ -24,7 +24,7 @@ def unpack_or_reject(payload: Any, *, metric: str, outcomes: Iterable[str]) -> t
         return [], response
 
 
-def report_composed(notice: Notice) -> None:
+def report_composed(notice: Notice, **keys: Any) -> None:
     """Metrics and the log line of a composed notice (Compose task, or attach composing ahead)."""
     count(f"Notice{notice.action.title()}")
     if notice.defer_reason == "daily_cap":
@@ -40,4 +40,5 @@ def report_composed(notice: Notice) -> None:
         messages=len(notice.messages),
         segments=notice.segments,
         encodings=[m.encoding for m in notice.messages],
+        **keys,
     )

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from mcn_core.logic.attach import AttachOutcome, handle_attach
 from mcn_core.logic.ingest import ingest_batch
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
+from mcn_core.models.notice import SubscriberProfile
 from mcn_core.models.outcomes import Outcome
 from mcn_core.settings import IngestSettings
 
@@ -50,11 +51,13 @@ class AttachStore:
     def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
         return True
 
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
         if subscriber in self.locked:
-            return False
+            return None
         self.locked.add(subscriber)
-        return True
+        return SubscriberProfile(msisdn=subscriber, notify_lock=notification_id)
 
     def release_lock(self, subscriber: str, notification_id: str) -> bool:
         self.locked.discard(subscriber)

@@ -10,7 +10,7 @@ from notify_factories import NOW, SUBSCRIBER
 from mcn_core.logic.attach import AttachOutcome, handle_attach
 from mcn_core.logic.record import calls_to_clear, fee_values, notice_status
 from mcn_core.logic.send import MessageOutcome, PartOutcome, backoff_seconds, send_notice
-from mcn_core.models.notice import Notice, OutgoingSms, SendProgress
+from mcn_core.models.notice import Notice, OutgoingSms, SendProgress, SubscriberProfile
 
 
 def notice(parts_per_message: list[int], max_attempts: int = 3) -> Notice:
@@ -118,11 +118,13 @@ class AttachFakes:
         self.reads += 1
         return self.pending
 
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
         if self.locked:
-            return False
+            return None
         self.locked = True
-        return True
+        return SubscriberProfile(msisdn=subscriber, notify_lock=notification_id)
 
     def release_lock(self, subscriber: str, notification_id: str) -> bool:
         self.released.append(notification_id)

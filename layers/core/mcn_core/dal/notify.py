@@ -84,27 +84,19 @@ class NotifyStore:
             record = self._subscribers.get(msisdn, consistent_read=True)
         except self._subscribers.DoesNotExist:
             return SubscriberProfile(msisdn=msisdn)
-        return SubscriberProfile(
-            msisdn=msisdn,
-            language=record.language,
-            time_zone=record.time_zone,
-            quiet_hours=record.quiet_hours,
-            opted_out=bool(record.opted_out),
-            notify_me=bool(record.notify_me),
-            notify_lock=record.notify_lock,
-            tenant=record.tenant,
-            notices_day=record.notices_day,
-            notices_on_day=int(record.notices_on_day or 0),
-            clear_mark=clear_mark_of(record),
-        )
+        return _profile_of(msisdn, record)
 
     def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]:
         wanted = sorted(set(msisdns))
         return {r.msisdn for r in self._subscribers.batch_get(wanted) if r.notify_me} if wanted else set()
 
     # ------------------------------------------------------------------ in-flight lock
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
-        """Take the subscriber's notify lock unless a live one is held. False: a notice is in flight."""
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
+        """Take the subscriber's notify lock unless a live one is held: the subscriber's profile as
+        the lock left it (the update returns the whole item, consistent, without a read of its own),
+        or None: a notice is in flight."""
         record = self._subscribers(subscriber)
         model = self._subscribers
         try:
@@ -114,9 +106,9 @@ class NotifyStore:
             )
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
-        return True
+        return _profile_of(subscriber, record)
 
     def extend_lock(self, subscriber: str, notification_id: str, until: datetime) -> bool:
         model = self._subscribers
@@ -310,4 +302,20 @@ def clear_mark_of(record: Any) -> ClearMark:
         before=record.cleared_before,
         refs=frozenset(record.cleared_refs or ()),
         recent=tuple(record.recent_clears or ()),
+    )
+
+
+def _profile_of(msisdn: str, record: Any) -> SubscriberProfile:
+    return SubscriberProfile(
+        msisdn=msisdn,
+        language=record.language,
+        time_zone=record.time_zone,
+        quiet_hours=record.quiet_hours,
+        opted_out=bool(record.opted_out),
+        notify_me=bool(record.notify_me),
+        notify_lock=record.notify_lock,
+        tenant=record.tenant,
+        notices_day=record.notices_day,
+        notices_on_day=int(record.notices_on_day or 0),
+        clear_mark=clear_mark_of(record),
     )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
+from mcn_core.models.notice import SubscriberProfile
 from mcn_core.numbers import InvalidNumberError, to_e164
 
 # An Express execution lives at most 5 minutes; a lock older than this is a lost execution.
@@ -37,7 +38,11 @@ class AttachResult(BaseModel):
 class AttachStore(Protocol):
     def has_pending_calls(self, subscriber: str, now: datetime) -> bool: ...
 
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool: ...
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
+        """The subscriber's profile as the lock left it, or None: a notice is in flight."""
+        ...
 
     def release_lock(self, subscriber: str, notification_id: str) -> bool: ...
 
@@ -59,12 +64,13 @@ def notification_time(notification_id: str, default: datetime) -> datetime:
         return default
 
 
-#: Turns the execution's request into its input: attach composes the notice ahead (the machine
-#: skips its Compose task when the input has an `action`), or hands the request on unchanged.
-Prepare = Callable[[dict[str, Any]], dict[str, Any]]
+#: Turns the execution's request into its input, given the profile the lock returned: attach
+#: composes the notice ahead (the machine skips its Compose task when the input has an `action`),
+#: or hands the request on unchanged.
+Prepare = Callable[[dict[str, Any], SubscriberProfile], dict[str, Any]]
 
 
-def _unchanged(request: dict[str, Any]) -> dict[str, Any]:
+def _unchanged(request: dict[str, Any], profile: SubscriberProfile) -> dict[str, Any]:
     return request
 
 
@@ -101,7 +107,8 @@ def handle_attach(
     if not store.has_pending_calls(subscriber, now):
         return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.NO_PENDING)
     notification_id = new_notification_id(now)
-    if not store.acquire_lock(subscriber, notification_id, now + LOCK_LIFETIME, now):
+    profile = store.acquire_lock(subscriber, notification_id, now + LOCK_LIFETIME, now)
+    if profile is None:
         return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.IN_FLIGHT)
     request = {
         "notification_id": notification_id,
@@ -110,7 +117,7 @@ def handle_attach(
         "attach_source": event.source.value,
     }
     try:
-        starter.start(notification_id, prepare(request))
+        starter.start(notification_id, prepare(request, profile))
     except Exception:
         store.release_lock(subscriber, notification_id)  # let the producer's retry start it
         raise

@@ -307,15 +307,23 @@ class ComposeStore(Protocol):
 
 
 def prepare_notice(
-    *, notification_id: str, subscriber: str, store: ComposeStore, config: NotifyConfig, now: datetime
+    *,
+    notification_id: str,
+    subscriber: str,
+    store: ComposeStore,
+    config: NotifyConfig,
+    now: datetime,
+    profile: SubscriberProfile | None = None,
 ) -> Notice:
     """The notice for a subscriber whose lock this notification holds: what the Compose task does.
 
     Attach runs it too, right after taking the lock, and starts the execution with the notice
     (one Lambda hop less per notice); the Compose task runs it for a resumed notice or when
-    attach could not. `now` must be read before the store is (the clearing plan's listing time).
+    attach could not. `now` must be read before the calls are (the clearing plan's listing time).
+    `profile`: as read consistently after this notification took the lock (attach has it from the
+    lock's own update), else read here.
     """
-    profile = store.profile(subscriber)
+    profile = store.profile(subscriber) if profile is None else profile
     calls = store.pending_calls(subscriber, profile.clear_mark)
     notice = compose_notice(notification_id=notification_id, profile=profile, calls=calls, config=config, now=now)
     if notice.action == "send":
