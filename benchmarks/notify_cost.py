@@ -30,6 +30,7 @@ Run: .venv/bin/python benchmarks/notify_cost.py  [NOTICES]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -71,6 +72,8 @@ MEMORY_SWEEP_MB = (128, 256, 512, 1024)
 #: the functions Step Functions invokes as tasks of the notify machine (their time is the execution's)
 EXPRESS_TASKS = frozenset({"ComposeFunction", "SendFunction", "RecordFunction", "ReleaseFunction", "DeferFunction"})
 FLASH_MODE = "call_and_sms"
+#: threads a handler works on besides its own (their CPU is the invocation's): mcn_core.dal.calls, mcn_smpp
+HANDLER_WORKER_THREADS = ("ingest-put", "smpp-bind")
 SERVICE_KEY = re.compile(r'"service":"[^"]*"')
 EXPRESS_TASK_HOP_S = 0.025
 
@@ -81,6 +84,7 @@ import botocore.client  # noqa: E402
 
 from mcn_core.dal.config import _provider as notify_config_cache  # noqa: E402
 from mcn_core.models.origination import FlashCallRequest  # noqa: E402
+from mcn_core.settings import IngestSettings  # noqa: E402
 from mcn_devkit import lambda_runtime  # noqa: E402
 from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
 from mcn_devkit.events import delivered_receipt  # noqa: E402
@@ -92,6 +96,7 @@ _phase = ["setup"]
 _original = botocore.client.BaseClient._make_api_call
 _original_entry_point = lambda_runtime.LocalFunction.entry_point
 _submits_seen = [lambda: 0]
+WRITES_IN_FLIGHT = IngestSettings.model_fields["write_concurrency"].default  # ingest's conditional puts at once
 #: per invocation: phase, function, handler-thread CPU seconds, modelled waits (AWS requests, SMSC)
 _timed: list[tuple[str, str, float, float]] = []
 
@@ -107,16 +112,35 @@ def _timed_entry_point(self):  # type: ignore[no-untyped-def]
     def timed(event, context):  # type: ignore[no-untyped-def]
         thread, first_call, submits = threading.get_ident(), len(_calls), _submits_seen[0]()
         phase = _phase[0]  # tasks run on Step Functions' threads while the main thread waits in its phase
+        workers_before = _worker_cpu()
         started = time.thread_time()
         try:
             return handler(event, context)
         finally:
+            # the handler's thread, plus what its own threads did meanwhile (invocations run one at a time)
+            workers_after = _worker_cpu()
             cpu = time.thread_time() - started
+            cpu += sum(after - workers_before.get(ident, 0.0) for ident, after in workers_after.items())
             waits = sum(REQUEST_LATENCY_S.get(c[1], 0.01) for c in _calls[first_call:] if c[4] == thread)
-            waits += (_submits_seen[0]() - submits) * SMSC_ROUND_TRIP_S  # invocations run one at a time
+            # ingest's puts, WRITES_IN_FLIGHT at a time
+            waits += (
+                sum(REQUEST_LATENCY_S.get(c[1], 0.01) for c in _calls[first_call:] if c[4] in workers_after)
+                / WRITES_IN_FLIGHT
+            )
+            waits += (_submits_seen[0]() - submits) * SMSC_ROUND_TRIP_S
             _timed.append((phase, self.logical_id, cpu, waits))
 
     return timed
+
+
+def _worker_cpu() -> dict[int, float]:
+    """CPU seconds so far of each thread a handler runs its work on (ingest's puts, the SMPP binds' readers)."""
+    seconds = {}
+    for worker in threading.enumerate():
+        if worker.ident is not None and worker.name.startswith(HANDLER_WORKER_THREADS):
+            with contextlib.suppress(OSError, ProcessLookupError):  # ended meanwhile
+                seconds[worker.ident] = time.clock_gettime(time.pthread_getcpuclockid(worker.ident))
+    return seconds
 
 
 def _value_bytes(value: dict) -> int:

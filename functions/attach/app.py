@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mcn_core.handler_support import report_composed, unpack_or_reject
 from mcn_core.logic.attach import AttachOutcome, AttachResult, attach_batch, tally
 from mcn_core.logic.compose import prepare_notice
+from mcn_core.models.calls import StoredCall
 from mcn_core.models.notice import SubscriberProfile
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics, traced
@@ -36,22 +37,24 @@ def _log(raw: Any, result: AttachResult) -> None:
 
 def _composer(
     settings: AttachSettings, composed: set[str]
-) -> Callable[[dict[str, Any], SubscriberProfile], dict[str, Any]]:
+) -> Callable[[dict[str, Any], SubscriberProfile, list[StoredCall], datetime], dict[str, Any]]:
     """Compose the notice here, under the lock just taken: the execution starts at its Route
     (one Lambda invocation and one task less per notice, benchmarks/notify_cost.py). If composing
     fails, the execution starts with the request and its Compose task composes (and handles the
     failure as before): an attach is never held up by composing."""
 
-    def compose_ahead(request: dict[str, Any], profile: SubscriberProfile) -> dict[str, Any]:
+    def compose_ahead(
+        request: dict[str, Any], profile: SubscriberProfile, calls: list[StoredCall], listed_at: datetime
+    ) -> dict[str, Any]:
         try:
-            now = datetime.now(UTC)  # before the calls are read: the clearing plan's listing time
             notice = prepare_notice(
                 notification_id=request["notification_id"],
                 subscriber=request["subscriber"],
                 store=notify_store(settings),
                 config=notify_config(settings),
-                now=now,
+                now=listed_at,
                 profile=profile,  # as the lock's update returned it: no read of its own
+                listed=calls,  # as attach listed them: no second Query
             )
         except Exception as exc:
             count("ComposeAheadFailed")

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pytest
-from batch_strategies import attach, batches, missed_call
+from batch_strategies import attach, batches, missed_call, waiting_call
 from hypothesis import HealthCheck, given, settings
 
 from mcn_core.logic.attach import AttachOutcome, handle_attach
@@ -48,8 +48,8 @@ class AttachStore:
         self.locked: set[str] = set()
         self.started: list[str] = []
 
-    def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
-        return True
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
+        return [waiting_call(subscriber, now)]
 
     def acquire_lock(
         self, subscriber: str, notification_id: str, until: datetime, now: datetime

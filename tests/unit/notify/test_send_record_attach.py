@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from batch_strategies import waiting_call
 from notify_factories import NOW, SUBSCRIBER
 
 from mcn_core.logic.attach import AttachOutcome, handle_attach
 from mcn_core.logic.record import calls_to_clear, fee_values, notice_status
 from mcn_core.logic.send import MessageOutcome, PartOutcome, backoff_seconds, send_notice
+from mcn_core.models.calls import StoredCall
 from mcn_core.models.notice import Notice, OutgoingSms, SendProgress, SubscriberProfile
 
 
@@ -114,9 +116,9 @@ class AttachFakes:
         self.released: list[str] = []
         self.reads = 0
 
-    def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
         self.reads += 1
-        return self.pending
+        return [waiting_call(subscriber, now)] if self.pending else []
 
     def acquire_lock(
         self, subscriber: str, notification_id: str, until: datetime, now: datetime

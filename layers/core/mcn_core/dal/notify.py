@@ -37,13 +37,17 @@ class NotifyStore:
 
     # ------------------------------------------------------------------ calls
     def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
-        """One Query (keys, expiry, arrival), and the clearing mark only when unexpired calls are stored."""
-        query = self._calls.query(subscriber, attributes_to_get=["call_ref", "expires_at", "received_at"])
-        unexpired = [(r.call_ref, r.received_at) for r in query if r.expires_at > now]
+        return bool(self.unnotified_calls(subscriber, now))
+
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
+        """The unexpired calls no notice cleared yet: one consistent Query, and the clearing mark (read
+        eventually: stale at worst, a notice that finds nothing) only when unexpired calls are stored.
+        Attach composes from these, filtered again by the mark its lock update returns."""
+        unexpired = [call for call in self.stored_calls(subscriber) if call.expires_at > now]
         if not unexpired:
-            return False
-        mark = self.clear_mark(subscriber, consistent=False)  # stale at worst: a notice that finds nothing
-        return any(not mark.covers(call_ref, received_at) for call_ref, received_at in unexpired)
+            return []
+        mark = self.clear_mark(subscriber, consistent=False)
+        return [call for call in unexpired if not mark.covers(call.call_ref, call.received_at)]
 
     def clear_mark(self, subscriber: str, *, consistent: bool = True) -> ClearMark:
         return self._clear_state(subscriber, consistent=consistent)[0]

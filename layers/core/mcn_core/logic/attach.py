@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from mcn_core.models.calls import StoredCall
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
 from mcn_core.models.notice import SubscriberProfile
@@ -36,7 +37,9 @@ class AttachResult(BaseModel):
 
 
 class AttachStore(Protocol):
-    def has_pending_calls(self, subscriber: str, now: datetime) -> bool: ...
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
+        """The subscriber's unexpired calls no notice cleared yet (consistent listing)."""
+        ...
 
     def acquire_lock(
         self, subscriber: str, notification_id: str, until: datetime, now: datetime
@@ -64,13 +67,16 @@ def notification_time(notification_id: str, default: datetime) -> datetime:
         return default
 
 
-#: Turns the execution's request into its input, given the profile the lock returned: attach
-#: composes the notice ahead (the machine skips its Compose task when the input has an `action`),
-#: or hands the request on unchanged.
-Prepare = Callable[[dict[str, Any], SubscriberProfile], dict[str, Any]]
+#: Turns the execution's request into its input, given the profile the lock returned, the calls
+#: listed before it and when they were listed (read before the listing): attach composes the notice
+#: ahead (the machine skips its Compose task when the input has an `action`), or hands the request
+#: on unchanged.
+Prepare = Callable[[dict[str, Any], SubscriberProfile, list[StoredCall], datetime], dict[str, Any]]
 
 
-def _unchanged(request: dict[str, Any], profile: SubscriberProfile) -> dict[str, Any]:
+def _unchanged(
+    request: dict[str, Any], profile: SubscriberProfile, calls: list[StoredCall], listed_at: datetime
+) -> dict[str, Any]:
     return request
 
 
@@ -104,7 +110,9 @@ def handle_attach(
             index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=unprocessable_reason(exc)
         )
 
-    if not store.has_pending_calls(subscriber, now):
+    listed_at = datetime.now(UTC)  # before the listing: the clearing plan's listing time
+    calls = store.unnotified_calls(subscriber, now)
+    if not calls:
         return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.NO_PENDING)
     notification_id = new_notification_id(now)
     profile = store.acquire_lock(subscriber, notification_id, now + LOCK_LIFETIME, now)
@@ -117,7 +125,7 @@ def handle_attach(
         "attach_source": event.source.value,
     }
     try:
-        starter.start(notification_id, prepare(request, profile))
+        starter.start(notification_id, prepare(request, profile, calls, listed_at))
     except Exception:
         store.release_lock(subscriber, notification_id)  # let the producer's retry start it
         raise

@@ -314,6 +314,7 @@ def prepare_notice(
     config: NotifyConfig,
     now: datetime,
     profile: SubscriberProfile | None = None,
+    listed: list[StoredCall] | None = None,
 ) -> Notice:
     """The notice for a subscriber whose lock this notification holds: what the Compose task does.
 
@@ -321,10 +322,14 @@ def prepare_notice(
     (one Lambda hop less per notice); the Compose task runs it for a resumed notice or when
     attach could not. `now` must be read before the calls are (the clearing plan's listing time).
     `profile`: as read consistently after this notification took the lock (attach has it from the
-    lock's own update), else read here.
+    lock's own update), else read here. `listed`: the calls as attach listed them (consistent, after
+    `now`, before the lock), else listed here; either way filtered by the profile's clearing mark.
     """
     profile = store.profile(subscriber) if profile is None else profile
-    calls = store.pending_calls(subscriber, profile.clear_mark)
+    if listed is None:
+        calls = store.pending_calls(subscriber, profile.clear_mark)
+    else:
+        calls = [call for call in listed if not profile.clear_mark.covers(call.call_ref, call.received_at)]
     notice = compose_notice(notification_id=notification_id, profile=profile, calls=calls, config=config, now=now)
     if notice.action == "send":
         notice = notice.model_copy(update={"clearing": clearing_plan(notice, profile.clear_mark, calls, now)})
