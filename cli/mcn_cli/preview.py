@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 
 from mcn_cli.target import TargetError, add_target_arguments, aws_errors, resolve_target
-from mcn_core.numbers import InvalidNumberError, mask, to_e164
+from mcn_core.numbers import InvalidNumberError, hide_numbers_in_text, mask, to_e164
 
 
 def run_preview(args: argparse.Namespace) -> int:
@@ -64,6 +64,9 @@ def run_preview(args: argparse.Namespace) -> int:
         )
     flash_calls = [(f"{notice.notification_id}#{n}", caller) for n, caller in enumerate(notice.flash_calls, start=1)]
     shown = (lambda number: number) if args.show_numbers else mask
+    # Numbers are personal data: the SMS texts too show them masked unless --show-numbers. Segments,
+    # encoding and length are always those of the real text.
+    shown_text = (lambda text: text) if args.show_numbers else hide_numbers_in_text
     if args.json:
         document = notice.model_dump(mode="json") | {
             "deferred_until": deferred_until and deferred_until.isoformat(),
@@ -71,7 +74,13 @@ def run_preview(args: argparse.Namespace) -> int:
             "tenant_source": resolution.source,
             "tenant_range": resolution.prefix,
         }
+        document["subscriber"] = shown(subscriber)
         document["flash_calls"] = [shown(caller) for _, caller in flash_calls]
+        document["notify_me_candidates"] = [shown(number) for number in notice.notify_me_candidates]
+        for sms in document["messages"]:
+            sms["destination"] = shown(sms["destination"])
+            sms["source"] = shown(sms["source"]) if sms["source_is_number"] else sms["source"]
+            sms["text"] = shown_text(sms["text"])
         print(json.dumps(document, indent=2, ensure_ascii=False))
         return 0
     print(f"subscriber {mask(subscriber)}: {len(calls)} pending call(s); language {notice.language or '-'}")
@@ -90,11 +99,12 @@ def run_preview(args: argparse.Namespace) -> int:
         return 0
     for sms in notice.messages:
         shift = f", national shift {sms.national_shift}" if sms.national_shift else ""
+        source = shown(sms.source) if sms.source_is_number else sms.source
         print(
-            f"\n--- SMS {sms.index + 1}/{len(notice.messages)} from {sms.source}: {sms.segments} segment(s), "
+            f"\n--- SMS {sms.index + 1}/{len(notice.messages)} from {source}: {sms.segments} segment(s), "
             f"{sms.encoding}{shift}, {len(sms.text)} characters"
         )
-        print(sms.text)
+        print(shown_text(sms.text))
     if flash_calls:
         print(
             f"\n--- missed calls placed on behalf ({config.on_behalf}): {len(flash_calls)}, each within "
@@ -125,7 +135,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     preview.add_argument("--at", metavar="ISO-TIME", help="render as at this time (default now), e.g. for quiet hours")
     preview.add_argument("--json", action="store_true", help="print the composed notice as JSON")
     preview.add_argument(
-        "--show-numbers", action="store_true", help="show the callers of missed calls placed on behalf in full"
+        "--show-numbers",
+        action="store_true",
+        help="show numbers in full (personal data): in the SMS texts and the missed calls placed on behalf",
     )
     add_target_arguments(preview, region_flag=False)
     preview.set_defaults(func=run_preview)

@@ -99,26 +99,35 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 class _ThreadRoutedStdout(io.TextIOBase):
-    """sys.stdout during an invocation: the invoking thread's writes go to the function's log,
-    every other thread's (the demo's own output, a server thread) where they went before.
+    """sys.stdout while the local runtime is in use: a thread inside an invocation writes to that
+    function's log, every other thread (the demo's own output, a server thread) where it went before.
 
     contextlib.redirect_stdout would capture every thread's output for as long as the call lasts.
+    It is installed once and never swapped out per invocation: CPython 3.13.0's print() holds
+    sys.stdout as a borrowed reference, so a thread that replaced sys.stdout at the end of its
+    invocation freed the object another thread's print() was writing to (a SIGSEGV in `mcn demo`).
     """
 
     # Class-level fallbacks: io.IOBase's finaliser calls flush() when the object is collected, at
     # interpreter exit possibly after its instance attributes are gone ("'_ThreadRoutedStdout'
     # object has no attribute '_thread'" once ended the demo's output). It must never raise then.
     previous: TextIO = sys.__stdout__  # type: ignore[assignment]
-    _capture: TextIO = sys.__stdout__  # type: ignore[assignment]
-    _thread: int = -1
+    _captures: threading.local | None = None
 
-    def __init__(self, previous: TextIO, capture: TextIO) -> None:
+    def __init__(self, previous: TextIO) -> None:
         self.previous = previous
-        self._capture = capture
-        self._thread = threading.get_ident()
+        self._captures = threading.local()
+
+    def capture(self) -> TextIO | None:
+        """Where this thread's invocation writes, if the thread is inside one."""
+        return getattr(self._captures, "stream", None) if self._captures is not None else None
+
+    def route_this_thread(self, stream: TextIO | None) -> None:
+        if self._captures is not None:
+            self._captures.stream = stream
 
     def _target(self) -> TextIO:
-        return self._capture if threading.get_ident() == self._thread else self.previous
+        return self.capture() or self.previous
 
     def write(self, text: str) -> int:
         return self._target().write(text)
@@ -129,15 +138,33 @@ class _ThreadRoutedStdout(io.TextIOBase):
             target.flush()
 
 
+# Kept for the life of the process, so no print() anywhere can find it freed.
+_ROUTER: _ThreadRoutedStdout | None = None
+_ROUTER_LOCK = threading.Lock()
+
+
+def _installed_router() -> _ThreadRoutedStdout:
+    """The router, made sys.stdout again if something (a test's capture) replaced it meanwhile."""
+    global _ROUTER
+    with _ROUTER_LOCK:
+        if _ROUTER is None:
+            _ROUTER = _ThreadRoutedStdout(sys.stdout)
+        elif sys.stdout is not _ROUTER:
+            _ROUTER.previous = sys.stdout
+        if sys.stdout is not _ROUTER:
+            sys.stdout = _ROUTER
+        return _ROUTER
+
+
 @contextmanager
 def _stdout_of_this_thread(capture: TextIO) -> Iterator[None]:
-    routed = _ThreadRoutedStdout(sys.stdout, capture)
-    sys.stdout = routed
+    router = _installed_router()
+    outer = router.capture()  # an invocation made from inside another one in the same thread
+    router.route_this_thread(capture)
     try:
         yield
     finally:
-        if sys.stdout is routed:
-            sys.stdout = routed.previous
+        router.route_this_thread(outer)
 
 
 class LocalLambdaRuntime:

@@ -51,6 +51,9 @@ def _report(batch: InboundBatch) -> None:
                 notification_id=receipt.notification_id,
                 status=receipt.status,
                 status_changed=receipt.status_changed,
+                from_text=event.from_text,
+                handset=mask(event.handset),
+                reason=receipt.reason,
             )
         elif isinstance(item, HandledMo):
             mo, result = item.event, item.result

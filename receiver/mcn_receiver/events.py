@@ -55,6 +55,8 @@ def receipt_event(receipt: Any, received_at: datetime) -> ReceiptEvent:
         done_date=receipt.done_date,
         done_at=smpp_time(receipt.done_date),
         received_at=received_at,
+        handset=receipt.source_addr or None,
+        from_text=receipt.from_text,
     )
 
 

@@ -219,7 +219,8 @@ def test_dashboard_tells_the_story() -> None:
         "AttachStarted", "AttachNoPending",  # attach outcomes
         "ExecutionsStarted", "SmsAccepted", "SmsPermanent", "NoticeDeferred",  # notices started/sent/failed/deferred
         "SmsThrottled", "FeeRecorded", "FeeStatusDelivered", "FeeStatusFailed", "FeeStatusExpired",
-        "ReceiptsUnknown", "KeywordSTOP", "ExecutionsFailed", "ExecutionsTimedOut",
+        "ReceiptsUnknown", "ReceiptsRefused", "KeywordSTOP", "ExecutionsFailed", "ExecutionsTimedOut",
+        "NoticeCapped", "TenantUnresolved",  # tenants: a capped notice waits, a call stored without its tenant
         "Errors", "Duration", "ConcurrentExecutions", "Throttles", "ReadThrottleEvents", "WriteThrottleEvents",
     }  # fmt: skip
     assert story <= names, story - names

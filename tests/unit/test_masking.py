@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mcn_core.numbers import mask
+from mcn_core.numbers import hide_numbers_in_text, mask
 from mcn_smpp.outcomes import Outcome, PartResult, SendResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +60,28 @@ def test_no_second_masker_in_shipped_code() -> None:
         if path != THE_MASKER and _STAR_REPEAT.search(text):
             offenders.append(f"{relative}: builds a string of '*' (mask numbers with mcn_core.numbers.mask)")
     assert not offenders, "a second number masker:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("+447911123456 2x, last 21:18", "+44*******456 2x, last 21:18"),
+        ("+905321234567 2 kez, son 21:18", "+90*******567 2 kez, son 21:18"),
+        ("Call 07911123456 or 447911123456.", "Call 07******456 or 44*******456."),
+        ("Private number at 21:18, on 2026-12-01", "Private number at 21:18, on 2026-12-01"),  # times, dates stay
+        ("Reply STOP to 62226", "Reply STOP to 62226"),  # a short code is not personal
+        ("ref abc1234567", "ref abc1234567"),  # digits inside a word are not a number
+    ],
+)
+def test_numbers_in_a_text_are_shown_through_the_one_masker(text: str, shown: str) -> None:
+    assert hide_numbers_in_text(text) == shown
+
+
+@given(
+    before=st.text(alphabet="abc :,.\n", max_size=20),
+    number=st.from_regex(r"\+?[1-9][0-9]{7,14}", fullmatch=True),
+    after=st.text(alphabet="abc :,.\n", max_size=20),
+)
+def test_no_number_survives_in_a_text(before: str, number: str, after: str) -> None:
+    shown = hide_numbers_in_text(f"{before} {number} {after}")
+    assert number not in shown and mask(number) in shown

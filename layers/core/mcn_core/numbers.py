@@ -11,6 +11,7 @@ one (`SendResult.to_dict(mask)`).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 
@@ -39,6 +40,23 @@ def to_e164(raw: str, default_region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def smsc_number_to_e164(raw: str, default_region: str) -> str:
+    """E.164 of a number an SMSC gives (an MO's originator, a receipt's handset).
+
+    '+44…'/'0044…' as is, '07…' national, bare digits international first: SMSCs usually give
+    these numbers as international digits without '+' (TON 1).
+    """
+    candidate = raw.strip()
+    if candidate.startswith(("+", "00")) or candidate.startswith("0"):
+        return to_e164(candidate, default_region)
+    if candidate.isdigit():
+        try:
+            return to_e164("+" + candidate, default_region)
+        except InvalidNumberError:
+            pass
+    return to_e164(candidate, default_region)
+
+
 def mask(number: str | None) -> str:
     """Keep the country-code hint and the last 3 digits: enough to correlate, not to identify.
 
@@ -51,3 +69,13 @@ def mask(number: str | None) -> str:
         return "***"
     prefix = "+" if number.startswith("+") else ""
     return f"{prefix}{digits[:2]}{'*' * (len(digits) - 5)}{digits[-3:]}"
+
+
+#: a phone number in a text as Compose writes it (E.164, or digits as the network gave them): 6 or
+#: more digits in one run, '+' optional. Times, dates and counts never have 6 digits in a run.
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w+])\+?\d{6,}(?!\w)")
+
+
+def hide_numbers_in_text(text: str) -> str:
+    """Every phone number in a text (an SMS as composed) shown through `mask`."""
+    return _NUMBER_IN_TEXT.sub(lambda found: mask(found.group()), text)

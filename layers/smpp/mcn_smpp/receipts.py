@@ -57,6 +57,9 @@ class DeliveryReceipt:
     destination_addr: str
     raw_text: str
     bind_id: int | None = None
+    #: recognised only by its `id:... stat:...` text (no esm_class flag, no receipt TLV): a
+    #: subscriber can send such a text too, so the receiver of it checks who it came from
+    from_text: bool = False
 
     @property
     def is_final(self) -> bool:
@@ -77,6 +80,7 @@ class DeliveryReceipt:
             "done_date": self.done_date,
             "source_addr": self.source_addr,
             "destination_addr": self.destination_addr,
+            "from_text": self.from_text,
         }
 
 
@@ -194,6 +198,7 @@ def classify_deliver(
         destination_addr=destination_addr,
         raw_text=text,
         bind_id=bind_id,
+        from_text=not by_flag,
     )
 
 

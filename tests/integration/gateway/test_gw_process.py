@@ -55,7 +55,7 @@ def gateway_process(config: Path, http_port: int) -> Iterator[subprocess.Popen]:
     with log.open("w") as stderr:
         process = subprocess.Popen([GATEWAY, "--config", str(config), "run"], stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        wait_for(lambda: _http(http_port, "/metrics") is not None or process.poll() is not None, "HTTP up", 60)
+        wait_for(lambda: _http(http_port, "/metrics") is not None or process.poll() is not None, "HTTP up", 180)
         assert process.poll() is None, log.read_text()
         yield process
     finally:
@@ -116,7 +116,7 @@ def test_sigterm_takes_the_asp_inactive_then_down_then_closes_and_drains(tmp_pat
     with stp.PycrateStp(asp_address=("127.0.0.1", local_port)) as peer:
         config, http_port = write_config(tmp_path, [_client(peer.port, local_port)], batch_max_wait_s=30, batch_size=50)
         with gateway_process(config, http_port) as process:
-            peer.wait_active(timeout=60)
+            peer.wait_active(timeout=180)
             wait_for(lambda: (_http(http_port, "/healthz") or (0,))[0] == 200, "healthy")
             peer.send(
                 stp.data(

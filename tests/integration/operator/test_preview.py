@@ -42,12 +42,17 @@ def test_preview_shows_the_exact_turkish_sms_with_its_segments(
     assert result.code == 0, result.err
     assert "1 segment(s), gsm7-turkish, national shift turkish" in result.out
     assert "Ulaşılamadığınız sırada 3 cevapsız çağrınız var:" in result.out
-    assert "+905321234567 2 kez" in result.out and "Gizli numara saat" in result.out
+    assert "+90*******567 2 kez" in result.out and "Gizli numara saat" in result.out  # numbers masked
+    assert "+905321234567" not in result.out and "+447911123460" not in result.out
     assert "fee: 10 minor units GBP" in result.out
+    exact = mcn("preview", "--subscriber", "07911123460", "--show-numbers", "--local-state", str(local_state))
+    assert "+905321234567 2 kez" in exact.out
 
     as_json = mcn("preview", "--subscriber", "+447911123460", "--json", "--local-state", str(local_state))
     notice = json.loads(as_json.out)
     assert (notice["action"], notice["segments"], notice["calls_listed"]) == ("send", 1, 3)
+    assert "+905321234567" not in as_json.out and "+447911123460" not in as_json.out
+    assert notice["subscriber"] == "+44*******460" and "+90*******567 2 kez" in notice["messages"][0]["text"]
 
 
 def test_preview_in_quiet_hours_says_when_it_will_be_sent(
@@ -88,7 +93,7 @@ def test_preview_lists_the_missed_calls_that_would_be_placed_masked(
         assert "missed calls placed on behalf (call): 1" in result.out
         assert "preview#1: +49********678 -> +44*******463" in result.out
         assert "+4915112345678" not in result.out  # masked: it is a call, not a line of the SMS
-        assert "Private number" in result.out and "+447912000111 at" in result.out  # listed by SMS
+        assert "Private number" in result.out and "+44*******111 at" in result.out  # listed by SMS, masked
         shown = mcn("preview", "--subscriber", "+447911123463", "--show-numbers", "--local-state", str(local_state))
         assert "preview#1: +4915112345678 -> " in shown.out
         as_json = json.loads(

@@ -75,9 +75,9 @@ class Env:
         return self.stack.invoke("ReceiptsFunction", {"events": list(events)})
 
 
-def receipt(message_id: str, state: str = "DELIVRD", age_s: float = 0) -> dict[str, Any]:
+def receipt(message_id: str, state: str = "DELIVRD", age_s: float = 0, **extra: Any) -> dict[str, Any]:
     at = datetime.now(UTC) - timedelta(seconds=age_s)
-    return {"kind": "receipt", "message_id": message_id, "state": state, "received_at": at.isoformat()}
+    return {"kind": "receipt", "message_id": message_id, "state": state, "received_at": at.isoformat(), **extra}
 
 
 _ref = iter(range(1, 10_000))
@@ -124,6 +124,16 @@ def test_single_receipt_delivers_and_a_duplicate_changes_nothing(env: Env) -> No
     again = env.invoke(receipt("a1"), receipt("a1", "UNDELIV"))
     assert [r["outcome"] for r in again["results"]] == ["duplicate", "duplicate"]
     assert env.fee("n-single") == before
+
+
+def test_a_text_receipt_counts_only_from_the_notices_own_handset(env: Env) -> None:
+    env.notice("n-text", ["t1"])  # sent to +447911200001
+    forged = env.invoke(receipt("t1", "UNDELIV", handset="447911200999", from_text=True))
+    assert forged["results"][0]["outcome"] == "refused"
+    assert env.fee("n-text")["status"]["S"] == "submitted"
+    genuine = env.invoke(receipt("t1", handset="447911200001", from_text=True))
+    assert genuine["results"][0]["outcome"] == "applied"
+    assert env.fee("n-text")["status"]["S"] == "delivered"
 
 
 def test_multi_part_notice(env: Env) -> None:

@@ -34,6 +34,8 @@ ESME_RTHROTTLED = 0x58
 TLV_MESSAGE_PAYLOAD = 0x0424
 VENDOR_TLV_TAG = 0x1501
 MESSAGE_STATES = {"ENROUTE": 1, "DELIVRD": 2, "EXPIRED": 3, "DELETED": 4, "UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7}
+#: how long a deliver_sm waits for a bound receiving session to be listed (see _deliver)
+SESSION_WAIT_S = 30
 
 #: what this SMSC can be scripted to do (tests that need anything else run on node-smpp only)
 CAPABILITIES = frozenset(
@@ -222,12 +224,20 @@ class Smpp34Smsc(SmscEvents):
             respond()
 
     # -- deliver_sm ----------------------------------------------------------------------------
-    async def _deliver(self, session_id: str | None, fields: dict[str, Any], kind: str) -> dict[str, Any]:
+    def _receiving_session(self, session_id: str | None) -> Any:
         esme = self._sessions.get(session_id) if session_id else None
         if esme is None or not esme.can_receive:
             esme = next((e for e in self._sessions.values() if e.can_receive), None)
-        if esme is None:
-            raise Smpp34Error("no bound receiver/transceiver session")
+        return esme
+
+    async def _deliver(self, session_id: str | None, fields: dict[str, Any], kind: str) -> dict[str, Any]:
+        # The library answers the bind before this loop has taken the bind event, so a client can
+        # be bound (warm_up returned) a moment before its session is listed here: wait for it.
+        deadline = asyncio.get_running_loop().time() + SESSION_WAIT_S
+        while (esme := self._receiving_session(session_id)) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise Smpp34Error("no bound receiver/transceiver session")
+            await asyncio.sleep(0.02)
         number = self._session_numbers.get(esme.session_id)
         self._emit({"event": "deliver_sm", "kind": kind, "session": number})
         try:
@@ -333,7 +343,7 @@ class Smpp34Smsc(SmscEvents):
             "esm_class": 0,
             "data_coding": data_coding,
         }
-        return dict(self._call(self._deliver(None, fields, "mo")))
+        return dict(self._call(self._deliver(None, fields, "mo"), timeout=SESSION_WAIT_S + 30))
 
     def unbind_all(self) -> int:
         async def unbind() -> int:

@@ -48,10 +48,12 @@ class FakeStore:
     #: called before a conditional fee write (simulate a concurrent receipt)
     before_write: Any = None
 
-    def add_notice(self, notification_id: str, message_ids: list[str], status: str = "submitted") -> None:
+    def add_notice(
+        self, notification_id: str, message_ids: list[str], status: str = "submitted", subscriber: str = "+447911123456"
+    ) -> None:
         for message_id in message_ids:
             self.notices[message_id] = NoticeRef(notification_id, len(message_ids))
-        self.fees[notification_id] = FeeState(notification_id, status, tuple(message_ids))
+        self.fees[notification_id] = FeeState(notification_id, status, tuple(message_ids), subscriber=subscriber)
 
     # receipts
     def read_ahead(self, message_ids: list[str]) -> None:

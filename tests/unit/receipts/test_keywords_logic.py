@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from receipts_factories import NOW, SHORT_CODE, FakeSender, FakeStore, mo
 
-from mcn_core.logic.keywords import QUIET_OFF, handle_mo, parse_command, parse_quiet, subscriber_number
+from mcn_core.logic.keywords import QUIET_OFF, handle_mo, parse_command, parse_quiet
 from mcn_core.models.config import KeywordsConfig, NotifyConfig, normalise_keyword
+from mcn_core.numbers import smsc_number_to_e164
 
 SUBSCRIBER = "+447911123456"
 
@@ -223,7 +224,7 @@ def test_failed_reply_keeps_the_change(template_config: NotifyConfig, store) -> 
     ],
 )
 def test_subscriber_number(raw: str, e164: str) -> None:
-    assert subscriber_number(raw, "GB") == e164
+    assert smsc_number_to_e164(raw, "GB") == e164
 
 
 def test_keyword_config_validation() -> None:

@@ -14,7 +14,7 @@ GRACE = timedelta(minutes=5)
 
 
 def run(store: FakeStore, event: ReceiptEvent, now=NOW):
-    return apply_receipt(event, store, now=now, unknown_grace=GRACE)
+    return apply_receipt(event, store, now=now, unknown_grace=GRACE, default_region="GB")
 
 
 def test_single_part_delivered() -> None:
@@ -127,3 +127,30 @@ def test_receipt_event_validation() -> None:
         receipt("", "DELIVRD")
     with pytest.raises(ValueError, match="offset"):
         receipt("m1", received_at="2026-11-29T12:00:00")
+
+
+@pytest.mark.parametrize("handset", ["447911123456", "+447911123456", "07911123456", "00447911123456"])
+def test_a_text_receipt_from_the_notices_handset_applies(handset: str) -> None:
+    store = FakeStore()
+    store.add_notice("n1", ["m1"], subscriber="+447911123456")
+    result = run(store, receipt("m1", "UNDELIV", handset=handset, from_text=True))
+    assert (result.outcome, result.status) == ("applied", "failed")
+
+
+@pytest.mark.parametrize("handset", ["447911999999", "62226", "not a number", None])
+def test_a_text_receipt_from_another_number_is_refused_and_changes_nothing(handset: str | None) -> None:
+    # A subscriber texting "id:0000000001 stat:UNDELIV ..." to the short code: the SMSC delivers
+    # it as an MO that looks like a receipt. It must not fail (or un-charge) someone else's notice.
+    store = FakeStore()
+    store.add_notice("n1", ["m1"], subscriber="+447911123456")
+    before = store.fees["n1"]
+    result = run(store, receipt("m1", "UNDELIV", handset=handset, from_text=True))
+    assert (result.outcome, result.notification_id, result.status) == ("refused", "n1", "submitted")
+    assert "text" in (result.reason or "")
+    assert store.fees["n1"] == before and store.writes == 0
+
+
+def test_a_flagged_receipt_is_not_checked_against_the_handset() -> None:
+    store = FakeStore()
+    store.add_notice("n1", ["m1"], subscriber="+447911123456")
+    assert run(store, receipt("m1", handset="447911999999")).outcome == "applied"

@@ -50,6 +50,8 @@ def _receipt(**fields: object) -> SimpleNamespace:
         "message_state": None,
         "submit_date": "2612011459",
         "done_date": "261201150012",
+        "source_addr": "447911123456",
+        "from_text": True,
     }
     return SimpleNamespace(**{**values, **fields})
 
@@ -59,6 +61,7 @@ def test_events_are_the_published_models_and_round_trip_through_json() -> None:
     body = receipt.model_dump(mode="json")
     assert INBOUND_EVENT.validate_python(body) == receipt
     assert body["kind"] == "receipt" and body["final"] is True
+    assert (body["handset"], body["from_text"]) == ("447911123456", True)  # the function checks who sent it
     assert receipt.done_at == datetime(2026, 12, 1, 15, 0, 12, tzinfo=UTC)
     assert receipt_event(_receipt(done_date="garbage"), RECEIVED).done_at is None
     message = SimpleNamespace(source_addr="447911123456", destination_addr="62226", text="Stop", data_coding=0)

@@ -213,7 +213,7 @@ def test_receipt_text_fields_round_trip(message_id: str, stat: str, err: str, te
         message_state=None,
     )
     assert isinstance(event, DeliveryReceipt)
-    assert (event.message_id, event.state) == (message_id, stat)
+    assert (event.message_id, event.state, event.from_text) == (message_id, stat, True)
 
 
 @settings(max_examples=500, deadline=None)
@@ -240,6 +240,8 @@ def test_classify_deliver_never_crashes_and_flags_win(
     flagged = (esm_class & 0x3C) == 0x04 or bool(receipted_message_id) or message_state is not None
     if flagged:
         assert isinstance(event, DeliveryReceipt)
+    if isinstance(event, DeliveryReceipt):
+        assert event.from_text is not flagged  # known by its text alone: the function checks its sender
     if isinstance(event, InboundMessage):
         assert not flagged
 

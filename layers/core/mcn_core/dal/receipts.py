@@ -106,6 +106,7 @@ class DynamoReceiptStore:
             failed_parts=frozenset(record.failed_parts or ()),
             version=int(record.receipt_version or 0),
             fee_partition=record.fee_partition,
+            subscriber=record.subscriber,
         )
 
     def record_receipt(self, fee: FeeState, change: ReceiptChange, now: datetime) -> bool:

@@ -152,7 +152,9 @@ def handle_inbound_batch(
             continue
         try:
             if isinstance(parsed, ReceiptEvent):
-                receipt = apply_receipt(parsed, store, now=now, unknown_grace=unknown_grace)
+                receipt = apply_receipt(
+                    parsed, store, now=now, unknown_grace=unknown_grace, default_region=default_region
+                )
                 items.append(HandledReceipt(index, parsed, receipt))
             else:
                 mo = handle_mo(

@@ -24,7 +24,7 @@ from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.config import KEYWORD_COMMANDS, KeywordsConfig, NotifyConfig, QuietHours, normalise_keyword
 from mcn_core.models.inbound import MoEvent
 from mcn_core.models.notice import DEFAULT_TENANT, OutgoingSms
-from mcn_core.numbers import InvalidNumberError, to_e164
+from mcn_core.numbers import InvalidNumberError, smsc_number_to_e164
 
 #: stored in quiet_hours for "QUIET OFF": an empty window, which also overrides the operator's default
 QUIET_OFF = "00:00-00:00"
@@ -169,22 +169,6 @@ def render_reply(decision: KeywordDecision, config: NotifyConfig, subscriber_lan
     return language, template.format(short_code=config.keywords.short_code, **decision.reply_values)
 
 
-def subscriber_number(raw: str, default_region: str) -> str:
-    """E.164 of an MO's source: '+44…'/'0044…' as is, '07…' national, bare digits international first.
-
-    SMSCs usually give the MO originator as international digits without '+' (TON 1).
-    """
-    candidate = raw.strip()
-    if candidate.startswith(("+", "00")) or candidate.startswith("0"):
-        return to_e164(candidate, default_region)
-    if candidate.isdigit():
-        try:
-            return to_e164("+" + candidate, default_region)
-        except InvalidNumberError:
-            pass
-    return to_e164(candidate, default_region)
-
-
 class KeywordStore(Protocol):
     def subscriber_state(self, msisdn: str) -> SubscriberState: ...
 
@@ -222,7 +206,7 @@ def handle_mo(
         enabled = any(config.for_tenant(name).keywords.enabled for name in (DEFAULT_TENANT, *config.tenants))
         return MoResult("ignored", reason="not sent to the service short code" if enabled else "keywords are disabled")
     try:
-        msisdn = subscriber_number(event.source, default_region)
+        msisdn = smsc_number_to_e164(event.source, default_region)
     except InvalidNumberError as exc:
         return MoResult("rejected", reason=f"invalid source number: {exc}")
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from mcn_core.models.inbound import ReceiptEvent
+from mcn_core.numbers import InvalidNumberError, smsc_number_to_e164
 
 FINAL_STATUSES = frozenset({"delivered", "failed", "expired"})
 MAX_CONFLICTS = 8
@@ -47,6 +48,8 @@ class FeeState:
     version: int = 0
     #: the fee record's partition key (opaque here: the store addresses the record with it)
     fee_partition: str | None = None
+    #: the number the notice went to (E.164)
+    subscriber: str | None = None
 
     def has_receipt(self, message_id: str) -> bool:
         return message_id in self.delivered_parts or message_id in self.failed_parts
@@ -81,7 +84,7 @@ class ReceiptStore(Protocol):
 
 @dataclass(frozen=True)
 class ReceiptResult:
-    #: applied | duplicate | unknown | interim | retry
+    #: applied | duplicate | unknown | interim | retry | refused
     outcome: str
     notification_id: str | None = None
     status: str | None = None
@@ -106,8 +109,25 @@ def status_after(fee: FeeState, event: ReceiptEvent, part_count: int) -> Receipt
     return ReceiptChange(event.message_id, False, status, reason)
 
 
+def from_the_notices_handset(event: ReceiptEvent, fee: FeeState, default_region: str) -> bool:
+    """A receipt known only by its text must come from the handset the notice went to.
+
+    Otherwise a subscriber who texts `id:<n> stat:UNDELIV ...` to the service short code would
+    change the status (and the charge) of someone else's notice: SMSC message ids are often
+    sequential. A flagged receipt (esm_class, TLVs) can only come from the SMSC and is not checked.
+    """
+    if not event.from_text:
+        return True
+    if not event.handset or not fee.subscriber:
+        return False
+    try:
+        return smsc_number_to_e164(event.handset, default_region) == fee.subscriber
+    except InvalidNumberError:
+        return False
+
+
 def apply_receipt(
-    event: ReceiptEvent, store: ReceiptStore, *, now: datetime, unknown_grace: timedelta
+    event: ReceiptEvent, store: ReceiptStore, *, now: datetime, unknown_grace: timedelta, default_region: str
 ) -> ReceiptResult:
     if not event.is_final:
         # ENROUTE, ACCEPTD, ...: the SMSC is still trying; nothing to bill differently yet.
@@ -118,6 +138,13 @@ def apply_receipt(
         if now - event.received_at < unknown_grace:
             return ReceiptResult("retry", reason="message id not known (yet): the fee record may not be written")
         return ReceiptResult("unknown", reason="message id not known")
+    if not from_the_notices_handset(event, fee, default_region):
+        return ReceiptResult(
+            "refused",
+            fee.notification_id,
+            fee.status,
+            "a receipt recognised only by its text came from another number than the notice's handset",
+        )
     for _ in range(MAX_CONFLICTS):
         if fee.has_receipt(event.message_id):
             return ReceiptResult("duplicate", fee.notification_id, fee.status)

@@ -40,6 +40,11 @@ class ReceiptEvent(BaseModel):
     done_date: str | None = Field(default=None, max_length=16)
     done_at: AwareDatetime | None = None
     received_at: AwareDatetime
+    #: the handset the notice went to, as the SMSC gives it (the receipt's originator)
+    handset: str | None = Field(default=None, max_length=21)
+    #: recognised only by its `id:... stat:...` text, with no receipt flag or TLV: anyone can send
+    #: such a text, so it counts only when it comes from the notice's own handset
+    from_text: bool = False
 
     @field_validator("state")
     @classmethod
