@@ -161,6 +161,21 @@ def test_repeated_attach_starts_one_notice() -> None:
     assert fakes.started[0]["notification_id"] == first.notification_id
 
 
+def test_attach_starts_the_execution_with_what_prepare_made_of_the_lock_and_the_listing() -> None:
+    fakes, seen = AttachFakes(pending=True), []
+
+    def prepare(request: dict, profile: SubscriberProfile, calls: list[StoredCall], listed_at: datetime) -> dict:
+        seen.append((profile, [c.call_ref for c in calls], listed_at))
+        return {**request, "action": "send"}
+
+    result = handle_attach(EVENT, 0, default_region="GB", store=fakes, starter=fakes, now=NOW, prepare=prepare)
+    ((profile, listed, listed_at),) = seen
+    # the profile the lock's update returned (the lock is this notice's), the calls attach listed
+    assert (profile.msisdn, profile.notify_lock, listed) == (SUBSCRIBER, result.notification_id, ["c-1"])
+    assert listed_at.tzinfo is not None
+    assert fakes.started == [{**fakes.started[0], "action": "send"}] and fakes.reads == 1
+
+
 def test_failed_start_releases_the_lock_for_the_retry() -> None:
     fakes = AttachFakes(pending=True, start_fails=True)
     with pytest.raises(ConnectionError):
