@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from mcn_core.observability import logger
+# mcn_core.observability is imported inside the tests, not at collection: its Powertools Metrics
+# singleton takes its namespace from the environment when first imported, and the in-process stacks
+# of the integration tests (collected alongside) must be the ones to import it first.
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
@@ -14,6 +16,8 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
 
 
 def test_a_line_drops_the_keys_cloudwatch_and_the_log_group_already_give(capsys: pytest.CaptureFixture[str]) -> None:
+    from mcn_core.observability import logger
+
     logger.append_keys(cold_start=False, function_request_id="r-1", function_arn="arn:x", function_name="f")
     try:
         logger.info("notice recorded", status="submitted", fee_minor=10)
@@ -27,6 +31,8 @@ def test_a_line_drops_the_keys_cloudwatch_and_the_log_group_already_give(capsys:
 
 
 def test_the_line_that_paid_for_a_cold_start_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from mcn_core.observability import logger
+
     logger.append_keys(cold_start=True)
     try:
         logger.info("batch ingested")
