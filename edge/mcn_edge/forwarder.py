@@ -12,7 +12,6 @@ the rest flows on. Parked events are listed, retried or purged with the services
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,8 +22,9 @@ from typing import Any
 from mcn_core.numbers import mask
 
 from .metrics import EdgeMetrics
-from .spool import Spool, SpooledEvent
+from .spool import Spool, SpooledEvent, encode_body
 from .targets import FunctionFailedError, Target, TransientForwardError
+from .wakeup import Wakeup
 
 log = logging.getLogger("mcn_edge.forwarder")
 
@@ -90,7 +90,7 @@ class Forwarder:
         # kind -> the key whose order must hold among that kind's events (e.g. an MO's subscriber):
         # a probe past a failing event never takes an event with the same key
         self.order_key = order_key or {}
-        self._wakeups = {kind: threading.Event() for kind in targets}
+        self._wakeups = {kind: Wakeup() for kind in targets}  # set after commits: no futex under the GIL
         # the spool depth a worker filling a batch waits for: smaller depths do not wake it (a wake-up
         # per group commit costs the committing thread a notify and the worker a GIL round trip)
         self._wake_at = dict.fromkeys(targets, 0)
@@ -101,8 +101,10 @@ class Forwarder:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_success: dict[str, float] = {}
+        # the depth gauge of each kind, bound once: it is set after every group commit
+        self._depth_gauges = {kind: self.metrics.spool_depth.labels(kind) for kind in targets}
         for kind in targets:
-            self.metrics.spool_depth.labels(kind).set(spool.depth(kind))
+            self._depth_gauges[kind].set(spool.depth(kind))
         self.metrics.dead_letters.set(spool.parked_count())
 
     def start(self) -> None:
@@ -122,7 +124,8 @@ class Forwarder:
     def notify(self, kind: str) -> None:
         """Called after events of `kind` were spooled."""
         depth = self.spool.depth(kind)
-        self.metrics.spool_depth.labels(kind).set(depth)
+        gauge = self._depth_gauges.get(kind)
+        (gauge or self.metrics.spool_depth.labels(kind)).set(depth)
         wakeup = self._wakeups.get(kind)
         if wakeup is not None and depth >= self._wake_at[kind]:
             wakeup.set()
@@ -130,6 +133,8 @@ class Forwarder:
     # -- choosing a batch ----------------------------------------------------------------------
     def _eligible(self, kind: str, batch: list[SpooledEvent]) -> list[SpooledEvent]:
         """The leading events of `batch` spooled after every waiting event of the kinds it follows."""
+        if not batch:
+            return batch
         barriers = [self.spool.oldest_id(dep) for dep in self.ordered_after.get(kind, ())]
         barrier = min((b for b in barriers if b is not None), default=None)
         return batch if barrier is None else [item for item in batch if item.id < barrier]
@@ -138,7 +143,7 @@ class Forwarder:
         """The leading events of `batch` whose JSON fits in `max_batch_bytes` (at least one)."""
         total = len('{"events": []}')
         for n, item in enumerate(batch):
-            total += len(item.json or json.dumps(item.body)) + 2
+            total += len((item.json or encode_body(item.body)).encode()) + 2  # bytes: the JSON keeps UTF-8
             if total > self.max_batch_bytes and n > 0:
                 return batch[:n]
         return batch
@@ -196,7 +201,7 @@ class Forwarder:
             if stop.is_set():
                 return False
             part = pending[:size]
-            if len(part) == 1 and len(json.dumps(part[0].body)) > self.max_batch_bytes:
+            if len(part) == 1 and len((part[0].json or encode_body(part[0].body)).encode()) > self.max_batch_bytes:
                 # no invocation can ever take it
                 self._park(kind, part[0], f"event larger than the {self.max_batch_bytes}-byte batch limit", 0)
                 pending.pop(0)
@@ -247,9 +252,10 @@ class Forwarder:
             log.warning("forwarding %d %s events failed, kept in the spool: %s", len(batch), kind, exc)
             raise
         self.metrics.forward_latency.labels(target.name).observe(time.perf_counter() - started)
+        outcomes: dict[str, int] = {}
         for result in results:
             outcome = str(result.get("outcome", "accepted"))
-            self.metrics.forward_outcomes.labels(target.name, outcome).inc()
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if outcome == "rejected":
                 index = result.get("index")
                 body = batch[index].body if isinstance(index, int) and 0 <= index < len(batch) else {}
@@ -261,15 +267,19 @@ class Forwarder:
                     mask(body.get("subscriber")),
                     result.get("call_ref") or body.get("call_ref") or body.get("event_ref"),
                 )
+        for outcome, count in outcomes.items():  # one metric update per outcome, not per event
+            self.metrics.forward_outcomes.labels(target.name, outcome).inc(count)
         self.spool.remove([item.id for item in batch])
         for item in batch:
             self._failures.pop(item.id, None)
         self._last_ack[kind] = time.monotonic()
-        self.metrics.spool_depth.labels(kind).set(self.spool.depth(kind))
+        self._depth_gauges[kind].set(self.spool.depth(kind))
         self.last_success[kind] = time.time()
         for follower, deps in self.ordered_after.items():
-            if kind in deps:
-                self._wakeups[follower].set()  # events held behind these may go now
+            # events held behind these may go now; a follower with none spooled (in memory: this gateway
+            # spooled none) is not woken for nothing: its once-a-second look finds any another process put back
+            if kind in deps and self.spool.depth(follower) > 0:
+                self._wakeups[follower].set()
 
     def _poisoned(self, kind: str, item: SpooledEvent, error: str, pending: list[SpooledEvent]) -> bool:
         """Count a FunctionError of `item` sent alone; park it (True) once it failed poison_attempts

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from .spool import encode_body
+
 
 class TransientForwardError(Exception):
     """The batch was not acknowledged; it stays spooled and is retried."""
@@ -39,7 +41,7 @@ class FileTarget:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self.send_encoded([json.dumps(event, sort_keys=True) for event in events])
+        return self.send_encoded([encode_body(event) for event in events])
 
     def send_encoded(self, events: list[str]) -> list[dict[str, Any]]:
         try:
@@ -59,7 +61,7 @@ class LambdaTarget:
         self.name = f"lambda:{function_name.rsplit(':', 1)[-1]}"
 
     def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self._invoke(json.dumps({"events": events}).encode(), len(events))
+        return self.send_encoded([encode_body(event) for event in events])
 
     def send_encoded(self, events: list[str]) -> list[dict[str, Any]]:
         return self._invoke(('{"events": [' + ", ".join(events) + "]}").encode(), len(events))

@@ -5,6 +5,7 @@ side accepting MSCs and HLRs. One `M3uaSession` per connection; the state machin
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import logging
@@ -13,7 +14,8 @@ import random
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .config import AssociationConfig
 from .metrics import ASSOCIATION_STATES, Metrics
@@ -32,9 +34,14 @@ TAG_AFFECTED_POINT_CODE = 0x0012
 
 _TRAFFIC_MODES = {"override": 1, "loadshare": 2, "broadcast": 3}
 
-# DATA handler: (protocol data, receive timestamp) -> a future of the answers to send back.
-# Submission is synchronous so that all DATA of one read can be handled (and committed) as a group.
-DataHandler = Callable[[ProtocolData, float], Awaitable[list[ProtocolData]]]
+# DATA handler: the DATA of one read, [(protocol data, receive timestamp)] -> a future of the answers to
+# send back for each. Submission is synchronous so that all DATA of one read is handled (and committed)
+# as a group; the session goes on reading while the group is committed (answers leave in order).
+DataHandler = Callable[[list[tuple[ProtocolData, float]]], "asyncio.Future[list[list[ProtocolData]]]"]
+
+# reads whose answers may be outstanding before a session stops reading (backpressure on the peer
+# when the spool stalls): each read is one group of messages
+_MAX_UNANSWERED_READS = 64
 
 
 def sctp_available() -> bool:
@@ -164,7 +171,12 @@ class M3uaSession:
         self._decoder = decoder or m3ua.M3uaDecoder()
         self._framer = m3ua.FrameReader()
         self._routing_contexts = list(config.routing_contexts)
-        self._pending: list[tuple[Awaitable[list[ProtocolData]], int | None]] = []
+        # this read's DATA, then the reads handed to `on_data` whose answers are not sent yet (in order)
+        self._gathered: list[tuple[ProtocolData, float]] = []
+        self._gathered_contexts: list[int | None] = []
+        self._unanswered: collections.deque[tuple[asyncio.Future, list[int | None]]] = collections.deque()
+        self._message_counters: dict[str, Any] = {}  # metric children by message name, bound once
+        self._data_received = 0  # DATA taken by the fast path, not counted yet
         self._acks: dict[tuple[int, int], asyncio.Event] = {}
         self._beat_token = 0
         self._on_change = on_change
@@ -295,7 +307,14 @@ class M3uaSession:
                     log.warning("%s: bytes that are not M3UA skipped; resynchronised", self.name)
                 for frame in frames:
                     await self._handle_frame(frame)
-                await self._flush_answers()
+                if self._data_received:
+                    self._counter("DATA").inc(self._data_received)
+                    self._data_received = 0
+                self._submit_gathered()
+                if len(self._unanswered) > _MAX_UNANSWERED_READS:
+                    await self._flush_answers()
+                elif self.writer.transport.get_write_buffer_size() > 65536:
+                    await self.writer.drain()
         finally:
             for task in tasks:
                 task.cancel()
@@ -358,6 +377,18 @@ class M3uaSession:
     # --- messages ---------------------------------------------------------------------------------------
 
     async def _handle_frame(self, frame: bytes) -> None:
+        if frame[2] == 1 and frame[3] == 1 and self.asp_state == ASP_ACTIVE:
+            # DATA, nearly all traffic: its two fields read without an M3uaMessage; anything odd about
+            # it takes the general path below, which reports it
+            try:
+                data, routing_context = self._decoder.decode_data(frame)
+            except DecodeError:
+                pass
+            else:
+                self._data_received += 1  # counted once per read (run)
+                self._gathered.append((data, time.time()))
+                self._gathered_contexts.append(routing_context)
+                return
         try:
             message = self._decoder.decode(frame)
         except DecodeError as exc:
@@ -366,7 +397,7 @@ class M3uaSession:
             log.warning("%s: undecodable M3UA message: %s", self.name, exc)
             await self._send_err(m3ua.ERR_PARAMETER_FIELD_ERROR, frame[:40])
             return
-        self.metrics.messages.labels("m3ua", message.name).inc()
+        self._counter(message.name).inc()
         kind = message.kind
         if kind == m3ua.TRANSFER_DATA:
             await self._data(message)
@@ -501,27 +532,53 @@ class M3uaSession:
             await self._send_err(m3ua.ERR_UNEXPECTED_MESSAGE)
             return
         assert message.protocol_data is not None
-        routing_context = message.uint32(TAG_ROUTING_CONTEXT)
-        self._pending.append((self.on_data(message.protocol_data, time.time()), routing_context))
+        self._gathered.append((message.protocol_data, time.time()))
+        self._gathered_contexts.append(message.uint32(TAG_ROUTING_CONTEXT))
+
+    def _counter(self, name: str) -> Any:
+        counter = self._message_counters.get(name)
+        if counter is None:
+            counter = self._message_counters[name] = self.metrics.messages.labels("m3ua", name)
+        return counter
+
+    def _submit_gathered(self) -> None:
+        """Hand this read's DATA over as one group; its answers are written when it is committed."""
+        if not self._gathered:
+            return
+        future = self.on_data(self._gathered)
+        self._unanswered.append((future, self._gathered_contexts))
+        self._gathered, self._gathered_contexts = [], []
+        future.add_done_callback(self._write_answers)
+
+    def _write_answers(self, _done: object = None) -> None:
+        """Write the answers of every leading group already committed, in the order the groups came."""
+        encoded: list[bytes] = []
+        appearance = self.config.network_appearance
+        while self._unanswered and self._unanswered[0][0].done():
+            future, routing_contexts = self._unanswered.popleft()
+            if future.cancelled():
+                continue
+            error = future.exception()
+            if error is not None:  # the spool failed: send nothing, the peer's timers retransmit
+                log.error("%s: messages not accepted: %s", self.name, error)
+                continue
+            for answers, routing_context in zip(future.result(), routing_contexts, strict=True):
+                encoded.extend(
+                    m3ua.encode_data(answer, routing_context=routing_context, network_appearance=appearance)
+                    for answer in answers
+                )
+        if encoded and not self.writer.is_closing():
+            self.writer.write(b"".join(encoded))  # one send for the group, not one per answer
 
     async def _flush_answers(self) -> None:
-        pending, self._pending = self._pending, []
-        encoded: list[bytes] = []
-        for answers_future, routing_context in pending:
-            try:
-                answers = await answers_future
-            except Exception as exc:  # the spool failed: send nothing, the peer's timers retransmit
-                log.error("%s: message not accepted: %s", self.name, exc)
-                continue
-            appearance = self.config.network_appearance
-            encoded.extend(
-                m3ua.encode_data(answer, routing_context=routing_context, network_appearance=appearance)
-                for answer in answers
-            )
-        if encoded:
-            self.writer.write(b"".join(encoded))  # one send for the group, not one per answer
-        if pending:
-            await self.writer.drain()
+        """Send every answer still owed (before management traffic, on shutdown)."""
+        self._submit_gathered()
+        if not self._unanswered:
+            return
+        while self._unanswered:
+            await asyncio.wait([self._unanswered[0][0]])  # the oldest: answers leave in order
+            self._write_answers()
+        await self.writer.drain()
 
 
 class AssociationManager:

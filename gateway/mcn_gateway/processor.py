@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from mcn_core.numbers import mask
 
@@ -51,8 +52,7 @@ class CircuitOwner(Protocol):
     def handle(self, data: ProtocolData) -> tuple[bool, list[ProtocolData]]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):  # immutable; a named tuple, as ProtocolData (built per message)
     kind: str  # KIND_MISSED_CALL or KIND_ATTACH
     body: dict
 
@@ -63,8 +63,22 @@ class Outcome:
     replies: list[ProtocolData] = field(default_factory=list)
 
 
+_second_cache: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+    """`datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")`, the date and time of
+    the second formatted once per second (the same rounding: microseconds half-even, then truncated)."""
+    global _second_cache
+    fraction, whole = math.modf(timestamp)
+    seconds, micros = int(whole), round(fraction * 1e6)
+    if micros >= 1_000_000 or micros < 0:  # rounded up into the next second, or before 1970
+        return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+    cached_second, text = _second_cache
+    if cached_second != seconds:
+        text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache = (seconds, text)  # one tuple: threads see the old pair or the new one
+    return f"{text}.{micros // 1000:03d}+00:00"
 
 
 def _circuit(data: ProtocolData, cic: int) -> tuple[int, int, int]:
@@ -242,13 +256,14 @@ class SignallingProcessor:
             "reason": iam.forwarding_reason,
             "msc": self.signalling.msc_names.get(str(data.opc), f"pc:{data.opc}"),
         }
-        log.info(
-            "missed call to %s from %s (%s, cic %s)",
-            mask(body["subscriber"]),
-            mask(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
-            body["reason"],
-            iam.cic,
-        )
+        if log.isEnabledFor(logging.INFO):  # masking costs more than the check
+            log.info(
+                "missed call to %s from %s (%s, cic %s)",
+                mask(body["subscriber"]),
+                mask(caller) if caller else "withheld" if presentation == "restricted" else "unknown",
+                body["reason"],
+                iam.cic,
+            )
         if self.passive:
             # a tap sees the whole call: it is missed only if released before an answer (ANM/CON)
             circuit = _circuit(data, iam.cic)

@@ -94,3 +94,48 @@ def test_depth_always_equals_a_count_of_the_rows(tmp_path_factory, ops):
             assert spool.depth(kind) == _count(path, kind)
         assert spool.depth() == _count(path)
     spool.close()
+
+
+_KILLED_WRITER = """
+import os, sys
+from mcn_edge.spool import Spool
+spool = Spool(sys.argv[1])
+ids = spool.append([("missed_call", {"n": i}) for i in range(10)], sync=False)
+spool.sync()
+spool.remove(ids[:4])  # committed without an fsync of its own
+print("done", flush=True)
+os.kill(os.getpid(), 9)  # no close, no checkpoint: what a SIGKILL leaves
+"""
+
+
+def test_a_killed_process_keeps_what_was_synced_and_what_was_removed(tmp_path):
+    """append(sync=False) + sync() is as durable as append(); a removal without its own fsync is in the
+    WAL, which a killed process does not lose (only a power cut could bring those rows back)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.sqlite3"
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "done" and done.returncode == -9, done.stderr
+    reopened = Spool(path)
+    assert [event.body["n"] for event in reopened.peek("missed_call", 100)] == list(range(4, 10))
+    assert reopened.depth("missed_call") == 6
+
+
+def test_sync_covers_every_commit_before_it_and_counts(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    spool.append([("attach", {"n": 1})], sync=False)
+    spool.append([("attach", {"n": 2})], sync=False)
+    assert spool.syncs == 0 and spool.commits == 2
+    spool.sync()
+    assert spool.syncs == 1
+    assert [event.body["n"] for event in spool.peek("attach", 10)] == [1, 2]
+    spool.close()
+    spool.close()  # twice is harmless (the gateway's stop and a test's cleanup)
+
+
+def test_a_removal_restores_full_synchronous_mode_for_the_next_commit(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite3")
+    ids = spool.append([("attach", {"n": 1})])
+    spool.remove(ids)
+    assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL

@@ -194,3 +194,79 @@ def test_a_repeated_optional_parameter_counts_by_its_last_occurrence_on_both_pat
     if fast != "refused" and reference != "refused" and not _pycrate_reframes_optional_part(data):
         assert (fast.cic, fast.calling_presentation) == (reference.cic, reference.calling_presentation)
         assert fast.subscriber == reference.subscriber
+
+
+# --- the session's DATA path (decode_data) and the answers' writer (encode_data) ---------------------------
+
+_TLV = st.tuples(
+    st.sampled_from([0x0006, 0x0200, 0x0210, 0x0013, 0x0004, 0x7777]),
+    st.binary(max_size=40),
+)
+
+
+def _data_message(params: list[tuple[int, bytes]], truncate: int) -> bytes:
+    body = b"".join(
+        tag.to_bytes(2, "big") + (4 + len(value)).to_bytes(2, "big") + value + b"\0" * (-len(value) % 4)
+        for tag, value in params
+    )
+    message = bytes([1, 0, 1, 1]) + (8 + len(body)).to_bytes(4, "big") + body
+    return message[: len(message) - truncate] if truncate else message
+
+
+def _data_outcome(decoder: m3ua.M3uaDecoder, data: bytes):
+    try:
+        message = decoder.decode(data)
+    except DecodeError:
+        return "refused"
+    return message.protocol_data, message.uint32(0x0006)
+
+
+def _fast_data_outcome(decoder: m3ua.M3uaDecoder, data: bytes):
+    try:
+        return decoder.decode_data(data)
+    except DecodeError:
+        return "refused"
+
+
+def test_session_data_path_matches_the_decoder_on_known_messages():
+    decoder = m3ua.M3uaDecoder()
+    for data in M3UA_MESSAGES:
+        if data[2:4] == b"\x01\x01":
+            assert _fast_data_outcome(decoder, data) == _data_outcome(decoder, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_TLV, max_size=6), st.integers(0, 6))
+def test_session_data_path_reads_and_refuses_as_the_decoder(params, truncate):
+    """Repeated, short and unknown parameters, truncated messages: the same fields or both refuse (and
+    the decoder's DATA path is itself checked against pycrate above)."""
+    decoder = m3ua.M3uaDecoder()
+    data = _data_message(params, truncate)
+    if len(data) >= 8:
+        data = data[:4] + len(data).to_bytes(4, "big") + data[8:]  # framing gives whole messages
+    assert _fast_data_outcome(decoder, data) == _data_outcome(decoder, data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.builds(
+        m3ua.ProtocolData,
+        st.integers(0, 2**24 - 1),
+        st.integers(0, 2**24 - 1),
+        st.sampled_from([3, 5]),
+        st.integers(0, 3),
+        st.integers(0, 3),
+        st.integers(0, 15),
+        st.binary(max_size=300),
+    ),
+    st.one_of(st.none(), st.integers(0, 2**32 - 1)),
+    st.one_of(st.none(), st.integers(0, 2**32 - 1)),
+)
+def test_data_answers_are_written_octet_for_octet_as_pycrate_writes_them(data, routing_context, appearance):
+    fast = m3ua.encode_data(data, routing_context=routing_context, network_appearance=appearance)
+    assert fast == m3ua.encode_data_with_params(data, routing_context=routing_context, network_appearance=appearance)
+    params = [(0x0200, appearance.to_bytes(4, "big"))] if appearance is not None else []
+    params += [(0x0006, routing_context.to_bytes(4, "big"))] if routing_context is not None else []
+    label = b"".join(v.to_bytes(4, "big") for v in (data.opc, data.dpc)) + bytes([data.si, data.ni, data.mp, data.sls])
+    params.append((0x0210, label + data.data))
+    assert fast == m3ua.encode_with_pycrate(m3ua.TRANSFER_DATA, params)

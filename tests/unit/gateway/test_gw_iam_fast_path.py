@@ -8,7 +8,7 @@ reject decision on both paths, and the same fields when both accept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -269,9 +269,9 @@ def test_pycrate_built_iams_decode_to_the_drawn_fields(drawn: DrawnIam):
         expected.original_called is not None
         or isup.PARAM_ORIGINAL_CALLED_NUMBER in isup.IsupDecoder.split_iam(drawn.data)[1]
     ):
-        expected = replace(expected, called=None, redirecting=None)
+        expected = expected._replace(called=None, redirecting=None)
     elif isup.PARAM_REDIRECTING_NUMBER in isup.IsupDecoder.split_iam(drawn.data)[1]:
-        expected = replace(expected, called=None)
+        expected = expected._replace(called=None)
     assert DECODER.decode_iam(drawn.data, complete=False) == expected
 
 
