@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from mcn_core.logic.attach import LOCK_LIFETIME, notification_time
-from mcn_core.logic.send import capacity_resume_at
+from mcn_core.logic.notices import LOCK_LIFETIME, notification_time
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import defer_settings
@@ -50,6 +49,9 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     notice = DeferredNotice.model_validate(event)
     arn = defer_settings().quiet_hours_state_machine_arn
     if notice.send_at is None and notice.delay_s is not None:
+        # Imported here: the notice models it brings are built only by this path, which uses the store anyway.
+        from mcn_core.logic.send import capacity_resume_at
+
         now = datetime.now(UTC)
         since = notification_time(notice.notification_id, default=now)
         resume_at = capacity_resume_at(now, since, notice.delay_s, random.random())

@@ -22,9 +22,11 @@ class _FunctionSettings(BaseModel):
 
     A plain pydantic model over os.environ, not pydantic-settings: that package imports asyncio,
     argparse and dotenv, a third of a cold start, for a job of one dictionary comprehension.
+    Schemas are built on first use (defer_build): every handler imports this module, and each
+    validates one of its models, so it builds that one, not all of them at import.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 def _upper_region(value: str) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcn_core.logic.attach import new_notification_id, notification_time
+from mcn_core.logic.notices import new_notification_id, notification_time
 from mcn_core.logic.send import CAPACITY_WAIT_MAX_S, CAPACITY_WAIT_MIN_S, capacity_resume_at
 
 NOW = datetime(2026, 12, 1, 7, 30, tzinfo=UTC)

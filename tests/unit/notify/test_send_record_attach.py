@@ -192,6 +192,6 @@ def test_bad_attach_events_are_rejected(raw: object) -> None:
 
 
 def test_notification_ids_are_time_ordered() -> None:
-    from mcn_core.logic.attach import new_notification_id
+    from mcn_core.logic.notices import new_notification_id
 
     assert new_notification_id(NOW) < new_notification_id(NOW + timedelta(seconds=1))

@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from mcn_core.logic.finance import validate_period
-from mcn_core.models.fees import PERIOD_SHARDS
+from mcn_core.models.fees import PERIOD_SHARDS, validate_period
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TENANT_REGISTRY_PREFIX = "#tenants#"

@@ -12,9 +12,9 @@ from mcn_core.dal import fee_keys
 from mcn_core.dal.tables import FeeRecord, FeeTenantRecord, MessageIdRecord, MissedCallRecord, SubscriberRecord, bind
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.clearing import ClearingPlan, ClearMark
-from mcn_core.models.events import ForwardingReason, Presentation
 from mcn_core.models.fees import NOT_CHARGED_REASON, RecordOutcome
 from mcn_core.models.notice import Notice, SubscriberProfile
+from mcn_core.models.types import ForwardingReason, Presentation
 
 MESSAGE_ID_RETENTION = timedelta(days=14)
 _CLEAR_ATTEMPTS = 100  # a failed attempt means another notice cleared meanwhile: one per concurrent notice

@@ -20,7 +20,7 @@ from pynamodb.exceptions import UpdateError
 
 from mcn_core.dal import fee_keys
 from mcn_core.dal.tables import FeeRecord, bind
-from mcn_core.logic.attach import notification_time
+from mcn_core.logic.notices import notification_time
 from mcn_core.logic.origination import FlashCallFee, OutcomeChange
 from mcn_core.models.origination import FlashCallRequest
 

@@ -21,7 +21,7 @@ from pynamodb.attributes import (
 from pynamodb.attributes import TTLAttribute as _TTLAttribute
 from pynamodb.models import Model
 
-from mcn_core.models.notice import DEFAULT_TENANT
+from mcn_core.models.types import DEFAULT_TENANT
 
 
 class MissedCallRecord(Model):

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from mcn_core.logic.notices import LOCK_LIFETIME, new_notification_id
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
 from mcn_core.models.notice import SubscriberProfile
 from mcn_core.numbers import InvalidNumberError, to_e164
-
-# An Express execution lives at most 5 minutes; a lock older than this is a lost execution.
-# A deferred notice (quiet hours) extends its own lock until it resumes.
-LOCK_LIFETIME = timedelta(minutes=30)
 
 
 class AttachOutcome(StrEnum):
@@ -52,19 +48,6 @@ class AttachStore(Protocol):
 
 class NoticeStarter(Protocol):
     def start(self, notification_id: str, request: dict[str, Any]) -> None: ...
-
-
-def new_notification_id(now: datetime) -> str:
-    """Time-ordered and unique: also the execution name, so one id follows a notice everywhere."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:16]}"
-
-
-def notification_time(notification_id: str, default: datetime) -> datetime:
-    """When the notice began (the time in its id), or `default` for an id not made here."""
-    try:
-        return datetime.strptime(notification_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return default
 
 
 #: Turns the execution's request into its input, given the profile the lock returned, the calls

@@ -18,8 +18,8 @@ from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.clearing import ClearMark
 from mcn_core.models.config import MessageTemplates, NotifyConfig, QuietHours
-from mcn_core.models.events import Presentation
 from mcn_core.models.notice import Notice, OutgoingSms, SubscriberProfile
+from mcn_core.models.types import Presentation
 from mcn_smpp.gsm0338 import segments
 
 

@@ -7,18 +7,18 @@ end: amounts are summed as `int`, never as floats, and are only turned into a de
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from mcn_core.models.notice import DEFAULT_TENANT
+from mcn_core.models.fees import PERIOD
+from mcn_core.models.fees import validate_period as validate_period  # re-exported: the fee reports use it from here
+from mcn_core.models.types import DEFAULT_TENANT
 
 CHARGEABLE_ON_SUBMIT = frozenset({"submitted", "delivered"})
 STATUSES = ("submitted", "delivered", "failed", "expired")
 NO_PROMOTION = "(none)"
 
-_PERIOD = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
 # ISO 4217 minor-unit exponents that are not 2 (the common case).
 _EXPONENTS = {
     "BHD": 3,
@@ -57,17 +57,11 @@ class GroupBy(StrEnum):
     TENANT = "tenant"
 
 
-def validate_period(text: str) -> str:
-    if not _PERIOD.match(text):
-        raise ValueError(f"period must look like 2026-11 (YYYY-MM), got {text!r}")
-    return text
-
-
 def days_of_period(period: str) -> list[str]:
     """Every calendar day of a YYYY-MM period, as YYYY-MM-DD (for charts with no gaps)."""
     import calendar
 
-    match = _PERIOD.match(validate_period(period))
+    match = PERIOD.match(validate_period(period))
     assert match is not None
     year, month = int(match["year"]), int(match["month"])
     return [f"{period}-{day:02d}" for day in range(1, calendar.monthrange(year, month)[1] + 1)]
@@ -143,7 +137,7 @@ class FeeRow:
         if self.period_day and self.period_day.startswith(self.period):
             return self.period_day
         recorded = self.created_at[:10]
-        if recorded.startswith(self.period) or not _PERIOD.match(self.period):
+        if recorded.startswith(self.period) or not PERIOD.match(self.period):
             return recorded
         # An older record (no period_day) recorded after its period ended: the period's last day.
         return days_of_period(self.period)[-1] if recorded > self.period else days_of_period(self.period)[0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mcn_core.models.config import NotifyConfig
-from mcn_core.models.notice import DEFAULT_TENANT
+from mcn_core.models.types import DEFAULT_TENANT
 
 #: E.164 numbers have at most 15 digits after the '+'
 _MAX_PREFIX = 16

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from mcn_core.models.events import ForwardingReason, Presentation
+from mcn_core.models.types import ForwardingReason, Presentation
 
 
 class StoredCall(BaseModel):

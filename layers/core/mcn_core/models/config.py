@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from mcn_core.models.events import AwareDatetime
+from mcn_core.models.types import AwareDatetime
 
 # HH:MM-HH:MM; seconds are accepted too (HH:MM:SS) for tests and tight operator windows.
 _QUIET = re.compile(r"^(?P<start>[0-2]\d:[0-5]\d(?::[0-5]\d)?)-(?P<end>[0-2]\d:[0-5]\d(?::[0-5]\d)?)$")

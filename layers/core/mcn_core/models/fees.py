@@ -1,11 +1,20 @@
-"""Fee records: how many shards a tenant's period is spread over, and what Record did."""
+"""Fee records: the period they are billed in, how many shards it is spread over, and what Record did."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
+#: a billing period: one calendar month, YYYY-MM
+PERIOD = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
 #: a tenant's period is spread over this many fee-table partitions (mcn_core.dal.fee_keys)
 PERIOD_SHARDS = 16
+
+
+def validate_period(text: str) -> str:
+    if not PERIOD.match(text):
+        raise ValueError(f"period must look like 2026-11 (YYYY-MM), got {text!r}")
+    return text
 
 
 class RecordOutcome(StrEnum):

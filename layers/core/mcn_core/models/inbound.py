@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from mcn_core.models.events import AwareDatetime
+from mcn_core.models.types import AwareDatetime
 
 #: SMPP 3.4 message states a receipt can carry (receipt text `stat:` / message_state TLV)
 RECEIPT_STATES = frozenset(

@@ -8,9 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcn_core.models.clearing import ClearingPlan, ClearMark
-
-#: the tenant of every subscriber no configured number range claims
-DEFAULT_TENANT = "default"
+from mcn_core.models.types import DEFAULT_TENANT as DEFAULT_TENANT  # re-exported (defined there: no model built)
 
 
 class SubscriberProfile(BaseModel):

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcn_core.models.events import AwareDatetime, Reference
+from mcn_core.models.types import AwareDatetime, Reference
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{5,14}$")]
 CauseValue = Annotated[int, Field(ge=0, le=127)]
