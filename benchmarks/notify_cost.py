@@ -30,8 +30,10 @@ Run: .venv/bin/python benchmarks/notify_cost.py  [NOTICES]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import statistics
 import sys
 import threading
@@ -60,11 +62,19 @@ LOG_EVENT_OVERHEAD = 26  # bytes counted per log event
 XRAY_TRACE = 5.00 / 1e6  # traces recorded
 XRAY_SAMPLED = 0.05
 SECRETS_API_CALL = 0.05 / 10_000
+SQS_REQUEST = 0.40 / 1e6  # standard queue, per request of up to 64 KB
 
 # Latency a Lambda waits for, per request (in-region), and what Step Functions adds per task.
 REQUEST_LATENCY_S = {"dynamodb": 0.006, "stepfunctions": 0.020, "ssm": 0.010, "secretsmanager": 0.015, "lambda": 0.015}
 SMSC_ROUND_TRIP_S = 0.020  # submit_sm -> submit_sm_resp (as benchmarks/fleet_wave.py)
 FULL_VCPU_MB = 1769
+MEMORY_SWEEP_MB = (128, 256, 512, 1024)
+#: the functions Step Functions invokes as tasks of the notify machine (their time is the execution's)
+EXPRESS_TASKS = frozenset({"ComposeFunction", "SendFunction", "RecordFunction", "ReleaseFunction", "DeferFunction"})
+FLASH_MODE = "call_and_sms"
+#: threads a handler works on besides its own (their CPU is the invocation's): mcn_core.dal.calls, mcn_smpp
+HANDLER_WORKER_THREADS = ("ingest-put", "smpp-bind")
+SERVICE_KEY = re.compile(r'"service":"[^"]*"')
 EXPRESS_TASK_HOP_S = 0.025
 
 for part in ("devkit", "gateway"):
@@ -72,18 +82,23 @@ for part in ("devkit", "gateway"):
 
 import botocore.client  # noqa: E402
 
+from mcn_core.dal.config import _provider as notify_config_cache  # noqa: E402
+from mcn_core.models.origination import FlashCallRequest  # noqa: E402
+from mcn_core.settings import IngestSettings  # noqa: E402
 from mcn_devkit import lambda_runtime  # noqa: E402
 from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
 from mcn_devkit.events import delivered_receipt  # noqa: E402
 from mcn_devkit.smsc import LocalSmsc  # noqa: E402
+from mcn_edge.sqs import SqsQueue  # noqa: E402
 
 _calls: list[tuple[str, str, str, dict, int]] = []
 _phase = ["setup"]
 _original = botocore.client.BaseClient._make_api_call
 _original_entry_point = lambda_runtime.LocalFunction.entry_point
 _submits_seen = [lambda: 0]
-#: per invocation: function, handler-thread CPU seconds, modelled waits (AWS requests, SMSC)
-_timed: list[tuple[str, float, float]] = []
+WRITES_IN_FLIGHT = IngestSettings.model_fields["write_concurrency"].default  # ingest's conditional puts at once
+#: per invocation: phase, function, handler-thread CPU seconds, modelled waits (AWS requests, SMSC)
+_timed: list[tuple[str, str, float, float]] = []
 
 
 def _counting(self, operation, params):  # type: ignore[no-untyped-def]
@@ -96,16 +111,36 @@ def _timed_entry_point(self):  # type: ignore[no-untyped-def]
 
     def timed(event, context):  # type: ignore[no-untyped-def]
         thread, first_call, submits = threading.get_ident(), len(_calls), _submits_seen[0]()
+        phase = _phase[0]  # tasks run on Step Functions' threads while the main thread waits in its phase
+        workers_before = _worker_cpu()
         started = time.thread_time()
         try:
             return handler(event, context)
         finally:
+            # the handler's thread, plus what its own threads did meanwhile (invocations run one at a time)
+            workers_after = _worker_cpu()
             cpu = time.thread_time() - started
+            cpu += sum(after - workers_before.get(ident, 0.0) for ident, after in workers_after.items())
             waits = sum(REQUEST_LATENCY_S.get(c[1], 0.01) for c in _calls[first_call:] if c[4] == thread)
-            waits += (_submits_seen[0]() - submits) * SMSC_ROUND_TRIP_S  # invocations run one at a time
-            _timed.append((self.logical_id, cpu, waits))
+            # ingest's puts, WRITES_IN_FLIGHT at a time
+            waits += (
+                sum(REQUEST_LATENCY_S.get(c[1], 0.01) for c in _calls[first_call:] if c[4] in workers_after)
+                / WRITES_IN_FLIGHT
+            )
+            waits += (_submits_seen[0]() - submits) * SMSC_ROUND_TRIP_S
+            _timed.append((phase, self.logical_id, cpu, waits))
 
     return timed
+
+
+def _worker_cpu() -> dict[int, float]:
+    """CPU seconds so far of each thread a handler runs its work on (ingest's puts, the SMPP binds' readers)."""
+    seconds = {}
+    for worker in threading.enumerate():
+        if worker.ident is not None and worker.name.startswith(HANDLER_WORKER_THREADS):
+            with contextlib.suppress(OSError, ProcessLookupError):  # ended meanwhile
+                seconds[worker.ident] = time.clock_gettime(time.pthread_getcpuclockid(worker.ident))
+    return seconds
 
 
 def _value_bytes(value: dict) -> int:
@@ -182,6 +217,39 @@ class Units:
         return 0.0
 
 
+def calls_of(subscriber: str) -> list[dict]:
+    """A notice's missed calls: 2 from one caller, one withheld."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "call_ref": f"b-{subscriber}-{i}",
+            "subscriber": subscriber,
+            "caller": caller,
+            "presentation": "allowed" if caller else "restricted",
+            "call_time": (now - timedelta(minutes=5 - i)).isoformat(),
+            "msc": "447953000001",
+        }
+        for i, caller in enumerate(["+447912000111", "+447912000111", None])
+    ]
+
+
+def flash_outcome(request: FlashCallRequest) -> dict:
+    """The gateway's report of a call that rang and was released (the usual outcome)."""
+    now = datetime.now(UTC)
+    return {
+        "kind": "flash_call_outcome",
+        "request_id": request.request_id,
+        "notification_id": request.notification_id,
+        "tenant": request.tenant,
+        "outcome": "alerted_released",
+        "cause": 16,
+        "cic": 1,
+        "placed_at": (now - timedelta(seconds=6)).isoformat(),
+        "alerted_at": (now - timedelta(seconds=4)).isoformat(),
+        "released_at": now.isoformat(),
+    }
+
+
 def platform_log_bytes(invocations: int, tracing: bool) -> tuple[int, int]:
     """Lambda's own START/END/REPORT lines (text format), with their real shapes."""
     request = str(uuid.uuid4())
@@ -219,6 +287,9 @@ def main() -> None:
         memory_mb = {
             logical: int(resolved.function_property(logical, "MemorySize", 128))
             for logical in resolved.resources_of_type("AWS::Serverless::Function")
+        }
+        services = {
+            logical: resolved.function_environment(logical).get("POWERTOOLS_SERVICE_NAME", "") for logical in memory_mb
         }
         tracing = resolved.function_property("SendFunction", "Tracing", "PassThrough") == "Active"
         # SAM merges a function's LoggingConfig into the Globals' one.
@@ -298,18 +369,7 @@ def main() -> None:
         try:
             # 1. ingest: 3 calls per notice (2 from one caller, one withheld), in the gateway's batches
             _phase[0] = "ingest"
-            events = [
-                {
-                    "call_ref": f"b-{subscriber}-{i}",
-                    "subscriber": subscriber,
-                    "caller": caller,
-                    "presentation": "allowed" if caller else "restricted",
-                    "call_time": (now - timedelta(minutes=5 - i)).isoformat(),
-                    "msc": "447953000001",
-                }
-                for subscriber in subscribers
-                for i, caller in enumerate(["+447912000111", "+447912000111", None])
-            ]
+            events = [event for subscriber in subscribers for event in calls_of(subscriber)]
             for start in range(0, len(events), GATEWAY_BATCH):
                 stack.invoke("IngestFunction", {"events": events[start : start + GATEWAY_BATCH]})
 
@@ -356,52 +416,145 @@ def main() -> None:
         history = sfn.get_execution_history(executionArn=last_arn, maxResults=1000)["events"]
         transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
         invocations = stack.runtime.invocations[invocations_before:]
-        timed = _timed[timed_before:]
         new_logs = {k: v[log_mark.get(k, 0) :] for k, v in stack.runtime.logs.items()}
+
+        # 5. flash calls (apart: not in the total): the same notices with the callers called too, the
+        # requests taken from the queue as the gateway does, their outcomes forwarded to the cloud.
+        flash_subscribers = [f"+4479112{i:05d}" for i in range(max(10, NOTICES // 4))]
+        ssm, parameter = stack.client("ssm"), stack.resource_name("NotifyConfigParameter")
+        config = json.loads(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+        ssm.put_parameter(
+            Name=parameter, Value=json.dumps({**config, "on_behalf": FLASH_MODE}), Type="String", Overwrite=True
+        )
+        notify_config_cache.cache_clear()  # as after ConfigCacheSeconds: the functions read the new config
+        for start in range(0, len(flash_subscribers), GATEWAY_BATCH // CALLS_PER_NOTICE):
+            stack.invoke(
+                "IngestFunction",
+                {"events": [e for s in flash_subscribers[start : start + GATEWAY_BATCH // 3] for e in calls_of(s)]},
+            )
+        flash_log_mark = {k: len(v) for k, v in stack.runtime.logs.items()}
+        queue = SqsQueue(stack.client("sqs"), stack.resource_name("OriginationQueue"))
+        botocore.client.BaseClient._make_api_call = _counting
+        _phase[0] = "flash"
+        try:
+            for subscriber in flash_subscribers:
+                result = stack.invoke(
+                    "AttachFunction",
+                    {"subscriber": subscriber, "attach_time": datetime.now(UTC).isoformat(), "hlr": "447953000100"},
+                )
+                assert finished(result["results"][0]["notification_id"])["status"] == "SUCCEEDED"
+            # the gateway: long polls of up to 10, a batch delete once each outcome is durable
+            requests = []
+            while batch := queue.receive(10, 1, 60):
+                requests += [FlashCallRequest.model_validate_json(m.body) for m in batch]
+                assert not queue.delete([m.receipt_handle for m in batch])
+            flash_calls = len(requests)
+            outcomes = [flash_outcome(request) for request in requests]
+            for start in range(0, len(outcomes), GATEWAY_BATCH):
+                stack.invoke("FlashCallOutcomesFunction", {"events": outcomes[start : start + GATEWAY_BATCH]})
+        finally:
+            botocore.client.BaseClient._make_api_call = _original
+            _phase[0] = "setup"
+        assert flash_calls >= len(flash_subscribers), f"{flash_calls} calls requested for {len(flash_subscribers)}"
+        flash_logs = {k: v[flash_log_mark.get(k, 0) :] for k, v in stack.runtime.logs.items()}
+        timed = _timed[timed_before:]
 
     # ------------------------------------------------------------------ pricing
     n = NOTICES
-    phase_of = {
-        "IngestFunction": "ingest",
-        "ReceiptsFunction": "receipts",
-    }
-    cost: dict[str, float] = defaultdict(float)
-    detail: dict[str, Counter] = defaultdict(Counter)
-    task_seconds: list[float] = []
-    for logical, cpu, waits in timed:
-        phase = phase_of.get(logical, "notify")
-        seconds = cpu * FULL_VCPU_MB / min(memory_mb[logical], FULL_VCPU_MB) + waits
-        if phase == "notify" and logical != "AttachFunction":
-            task_seconds.append(seconds + EXPRESS_TASK_HOP_S)
-        billed_ms = math.ceil(max(seconds, 0.001) * 1000)
-        cost[f"{phase}: Lambda requests"] += LAMBDA_REQUEST / n
-        cost[f"{phase}: Lambda duration (arm64)"] += (
-            billed_ms / 1000 * memory_mb[logical] / 1024 * LAMBDA_GB_SECOND_ARM / n
+
+    def log_bytes(logs: dict[str, list[str]], functions: set[str] | None = None) -> tuple[int, int]:
+        """Lines and bytes as CloudWatch ingests them. The local runtime shares one Powertools logger, so
+        every line names the first function's service: each is counted with its own function's name."""
+        chosen = {k: v for k, v in logs.items() if functions is None or k in functions}
+        return sum(len(v) for v in chosen.values()), sum(
+            len(SERVICE_KEY.sub(f'"service":"{services[name]}"', line)) + 1 + LOG_EVENT_OVERHEAD
+            for name, v in chosen.items()
+            for line in v
         )
+
+    base_phases = {"ingest", "mwd", "notify", "receipts"}
+    base_timed = [t for t in timed if t[0] in base_phases]
+    app_lines, app_bytes = log_bytes(new_logs)
+    used = {name for _, name, _, _ in base_timed}
+    plat_lines, plat_bytes = platform_log_bytes(len(invocations), tracing) if platform_lines else (0, 0)
+
+    def priced(
+        memory_of: dict[str, int],
+        phases: set[str],
+        per: int,
+        logs_bytes: int,
+        platform_bytes: int,
+        executions: int,
+    ) -> tuple[dict[str, float], float, float]:
+        """Cost per unit (`per` notices) by item, of the work measured in `phases`; the modelled
+        Express seconds of one execution and their billed length."""
+        cost: dict[str, float] = defaultdict(float)
+        task_seconds: list[float] = []
+        invoked = 0
+        for phase, logical, cpu, waits in timed:
+            if phase not in phases:
+                continue
+            invoked += 1
+            memory = memory_of[logical]
+            seconds = cpu * FULL_VCPU_MB / min(memory, FULL_VCPU_MB) + waits
+            if logical in EXPRESS_TASKS:
+                task_seconds.append(seconds + EXPRESS_TASK_HOP_S)
+            billed_ms = math.ceil(max(seconds, 0.001) * 1000)
+            cost[f"{phase}: Lambda requests"] += LAMBDA_REQUEST / per
+            cost[f"{phase}: Lambda duration (arm64)"] += billed_ms / 1000 * memory / 1024 * LAMBDA_GB_SECOND_ARM / per
+        for phase, service, operation, params, _ in _calls:
+            if phase not in phases:
+                continue
+            if service == "dynamodb":
+                cost[f"{phase}: DynamoDB writes"] += units.writes(operation, params) * DDB_WRITE_UNIT / per
+                cost[f"{phase}: DynamoDB reads"] += units.reads(operation, params) * DDB_READ_UNIT / per
+            elif service == "secretsmanager":
+                cost[f"{phase}: Secrets Manager"] += SECRETS_API_CALL / per
+            elif service == "sqs":
+                cost[f"{phase}: SQS requests"] += SQS_REQUEST / per
+        express_s = sum(task_seconds) / max(executions, 1)
+        billed = math.ceil(round(express_s / 0.1, 6)) * 0.1
+        label = "notify" if "notify" in phases else sorted(phases)[0]
+        cost[f"{label}: Express requests"] = EXPRESS_REQUEST * executions / per
+        cost[f"{label}: Express duration (100 ms steps, 64 MB)"] = (
+            billed * 0.0625 * EXPRESS_GB_SECOND * executions / per
+        )
+        cost["logs: application lines"] = logs_bytes / 1e9 * LOGS_PER_GB / per
+        cost["logs: Lambda START/END/REPORT"] = platform_bytes / 1e9 * LOGS_PER_GB / per
+        cost["X-Ray traces"] = XRAY_SAMPLED * invoked / per * XRAY_TRACE if tracing else 0.0
+        return cost, express_s, billed
+
+    def base_cost(memory_of: dict[str, int]) -> tuple[dict[str, float], float, float]:
+        return priced(memory_of, base_phases, n, app_bytes, plat_bytes, n)
+
+    detail: dict[str, Counter] = defaultdict(Counter)
+    for phase, logical, _, _ in timed:
         detail[phase][f"{logical} invocations"] += 1
     for phase, service, operation, params, _ in _calls:
         if service == "dynamodb":
-            w, r = units.writes(operation, params), units.reads(operation, params)
-            cost[f"{phase}: DynamoDB writes"] += w * DDB_WRITE_UNIT / n
-            cost[f"{phase}: DynamoDB reads"] += r * DDB_READ_UNIT / n
-            detail[phase]["write units"] += w
-            detail[phase]["read units"] += r
+            detail[phase]["write units"] += units.writes(operation, params)
+            detail[phase]["read units"] += units.reads(operation, params)
             detail[phase][operation] += 1
-        elif service == "secretsmanager":
-            cost[f"{phase}: Secrets Manager"] += SECRETS_API_CALL / n
-    express_s = sum(task_seconds) / n
-    billed_express = [math.ceil(express_s / 0.1) * 0.1]
-    cost["notify: Express requests"] = EXPRESS_REQUEST
-    cost["notify: Express duration (100 ms steps, 64 MB)"] = (
-        statistics.mean(billed_express) * 0.0625 * EXPRESS_GB_SECOND
-    )
-    app_lines = sum(len(v) for v in new_logs.values())
-    app_bytes = sum(len(line) + 1 + LOG_EVENT_OVERHEAD for v in new_logs.values() for line in v)
-    plat_lines, plat_bytes = platform_log_bytes(len(invocations), tracing) if platform_lines else (0, 0)
-    cost["logs: application lines"] = app_bytes / 1e9 * LOGS_PER_GB / n
-    cost["logs: Lambda START/END/REPORT"] = plat_bytes / 1e9 * LOGS_PER_GB / n
-    traced = XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE
-    cost["X-Ray traces"] = traced if tracing else 0.0
+        elif service == "sqs":
+            detail[phase][f"SQS {operation}"] += 1
+    cost, express_s, billed_express = base_cost(memory_mb)
+    # The same measured work priced at other memory sizes (CPU time scales with the vCPU share,
+    # waits do not; Express lasts the sum of its tasks): a smaller size is not always cheaper.
+    sweep = {size: sum(base_cost(dict.fromkeys(memory_mb, size))[0].values()) * 1e6 for size in MEMORY_SWEEP_MB}
+    # Flash calls: what a notice with its calls placed costs more than one without (its notify flow,
+    # the queue, the gateway's receive and delete, the outcomes landing on the fee record).
+    notify_functions = {name for phase, name, _, _ in timed if phase == "notify"}
+
+    def platform_bytes_of(phase: str) -> int:
+        count = sum(1 for t in timed if t[0] == phase)
+        return platform_log_bytes(count, tracing)[1] if platform_lines else 0
+
+    notify_only = priced(
+        memory_mb, {"notify"}, n, log_bytes(new_logs, notify_functions)[1], platform_bytes_of("notify"), n
+    )[0]
+    flash_n = len(flash_subscribers)
+    flash = priced(memory_mb, {"flash"}, flash_n, log_bytes(flash_logs)[1], platform_bytes_of("flash"), flash_n)[0]
+    flash_extra = sum(flash.values()) - sum(notify_only.values())
 
     print(f"notices: {n} ({CALLS_PER_NOTICE} calls from 2 callers, one withheld; one SMS each), local stack, real SMSC")
     print(f"state transitions per notice (Express, not billed per transition): {transitions}")
@@ -411,14 +564,16 @@ def main() -> None:
     for phase in ("ingest", "mwd", "notify", "receipts"):
         ops = {k: round(v / n, 3) for k, v in detail[phase].items()}
         print(f"  {phase:<9} per notice: {ops}")
+    ops = {k: round(v / flash_n, 3) for k, v in detail["flash"].items()}
+    print(f"  flash     per notice with its calls placed (attach to outcomes): {ops}")
     print(
         f"log lines per notice: {app_lines / n:.1f} application ({app_bytes / n:.0f} B) + "
         f"{plat_lines / n:.1f} Lambda platform ({plat_bytes / n:.0f} B); tracing {'on' if tracing else 'off'}; "
         f"Express execution {express_s * 1000:.0f} ms modelled (here: {statistics.mean(durations) * 1000:.0f} ms), "
-        f"billed {billed_express[0] * 1000:.0f} ms"
+        f"billed {billed_express * 1000:.0f} ms"
     )
     per_function: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for logical, cpu, waits in timed:
+    for _, logical, cpu, waits in base_timed:
         per_function[logical].append((cpu, waits))
     print(
         "per invocation, handler CPU here / modelled waits: "
@@ -435,6 +590,24 @@ def main() -> None:
     print(f"  {f'total (target <= {TARGET:g})':<52} {total:8.2f}  {'met' if total <= TARGET else 'NOT met'}")
     if not tracing:
         print(f"  (with Tracing=Active: + {XRAY_SAMPLED * len(invocations) / n * XRAY_TRACE * 1e6:.2f} for X-Ray)")
+    # what the flash notice costs more, item by item (its notify flow against a notice's without calls)
+    extra: dict[str, float] = defaultdict(float)
+    for item, value in flash.items():
+        extra[item.split(": ", 1)[-1]] += value
+    for item, value in notify_only.items():
+        extra[item.split(": ", 1)[-1]] -= value
+    print(
+        f"  {'flash calls, when on (not in the total)':<52} {flash_extra * 1e6:+8.2f}  per million notices with "
+        f"on_behalf={FLASH_MODE}, {flash_calls / flash_n:.2f} call(s) placed per notice here "
+        f"({flash_extra * 1e6 * flash_n / max(flash_calls, 1):.2f} per million calls): "
+        + ", ".join(f"{k} {v * 1e6:+.2f}" for k, v in sorted(extra.items()) if abs(v) >= 0.005e-6)
+    )
+    print(
+        "memory per function (template): "
+        + ", ".join(f"{name.removesuffix('Function')} {mb}" for name, mb in sorted(memory_mb.items()) if name in used)
+        + " MB; total if every function had "
+        + ", ".join(f"{size} MB: {total:.2f}" for size, total in sweep.items())
+    )
     lat, base = statistics.median(latencies), statistics.median(direct)
     print(
         f"latency attach -> submit_sm at the SMSC: median {lat * 1000:.0f} ms, "

@@ -177,3 +177,21 @@ def flash_call_outcome(now: datetime) -> st.SearchStrategy[Any]:
             "released_at": extreme_times | field_values,
         },
     )
+
+
+def waiting_call(subscriber: str, now: datetime) -> Any:
+    """A stored call no notice cleared yet (what an attach store lists for a subscriber with pending calls)."""
+    from mcn_core.models.calls import StoredCall
+    from mcn_core.models.events import ForwardingReason, Presentation
+
+    return StoredCall(
+        subscriber=subscriber,
+        call_ref="c-1",
+        caller="+447912000111",
+        presentation=Presentation.ALLOWED,
+        call_time=now,
+        reason=ForwardingReason.NOT_REACHABLE,
+        msc="447953000001",
+        expires_at=now + timedelta(hours=1),
+        received_at=now,
+    )

@@ -37,7 +37,10 @@ def _send_notice(event: dict[str, Any]) -> dict[str, Any]:
         count(f"Sms{message.outcome.title()}")
         if message.outcome == "retryable" and message.command_status in SMSC_THROTTLING:
             count("SmsThrottled")
-    logger.info(
+    # A notice sent whole at its first attempt shows in Record's line (status, fee) and SmsAccepted:
+    # its own line is DEBUG. Retries, partial and failed sends stay at INFO.
+    routine = progress.attempt == 1 and all(m.outcome == "accepted" for m in progress.messages)
+    (logger.debug if routine else logger.info)(
         "send attempt",
         attempt=progress.attempt,
         status=progress.status,

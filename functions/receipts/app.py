@@ -39,7 +39,10 @@ def _report(batch: InboundBatch) -> None:
             count(f"Receipts{receipt.outcome.capitalize()}")
             if receipt.status_changed:
                 count(f"FeeStatus{str(receipt.status).capitalize()}")
-            logger.info(
+            # An applied receipt is on its fee record (parts, status, time): its line is DEBUG.
+            # The unusual ones (duplicate, unknown, retry, interim) stay at INFO.
+            log = logger.debug if receipt.outcome == "applied" else logger.info
+            log(
                 "receipt",
                 message_id=event.message_id,
                 state=event.state,

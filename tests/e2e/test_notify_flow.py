@@ -249,3 +249,57 @@ def test_missed_call_on_behalf_comes_from_the_callers_own_number(flow: NotifySta
     assert "Private number at " in private.text
     (fee,) = flow.fees(subscriber)
     assert fee["messages"]["N"] == "2"
+
+
+def test_attach_composes_and_the_execution_goes_straight_to_route(flow: NotifyStack) -> None:
+    """One listing, the profile from the lock's own update: the execution starts composed."""
+    import botocore.client
+
+    subscriber = "+447911200013"
+    flow.missed_calls(subscriber, ["+447912000111", None])
+    requests: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation, params):  # type: ignore[no-untyped-def]
+        requests.append(f"{self.meta.service_model.service_name}:{operation}")
+        return original(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = counting
+    try:
+        started = flow.attach(subscriber)
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+    assert started["outcome"] == "started"
+    dynamodb = [r for r in requests if r.startswith("dynamodb:")]
+    # the calls, the clearing mark, the lock (returning the profile), the callers' NotifyMe flags
+    assert dynamodb == ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
+    (run,) = flow.wait_finished(started["notification_id"])
+    assert run["status"] == "SUCCEEDED", run
+    assert json.loads(run["input"])["action"] == "send"
+    history = flow.sfn.get_execution_history(executionArn=run["executionArn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+    assert entered[:3] == ["ComposedAhead", "Route", "Send"] and "Compose" not in entered
+    assert len(flow.sms_to(subscriber)) == 1 and len(flow.fees(subscriber)) == 1
+    assert flow.pending(subscriber) == []
+
+
+def test_attach_that_cannot_compose_leaves_it_to_the_workflow_and_loses_nothing(flow: NotifyStack) -> None:
+    subscriber = "+447911200014"
+    flow.missed_calls(subscriber, ["+447912000111"])
+    config = flow.set_config()
+    flow.set_config(tariff="not a tariff")  # the operator's config invalid: attach cannot compose
+    try:
+        started = flow.attach(subscriber)
+        assert started["outcome"] == "started"  # the attach itself goes on
+        (run,) = flow.wait_finished(started["notification_id"])
+        assert "action" not in json.loads(run["input"])  # started with the request: Compose composes
+        assert run["status"] == "FAILED"  # ... and fails on the same config, releasing the lock
+    finally:
+        flow.set_config(tariff=config["tariff"])
+    assert flow.sms_to(subscriber) == [] and flow.fees(subscriber) == []
+    assert len(flow.pending(subscriber)) == 1  # the call waits for the next attach
+    again = flow.attach(subscriber)
+    assert again["outcome"] == "started"
+    (run,) = flow.wait_finished(again["notification_id"])
+    assert run["status"] == "SUCCEEDED", run
+    assert len(flow.sms_to(subscriber)) == 1 and flow.pending(subscriber) == []

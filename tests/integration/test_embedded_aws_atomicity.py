@@ -34,7 +34,7 @@ def _store(tables: dict[str, str]) -> Any:
 
 def _take_lock(tables: dict[str, str], subscriber: str, worker: int) -> bool:
     now = datetime.now(UTC)
-    return _store(tables).acquire_lock(subscriber, f"n-{worker}", now + timedelta(minutes=30), now)
+    return _store(tables).acquire_lock(subscriber, f"n-{worker}", now + timedelta(minutes=30), now) is not None
 
 
 def _record(tables: dict[str, str], subscriber: str, worker: int) -> str:

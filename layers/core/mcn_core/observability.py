@@ -18,13 +18,19 @@ from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.metrics import MetricUnit
 
 # The log group already names the function (and its memory): repeated on every line they were a
-# third of the log bytes a notice pays for (benchmarks/notify_cost.py). The request id stays.
-_REDUNDANT_KEYS = ("function_name", "function_arn", "function_memory_size")
+# third of the log bytes a notice pays for (benchmarks/notify_cost.py). CloudWatch stamps every
+# event with its time, and each message names its place, so `timestamp` and `location` went too;
+# `cold_start` is kept only when true (the line that paid for an init). The request id stays.
+_REDUNDANT_KEYS = ("function_name", "function_arn", "function_memory_size", "timestamp", "location")
 
 
 class _LeanFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
-        lean = {key: value for key, value in log.items() if key not in _REDUNDANT_KEYS}
+        lean = {
+            key: value
+            for key, value in log.items()
+            if key not in _REDUNDANT_KEYS and not (key == "cold_start" and value is False)
+        }
         return super().serialize(lean)
 
 

@@ -146,6 +146,32 @@ def test_multi_part_notice(env: Env) -> None:
     assert env.fee("n-multi")["status"]["S"] == "delivered"
 
 
+def test_a_batch_reads_its_notices_ahead_in_two_requests(env: Env) -> None:
+    """Message ids, then fee records, each one BatchGetItem for the batch; a multi-part notice's second
+    receipt re-reads its fee (the first one changed it) and a missing id is still answered."""
+    import botocore.client
+
+    env.notice("n-ahead-1", ["a1"])
+    env.notice("n-ahead-2", ["a2", "a3"])
+    requests: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation, params):  # type: ignore[no-untyped-def]
+        requests.append(operation)
+        return original(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = counting
+    try:
+        response = env.invoke(receipt("a1"), receipt("a2"), receipt("a3"), receipt("a-missing", age_s=900))
+    finally:
+        botocore.client.BaseClient._make_api_call = original
+    assert [r["outcome"] for r in response["results"]] == ["applied", "applied", "applied", "unknown"]
+    assert requests.count("BatchGetItem") == 2 and requests.count("UpdateItem") == 3, requests
+    assert requests.count("GetItem") == 1, requests  # n-ahead-2's fee again, after a2 changed it
+    assert env.fee("n-ahead-1")["status"]["S"] == "delivered"
+    assert env.fee("n-ahead-2")["status"]["S"] == "delivered"
+
+
 def test_failed_and_expired_parts(env: Env) -> None:
     env.notice("n-failed", ["c1", "c2"])
     env.invoke(receipt("c1", "UNDELIV"), receipt("c2"))

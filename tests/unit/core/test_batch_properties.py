@@ -10,12 +10,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pytest
-from batch_strategies import attach, batches, missed_call
+from batch_strategies import attach, batches, missed_call, waiting_call
 from hypothesis import HealthCheck, given, settings
 
 from mcn_core.logic.attach import AttachOutcome, handle_attach
 from mcn_core.logic.ingest import ingest_batch
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
+from mcn_core.models.notice import SubscriberProfile
 from mcn_core.models.outcomes import Outcome
 from mcn_core.settings import IngestSettings
 
@@ -47,14 +48,16 @@ class AttachStore:
         self.locked: set[str] = set()
         self.started: list[str] = []
 
-    def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
-        return True
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
+        return [waiting_call(subscriber, now)]
 
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
         if subscriber in self.locked:
-            return False
+            return None
         self.locked.add(subscriber)
-        return True
+        return SubscriberProfile(msisdn=subscriber, notify_lock=notification_id)
 
     def release_lock(self, subscriber: str, notification_id: str) -> bool:
         self.locked.discard(subscriber)

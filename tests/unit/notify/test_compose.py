@@ -199,3 +199,42 @@ def test_a_notice_that_does_not_hold_the_subscribers_lock_lists_nothing(default_
     ours = SubscriberProfile(msisdn=SUBSCRIBER, notify_lock="n-1")
     assert compose(default_config, calls, ours).action == "send"
     assert compose(default_config, calls, PROFILE).action == "send"  # expired and released: no other notice
+
+
+class _NoReads:
+    """prepare_notice given the profile and the listing must read neither again."""
+
+    def profile(self, msisdn: str) -> SubscriberProfile:
+        raise AssertionError("profile read again")
+
+    def pending_calls(self, subscriber: str, mark: object = None) -> list:
+        raise AssertionError("calls listed again")
+
+    def notify_me_subscribers(self, msisdns: object) -> set[str]:
+        return set()
+
+    def extend_lock(self, subscriber: str, notification_id: str, until: datetime) -> bool:
+        return True
+
+
+def test_prepare_composes_attachs_listing_without_the_calls_its_lock_shows_cleared(
+    default_config: NotifyConfig,
+) -> None:
+    from mcn_core.logic.compose import prepare_notice
+    from mcn_core.models.clearing import ClearMark
+
+    # cleared by the notice that held the lock before this one (its mark came back with the lock)
+    mark = ClearMark(seq=1, before=NOW - timedelta(minutes=30))
+    profile = SubscriberProfile(msisdn=SUBSCRIBER, notify_lock="n-1", clear_mark=mark)
+    listed = [call("old", "+447912000111", 60), call("new", "+4915112345678", 5)]
+    notice = prepare_notice(
+        notification_id="n-1",
+        subscriber=SUBSCRIBER,
+        store=_NoReads(),
+        config=default_config,
+        now=NOW,
+        profile=profile,
+        listed=listed,
+    )
+    assert notice.action == "send" and notice.call_refs == ["new"]
+    assert notice.clearing is not None and notice.clearing.mark == mark

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from batch_strategies import waiting_call
 from notify_factories import NOW, SUBSCRIBER
 
 from mcn_core.logic.attach import AttachOutcome, handle_attach
 from mcn_core.logic.record import calls_to_clear, fee_values, notice_status
 from mcn_core.logic.send import MessageOutcome, PartOutcome, backoff_seconds, send_notice
-from mcn_core.models.notice import Notice, OutgoingSms, SendProgress
+from mcn_core.models.calls import StoredCall
+from mcn_core.models.notice import Notice, OutgoingSms, SendProgress, SubscriberProfile
 
 
 def notice(parts_per_message: list[int], max_attempts: int = 3) -> Notice:
@@ -114,15 +116,17 @@ class AttachFakes:
         self.released: list[str] = []
         self.reads = 0
 
-    def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
         self.reads += 1
-        return self.pending
+        return [waiting_call(subscriber, now)] if self.pending else []
 
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
         if self.locked:
-            return False
+            return None
         self.locked = True
-        return True
+        return SubscriberProfile(msisdn=subscriber, notify_lock=notification_id)
 
     def release_lock(self, subscriber: str, notification_id: str) -> bool:
         self.released.append(notification_id)
@@ -155,6 +159,21 @@ def test_repeated_attach_starts_one_notice() -> None:
     assert len(fakes.started) == 1
     assert fakes.started[0]["subscriber"] == SUBSCRIBER
     assert fakes.started[0]["notification_id"] == first.notification_id
+
+
+def test_attach_starts_the_execution_with_what_prepare_made_of_the_lock_and_the_listing() -> None:
+    fakes, seen = AttachFakes(pending=True), []
+
+    def prepare(request: dict, profile: SubscriberProfile, calls: list[StoredCall], listed_at: datetime) -> dict:
+        seen.append((profile, [c.call_ref for c in calls], listed_at))
+        return {**request, "action": "send"}
+
+    result = handle_attach(EVENT, 0, default_region="GB", store=fakes, starter=fakes, now=NOW, prepare=prepare)
+    ((profile, listed, listed_at),) = seen
+    # the profile the lock's update returned (the lock is this notice's), the calls attach listed
+    assert (profile.msisdn, profile.notify_lock, listed) == (SUBSCRIBER, result.notification_id, ["c-1"])
+    assert listed_at.tzinfo is not None
+    assert fakes.started == [{**fakes.started[0], "action": "send"}] and fakes.reads == 1
 
 
 def test_failed_start_releases_the_lock_for_the_retry() -> None:

@@ -56,6 +56,9 @@ class FakeStore:
         self.fees[notification_id] = FeeState(notification_id, status, tuple(message_ids), subscriber=subscriber)
 
     # receipts
+    def read_ahead(self, message_ids: list[str]) -> None:
+        pass  # a hint; the memory store has nothing to gain from it
+
     def notice_for(self, message_id: str) -> NoticeRef | None:
         return self.notices.get(message_id)
 

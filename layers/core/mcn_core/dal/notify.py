@@ -37,13 +37,17 @@ class NotifyStore:
 
     # ------------------------------------------------------------------ calls
     def has_pending_calls(self, subscriber: str, now: datetime) -> bool:
-        """One Query (keys, expiry, arrival), and the clearing mark only when unexpired calls are stored."""
-        query = self._calls.query(subscriber, attributes_to_get=["call_ref", "expires_at", "received_at"])
-        unexpired = [(r.call_ref, r.received_at) for r in query if r.expires_at > now]
+        return bool(self.unnotified_calls(subscriber, now))
+
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
+        """The unexpired calls no notice cleared yet: one consistent Query, and the clearing mark (read
+        eventually: stale at worst, a notice that finds nothing) only when unexpired calls are stored.
+        Attach composes from these, filtered again by the mark its lock update returns."""
+        unexpired = [call for call in self.stored_calls(subscriber) if call.expires_at > now]
         if not unexpired:
-            return False
-        mark = self.clear_mark(subscriber, consistent=False)  # stale at worst: a notice that finds nothing
-        return any(not mark.covers(call_ref, received_at) for call_ref, received_at in unexpired)
+            return []
+        mark = self.clear_mark(subscriber, consistent=False)
+        return [call for call in unexpired if not mark.covers(call.call_ref, call.received_at)]
 
     def clear_mark(self, subscriber: str, *, consistent: bool = True) -> ClearMark:
         return self._clear_state(subscriber, consistent=consistent)[0]
@@ -84,27 +88,19 @@ class NotifyStore:
             record = self._subscribers.get(msisdn, consistent_read=True)
         except self._subscribers.DoesNotExist:
             return SubscriberProfile(msisdn=msisdn)
-        return SubscriberProfile(
-            msisdn=msisdn,
-            language=record.language,
-            time_zone=record.time_zone,
-            quiet_hours=record.quiet_hours,
-            opted_out=bool(record.opted_out),
-            notify_me=bool(record.notify_me),
-            notify_lock=record.notify_lock,
-            tenant=record.tenant,
-            notices_day=record.notices_day,
-            notices_on_day=int(record.notices_on_day or 0),
-            clear_mark=clear_mark_of(record),
-        )
+        return _profile_of(msisdn, record)
 
     def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]:
         wanted = sorted(set(msisdns))
         return {r.msisdn for r in self._subscribers.batch_get(wanted) if r.notify_me} if wanted else set()
 
     # ------------------------------------------------------------------ in-flight lock
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool:
-        """Take the subscriber's notify lock unless a live one is held. False: a notice is in flight."""
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
+        """Take the subscriber's notify lock unless a live one is held: the subscriber's profile as
+        the lock left it (the update returns the whole item, consistent, without a read of its own),
+        or None: a notice is in flight."""
         record = self._subscribers(subscriber)
         model = self._subscribers
         try:
@@ -114,9 +110,9 @@ class NotifyStore:
             )
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
-        return True
+        return _profile_of(subscriber, record)
 
     def extend_lock(self, subscriber: str, notification_id: str, until: datetime) -> bool:
         model = self._subscribers
@@ -310,4 +306,20 @@ def clear_mark_of(record: Any) -> ClearMark:
         before=record.cleared_before,
         refs=frozenset(record.cleared_refs or ()),
         recent=tuple(record.recent_clears or ()),
+    )
+
+
+def _profile_of(msisdn: str, record: Any) -> SubscriberProfile:
+    return SubscriberProfile(
+        msisdn=msisdn,
+        language=record.language,
+        time_zone=record.time_zone,
+        quiet_hours=record.quiet_hours,
+        opted_out=bool(record.opted_out),
+        notify_me=bool(record.notify_me),
+        notify_lock=record.notify_lock,
+        tenant=record.tenant,
+        notices_day=record.notices_day,
+        notices_on_day=int(record.notices_on_day or 0),
+        clear_mark=clear_mark_of(record),
     )

@@ -12,6 +12,7 @@ and finance's readers, which ignore attributes they do not declare, are unaffect
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,9 +52,32 @@ class DynamoReceiptStore:
         self._fees = bind(ReceiptFeeRecord, fees_table)
         self._message_ids = bind(MessageIdRecord, message_ids_table)
         self._subscribers = bind(KeywordSubscriberRecord, subscribers_table)
+        # What read_ahead found, each answered once (a later read of the same key goes to the table).
+        self._notices_read: dict[str, NoticeRef | None] = {}
+        self._fees_read: dict[tuple[str, str], FeeState | None] = {}
 
     # ------------------------------------------------------------------ receipts
+    def read_ahead(self, message_ids: Sequence[str]) -> None:
+        """Two BatchGetItems for the batch (message ids, then their fee records, consistent) instead
+        of two GetItems per receipt: the same units, a fraction of the requests and of the time."""
+        self._notices_read, self._fees_read = {}, {}
+        wanted = sorted(set(message_ids))
+        found = {r.message_id: r for r in self._message_ids.batch_get(wanted)}
+        for message_id in wanted:
+            record = found.get(message_id)
+            self._notices_read[message_id] = (
+                NoticeRef(record.notification_id, int(record.part_count), record.fee_partition) if record else None
+            )
+        keys = sorted(
+            {(n.fee_partition, n.notification_id) for n in self._notices_read.values() if n and n.fee_partition}
+        )
+        self._fees_read = dict.fromkeys(keys)
+        for fee in self._fees.batch_get(keys, consistent_read=True):
+            self._fees_read[(fee.fee_partition, fee.notification_id)] = self._fee_state_of(fee)
+
     def notice_for(self, message_id: str) -> NoticeRef | None:
+        if message_id in self._notices_read:
+            return self._notices_read.pop(message_id)
         try:
             record = self._message_ids.get(message_id)
         except self._message_ids.DoesNotExist:
@@ -63,10 +87,17 @@ class DynamoReceiptStore:
     def fee_state(self, notice: NoticeRef) -> FeeState | None:
         if notice.fee_partition is None:
             return None  # indexed before the tenant-first fee table, not migrated yet: unknown (retried)
+        key = (notice.fee_partition, notice.notification_id)
+        if key in self._fees_read:
+            return self._fees_read.pop(key)
         try:
             record = self._fees.get(notice.fee_partition, notice.notification_id, consistent_read=True)
         except self._fees.DoesNotExist:
             return None
+        return self._fee_state_of(record)
+
+    @staticmethod
+    def _fee_state_of(record: ReceiptFeeRecord) -> FeeState:
         return FeeState(
             notification_id=record.notification_id,
             status=record.status,

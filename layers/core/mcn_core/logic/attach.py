@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from mcn_core.logic.notices import LOCK_LIFETIME, new_notification_id
+from mcn_core.models.calls import StoredCall
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
+from mcn_core.models.notice import SubscriberProfile
 from mcn_core.numbers import InvalidNumberError, to_e164
 
 
@@ -31,9 +33,15 @@ class AttachResult(BaseModel):
 
 
 class AttachStore(Protocol):
-    def has_pending_calls(self, subscriber: str, now: datetime) -> bool: ...
+    def unnotified_calls(self, subscriber: str, now: datetime) -> list[StoredCall]:
+        """The subscriber's unexpired calls no notice cleared yet (consistent listing)."""
+        ...
 
-    def acquire_lock(self, subscriber: str, notification_id: str, until: datetime, now: datetime) -> bool: ...
+    def acquire_lock(
+        self, subscriber: str, notification_id: str, until: datetime, now: datetime
+    ) -> SubscriberProfile | None:
+        """The subscriber's profile as the lock left it, or None: a notice is in flight."""
+        ...
 
     def release_lock(self, subscriber: str, notification_id: str) -> bool: ...
 
@@ -42,8 +50,28 @@ class NoticeStarter(Protocol):
     def start(self, notification_id: str, request: dict[str, Any]) -> None: ...
 
 
+#: Turns the execution's request into its input, given the profile the lock returned, the calls
+#: listed before it and when they were listed (read before the listing): attach composes the notice
+#: ahead (the machine skips its Compose task when the input has an `action`), or hands the request
+#: on unchanged.
+Prepare = Callable[[dict[str, Any], SubscriberProfile, list[StoredCall], datetime], dict[str, Any]]
+
+
+def _unchanged(
+    request: dict[str, Any], profile: SubscriberProfile, calls: list[StoredCall], listed_at: datetime
+) -> dict[str, Any]:
+    return request
+
+
 def handle_attach(
-    raw: Any, index: int, *, default_region: str, store: AttachStore, starter: NoticeStarter, now: datetime
+    raw: Any,
+    index: int,
+    *,
+    default_region: str,
+    store: AttachStore,
+    starter: NoticeStarter,
+    now: datetime,
+    prepare: Prepare = _unchanged,
 ) -> AttachResult:
     event_ref = raw.get("event_ref") if isinstance(raw, dict) and isinstance(raw.get("event_ref"), str) else None
     if not isinstance(raw, dict):
@@ -65,10 +93,13 @@ def handle_attach(
             index=index, event_ref=event_ref, outcome=AttachOutcome.REJECTED, reason=unprocessable_reason(exc)
         )
 
-    if not store.has_pending_calls(subscriber, now):
+    listed_at = datetime.now(UTC)  # before the listing: the clearing plan's listing time
+    calls = store.unnotified_calls(subscriber, now)
+    if not calls:
         return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.NO_PENDING)
     notification_id = new_notification_id(now)
-    if not store.acquire_lock(subscriber, notification_id, now + LOCK_LIFETIME, now):
+    profile = store.acquire_lock(subscriber, notification_id, now + LOCK_LIFETIME, now)
+    if profile is None:
         return AttachResult(index=index, event_ref=event_ref, outcome=AttachOutcome.IN_FLIGHT)
     request = {
         "notification_id": notification_id,
@@ -77,7 +108,7 @@ def handle_attach(
         "attach_source": event.source.value,
     }
     try:
-        starter.start(notification_id, request)
+        starter.start(notification_id, prepare(request, profile, calls, listed_at))
     except Exception:
         store.release_lock(subscriber, notification_id)  # let the producer's retry start it
         raise
@@ -94,6 +125,7 @@ def attach_batch(
     starter: NoticeStarter,
     now: datetime,
     on_result: Callable[[Any, AttachResult], None] = lambda raw, result: None,
+    prepare: Prepare = _unchanged,
 ) -> list[AttachResult]:
     """Each event in order (results in input order); a store or starter error ends the batch.
 
@@ -101,7 +133,11 @@ def attach_batch(
     """
     results = []
     for index, raw in enumerate(raw_events):
-        results.append(handle_attach(raw, index, default_region=default_region, store=store, starter=starter, now=now))
+        results.append(
+            handle_attach(
+                raw, index, default_region=default_region, store=store, starter=starter, now=now, prepare=prepare
+            )
+        )
         on_result(raw, results[-1])
     return results
 

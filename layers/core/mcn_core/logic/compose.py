@@ -1,7 +1,8 @@
 """Compose: pending calls -> the SMS text(s) the subscriber receives, exactly, with segments and fee.
 
-Pure: takes the calls, the subscriber's profile, the operator's config and the time, and
-returns a Notice. Segment counts come from the SMPP layer's exact GSM 03.38 `segments()`.
+`compose_notice` is pure: takes the calls, the subscriber's profile, the operator's config and
+the time, and returns a Notice. Segment counts come from the SMPP layer's exact GSM 03.38
+`segments()`. `prepare_notice` reads those through a store (Compose task, attach) and composes.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mcn_core.logic.clearing import clearing_plan
 from mcn_core.logic.tenants import resolve_tenant
 from mcn_core.models.calls import StoredCall
+from mcn_core.models.clearing import ClearMark
 from mcn_core.models.config import MessageTemplates, NotifyConfig, QuietHours
 from mcn_core.models.notice import Notice, OutgoingSms, SubscriberProfile
 from mcn_core.models.types import Presentation
@@ -287,3 +290,54 @@ def compose_notice(
         keep_calls_on_failure=config.keep_calls_on_failure,
         send_max_attempts=config.send_max_attempts,
     )
+
+
+# A deferred notice keeps its subscriber's lock until a little after it resumes.
+DEFER_LOCK_MARGIN = timedelta(hours=1)
+
+
+class ComposeStore(Protocol):
+    def profile(self, msisdn: str) -> SubscriberProfile: ...
+
+    def pending_calls(self, subscriber: str, mark: ClearMark | None = None) -> list[StoredCall]: ...
+
+    def notify_me_subscribers(self, msisdns: Iterable[str]) -> set[str]: ...
+
+    def extend_lock(self, subscriber: str, notification_id: str, until: datetime) -> bool: ...
+
+
+def prepare_notice(
+    *,
+    notification_id: str,
+    subscriber: str,
+    store: ComposeStore,
+    config: NotifyConfig,
+    now: datetime,
+    profile: SubscriberProfile | None = None,
+    listed: list[StoredCall] | None = None,
+) -> Notice:
+    """The notice for a subscriber whose lock this notification holds: what the Compose task does.
+
+    Attach runs it too, right after taking the lock, and starts the execution with the notice
+    (one Lambda hop less per notice); the Compose task runs it for a resumed notice or when
+    attach could not. `now` must be read before the calls are (the clearing plan's listing time).
+    `profile`: as read consistently after this notification took the lock (attach has it from the
+    lock's own update), else read here. `listed`: the calls as attach listed them (consistent, after
+    `now`, before the lock), else listed here; either way filtered by the profile's clearing mark.
+    """
+    profile = store.profile(subscriber) if profile is None else profile
+    if listed is None:
+        calls = store.pending_calls(subscriber, profile.clear_mark)
+    else:
+        calls = [call for call in listed if not profile.clear_mark.covers(call.call_ref, call.received_at)]
+    notice = compose_notice(notification_id=notification_id, profile=profile, calls=calls, config=config, now=now)
+    if notice.action == "send":
+        notice = notice.model_copy(update={"clearing": clearing_plan(notice, profile.clear_mark, calls, now)})
+    if notice.notify_me_candidates:
+        # Only callers who asked stay candidates: the NotifyMe step then runs only when it has work
+        # (one Lambda invocation less for most notices; NotifyMe checks again before it sends).
+        wanted = store.notify_me_subscribers(notice.notify_me_candidates)
+        notice = notice.model_copy(update={"notify_me_candidates": sorted(wanted)})
+    if notice.action == "defer" and notice.send_at is not None:
+        store.extend_lock(subscriber, notification_id, notice.send_at + DEFER_LOCK_MARGIN)
+    return notice

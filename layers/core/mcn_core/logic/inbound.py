@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -132,14 +133,22 @@ def handle_inbound_batch(
 ) -> InboundBatch:
     """Each event in order; `config` is read only for an MO (a batch of receipts never needs it)."""
     items: list[InboundItem] = []
+    parsed_events: list[ReceiptEvent | MoEvent | RejectedInbound] = []
     for index, raw in enumerate(raw_events):
         try:
-            parsed = INBOUND_EVENT.validate_python(raw)
+            parsed_events.append(INBOUND_EVENT.validate_python(raw))
         except Exception as exc:  # ValidationError, or any other failure parsing this event: its own
             kind = raw.get("kind") if isinstance(raw, dict) else None
             kind = kind if isinstance(kind, str) else None
             reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else unprocessable_reason(exc)
-            items.append(RejectedInbound(index, kind, reason[:500]))
+            parsed_events.append(RejectedInbound(index, kind, reason[:500]))
+    finals = [e.message_id for e in parsed_events if isinstance(e, ReceiptEvent) and e.is_final]
+    if finals:
+        with suppress(Exception):  # only a hint: each receipt then reads (and fails) on its own
+            store.read_ahead(finals)
+    for index, parsed in enumerate(parsed_events):
+        if isinstance(parsed, RejectedInbound):
+            items.append(parsed)
             continue
         try:
             if isinstance(parsed, ReceiptEvent):

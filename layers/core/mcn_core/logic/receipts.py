@@ -17,6 +17,7 @@ the status this module sets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -64,6 +65,11 @@ class ReceiptChange:
 
 
 class ReceiptStore(Protocol):
+    def read_ahead(self, message_ids: Sequence[str]) -> None:
+        """A hint before a batch: look these receipts' notices and fees up together; each
+        `notice_for` / `fee_state` of them may then answer once from what was read."""
+        ...
+
     def notice_for(self, message_id: str) -> NoticeRef | None: ...
 
     def fee_state(self, notice: NoticeRef) -> FeeState | None: ...
