@@ -167,6 +167,25 @@ def _stdout_of_this_thread(capture: TextIO) -> Iterator[None]:
         router.route_this_thread(outer)
 
 
+def _count_as(environment: dict[str, str]) -> None:
+    """Give the shared layer's one Metrics the invoked function's namespace and service name.
+
+    In Lambda each function is its own process and Metrics reads POWERTOOLS_* once, at import.
+    Here the functions share a process (and with tests, whatever imported mcn_core first, maybe
+    with no namespace at all), so without this every metric carried the service of the first
+    function, or failed to flush. Log lines read the service per line. Invocations are serialised.
+    """
+    observability = sys.modules.get("mcn_core.observability")
+    if observability is None:
+        return  # imported during this invocation, with this function's environment
+    metrics = observability.metrics
+    if namespace := environment.get("POWERTOOLS_METRICS_NAMESPACE"):
+        metrics.namespace = namespace
+    if service := environment.get("POWERTOOLS_SERVICE_NAME"):
+        metrics.service = service
+        metrics.add_dimension(name="service", value=service)  # the dimension kept since import
+
+
 class LocalLambdaRuntime:
     """Runs the template's functions. Invocations are serialised: the environment is process-wide."""
 
@@ -216,6 +235,7 @@ class LocalLambdaRuntime:
             started = time.perf_counter()
             try:
                 handler = function.entry_point()
+                _count_as(function.environment)
                 # A JSON round trip, as the real service does: handlers never see Python objects.
                 result = handler(json.loads(json.dumps(payload)), context)
                 return json.loads(json.dumps(result))

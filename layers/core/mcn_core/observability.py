@@ -31,6 +31,11 @@ class _LeanFormatter(LambdaPowertoolsFormatter):
             for key, value in log.items()
             if key not in _REDUNDANT_KEYS and not (key == "cold_start" and value is False)
         }
+        # The service as the environment says now, not as it was at import: the same in Lambda (one
+        # function per process), right in a local runtime where the functions share this module.
+        service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+        if service and "service" in lean:
+            lean["service"] = service
         return super().serialize(lean)
 
 
