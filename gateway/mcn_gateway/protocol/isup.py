@@ -206,14 +206,7 @@ class IsupDecoder:
     def _decode_iam_with_pycrate(
         self, cic: int, called_value: bytes, options: dict[int, bytes], complete: bool
     ) -> InitialAddress:
-        called_raw: bytes | None = called_value
-        original_called_raw = options.get(PARAM_ORIGINAL_CALLED_NUMBER)
-        redirecting_raw = options.get(PARAM_REDIRECTING_NUMBER)
-        if not complete:
-            if original_called_raw is not None:
-                redirecting_raw = called_raw = None
-            elif redirecting_raw is not None:
-                called_raw = None
+        called_raw, original_called_raw, redirecting_raw = _numbers_to_read(called_value, options, complete)
         called = self._number(self._called, called_raw, "called party number")
         calling = None
         presentation = PRESENTATION_UNAVAILABLE
@@ -341,8 +334,14 @@ def _fast_number(value: bytes | None, what: str) -> IsupNumber | None:
     return IsupNumber(digits, value[0] & 0x7F) if digits else None
 
 
-def _fast_iam(cic: int, called_value: bytes, options: dict[int, bytes], complete: bool) -> InitialAddress:
-    """The fields of `InitialAddress` from the split IAM, read from the octets (see IsupDecoder)."""
+def _numbers_to_read(
+    called_value: bytes, options: dict[int, bytes], complete: bool
+) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """Called, original called and redirecting number octets, as both IAM decoders read them.
+
+    `complete=False`: only the number that identifies the subscriber (original called, else
+    redirecting, else called number); the others are None.
+    """
     called_raw: bytes | None = called_value
     original_called_raw = options.get(PARAM_ORIGINAL_CALLED_NUMBER)
     redirecting_raw = options.get(PARAM_REDIRECTING_NUMBER)
@@ -351,6 +350,12 @@ def _fast_iam(cic: int, called_value: bytes, options: dict[int, bytes], complete
             redirecting_raw = called_raw = None
         elif redirecting_raw is not None:
             called_raw = None
+    return called_raw, original_called_raw, redirecting_raw
+
+
+def _fast_iam(cic: int, called_value: bytes, options: dict[int, bytes], complete: bool) -> InitialAddress:
+    """The fields of `InitialAddress` from the split IAM, read from the octets (see IsupDecoder)."""
+    called_raw, original_called_raw, redirecting_raw = _numbers_to_read(called_value, options, complete)
     called = _fast_number(called_raw, "called party number")
     calling = None
     presentation = PRESENTATION_UNAVAILABLE
