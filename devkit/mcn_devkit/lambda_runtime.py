@@ -183,7 +183,7 @@ def _count_as(environment: dict[str, str]) -> None:
         metrics.namespace = namespace
     if service := environment.get("POWERTOOLS_SERVICE_NAME"):
         metrics.service = service
-        metrics.add_dimension(name="service", value=service)  # the dimension kept since import
+        metrics.clear_metrics()  # drops the service dimension kept since import; the flush adds this one
 
 
 class LocalLambdaRuntime:
