@@ -1,13 +1,17 @@
-"""One readable sentence from a pydantic validation error, for responses, logs and CLI errors."""
+"""One readable sentence from a validation error, for responses, logs and CLI errors."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any
+
+from mcn_core.models.base import ValidationError, problem
 
 
-def describe_validation_error(exc: ValidationError, root: str = "event") -> str:
-    """'field.sub: message; other: message' — where `root` names an error on the whole object."""
-    return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or root}: {error['msg']}" for error in exc.errors())
+def describe_validation_error(exc: ValidationError, root: str = "event", model: Any = None, data: Any = None) -> str:
+    """'field.sub: message' — `root` names an error on the whole object; given the validated `model`
+    type and its `data`, a mapping's failing key is named (mcn_core.models.base.problem)."""
+    where, message = problem(exc, model, data)
+    return f"{where or root}: {message}"
 
 
 class UnstorableEventError(ValueError):

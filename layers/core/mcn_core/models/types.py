@@ -1,16 +1,16 @@
 """Field types and enums shared by the event, stored and configuration models.
 
-No model is defined here, so importing this builds no schema: the notify tasks use these types
-without building the gateway's event models (benchmarks/cold_import.py).
+No model is defined here: the notify tasks use these types without defining the gateway's event
+models (benchmarks/cold_import.py).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from msgspec import Meta
 
 #: the tenant of every subscriber no configured number range claims
 DEFAULT_TENANT = "default"
@@ -39,16 +39,8 @@ class AttachSource(StrEnum):
     UPDATE_LOCATION = "updateLocation"
 
 
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)")
-    try:
-        value.astimezone(UTC)
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: before the calendar's first UTC instant
-        raise ValueError("timestamp out of range") from None
-    return value
-
-
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-RawNumber = Annotated[str, Field(min_length=1, max_length=32)]
-Reference = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+#: a timestamp with a UTC offset; a model taking one from input also checks its range in
+#: `__post_init__` (mcn_core.models.base.aware): 0001-01-01T00:00:00+14:00 has no UTC instant
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+RawNumber = Annotated[str, Meta(min_length=1, max_length=32)]
+Reference = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
