@@ -31,7 +31,16 @@ from msgspec import ValidationError
 __all__ = ["Model", "ValidationError", "aware", "problem"]
 
 
-class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class _KeywordFields(msgspec.StructMeta):
+    """Every model's fields are keyword-only, in subclasses too (msgspec's `kw_only` applies only to the
+    class that sets it): required fields may follow defaulted ones, as the schemas read best."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **options: Any) -> Any:
+        options.setdefault("kw_only", True)
+        return super().__new__(mcls, name, bases, namespace, **options)
+
+
+class Model(msgspec.Struct, metaclass=_KeywordFields, frozen=True, forbid_unknown_fields=True):
     @classmethod
     def from_data(cls, data: Any) -> Self:
         """`data` validated into this model (ValidationError: it is not one)."""
