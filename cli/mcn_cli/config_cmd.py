@@ -59,18 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 # ---------------------------------------------------------------- validation (no AWS)
-def describe_validation_error(exc: Any) -> list[str]:
-    """pydantic errors as `where: what` lines an operator can act on."""
-    from mcn_core.models.config import validation_problems
-
-    return [str(problem) for problem in validation_problems(exc)]
-
-
 def parse_config(text: str, source: str) -> Any:
     """The validated NotifyConfig from JSON text, or ConfigFileError with every problem."""
-    from pydantic import ValidationError
-
-    from mcn_core.models.config import NotifyConfig, configuration_problems
+    from mcn_core.models.base import ValidationError
+    from mcn_core.models.config import NotifyConfig, configuration_problems, validation_problems
 
     try:
         document = json.loads(text)
@@ -79,10 +71,12 @@ def parse_config(text: str, source: str) -> Any:
     if not isinstance(document, dict):
         raise ConfigFileError(f"{source}: the configuration must be a JSON object")
     try:
-        return NotifyConfig.model_validate(document)
+        return NotifyConfig.from_data(document)
     except ValidationError as exc:
-        # Per tenant: which tenant, which field (a tenant's settings are the operator's with its overrides).
-        problems = [str(problem) for problem in configuration_problems(document)] or describe_validation_error(exc)
+        # Every problem, per tenant: which tenant, which field (a tenant's settings are the operator's
+        # with its overrides); validation itself stops at the first.
+        found = configuration_problems(document) or validation_problems(exc, document)
+        problems = [str(problem) for problem in found]
         raise ConfigFileError(
             f"{source} is invalid ({len(problems)} problem(s)):\n  " + "\n  ".join(problems)
         ) from None

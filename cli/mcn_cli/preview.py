@@ -16,12 +16,11 @@ from mcn_core.numbers import InvalidNumberError, hide_numbers_in_text, mask, to_
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from mcn_core.dal.notify import NotifyStore
     from mcn_core.logic.compose import compose_notice
     from mcn_core.logic.tenants import resolve_tenant
-    from mcn_core.models.config import NotifyConfig
+    from mcn_core.models.base import ValidationError
+    from mcn_core.models.config import NotifyConfig, validation_problems
 
     try:
         subscriber = to_e164(args.subscriber, args.region)
@@ -42,16 +41,22 @@ def run_preview(args: argparse.Namespace) -> int:
             target.output("MissedCallsTableName"), target.output("SubscribersTableName"), target.output("FeesTableName")
         )
         raw = target.client("ssm").get_parameter(Name=target.output("NotifyConfigParameterName"))
-        config = NotifyConfig.model_validate(json.loads(raw["Parameter"]["Value"]))
+        document = raw["Parameter"]["Value"]
         profile, calls = store.profile(subscriber), store.pending_calls(subscriber)
     except TargetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except ValidationError as exc:
-        print(f"error: the operator configuration is invalid: {exc}", file=sys.stderr)
-        return 1
     except aws_errors() as exc:
         print(f"error: cannot read from the target: {exc}", file=sys.stderr)
+        return 1
+    try:
+        document = json.loads(document)
+        config = NotifyConfig.from_data(document)
+    except json.JSONDecodeError as exc:
+        print(f"error: the operator configuration is not valid JSON: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        print(f"error: the operator configuration is invalid: {validation_problems(exc, document)[0]}", file=sys.stderr)
         return 1
 
     resolution = resolve_tenant(config, subscriber, profile.tenant)  # the one compose makes

@@ -177,7 +177,7 @@ def test_each_call_stores_its_subscribers_tenant() -> None:
 
     resolved = ResolvedTemplate(load_template(), "unit")
     raw = json.loads(resolved.resolve(resolved.resources["NotifyConfigParameter"]["Properties"])["Value"])
-    config = NotifyConfig.model_validate(raw | {"tenants": {"brava": {"ranges": ["+4474001"]}}})
+    config = NotifyConfig.from_data(raw | {"tenants": {"brava": {"ranges": ["+4474001"]}}})
     store = MemoryStore([SubscriberPolicy(msisdn="+447911123457", tenant="brava")])
     events = [
         event(call_ref="r1", subscriber="07400100001"),  # in brava's range

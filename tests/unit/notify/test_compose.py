@@ -57,7 +57,7 @@ def test_times_are_shown_in_the_subscriber_time_zone_with_date_when_not_today(de
 
 
 def test_withheld_callers_can_be_left_out(default_config: NotifyConfig) -> None:
-    config = default_config.model_copy(update={"withheld_callers": "omit"})
+    config = default_config.replace(withheld_callers="omit")
     notice = compose(config, [call("a", None, 5), call("b", "+447912000111", 3)])
     assert "Private" not in notice.messages[0].text
     assert notice.call_refs == ["b"]
@@ -77,7 +77,7 @@ def many_callers(n: int) -> list:
 
 
 def test_caps_split_into_several_messages_and_say_how_many_more(default_config: NotifyConfig) -> None:
-    config = default_config.model_copy(update={"max_callers_per_message": 4, "max_messages_per_notice": 2})
+    config = default_config.replace(max_callers_per_message=4, max_messages_per_notice=2)
     notice = compose(config, many_callers(11))
     assert len(notice.messages) == 2
     first, second = (m.text for m in notice.messages)
@@ -90,7 +90,7 @@ def test_caps_split_into_several_messages_and_say_how_many_more(default_config: 
 
 
 def test_every_message_respects_the_segment_budget(default_config: NotifyConfig) -> None:
-    config = default_config.model_copy(update={"max_callers_per_message": 50, "max_segments_per_message": 1})
+    config = default_config.replace(max_callers_per_message=50, max_segments_per_message=1)
     notice = compose(config, many_callers(9))
     assert len(notice.messages) > 1
     for sms in notice.messages:
@@ -99,13 +99,13 @@ def test_every_message_respects_the_segment_budget(default_config: NotifyConfig)
 
 def test_promotion_appended_only_while_it_fits(default_config: NotifyConfig) -> None:
     short = Promotion(id="p-short", texts={"en": "Top up today: 2x data!"})
-    config = default_config.model_copy(update={"promotions": [short]})
+    config = default_config.replace(promotions=[short])
     notice = compose(config, [call("a", "+447912000111", 5)])
     assert notice.messages[0].text.endswith("\nTop up today: 2x data!")
     assert (notice.promotion_id, notice.segments) == ("p-short", 1)
 
     long = Promotion(id="p-long", texts={"en": "x" * 140})
-    notice = compose(default_config.model_copy(update={"promotions": [long]}), [call("a", "+447912000111", 5)])
+    notice = compose(default_config.replace(promotions=[long]), [call("a", "+447912000111", 5)])
     assert "xxxx" not in notice.messages[0].text
     assert (notice.promotion_id, notice.segments) == (None, 1)
 
@@ -113,7 +113,7 @@ def test_promotion_appended_only_while_it_fits(default_config: NotifyConfig) -> 
 def test_inactive_or_other_language_promotion_is_not_used(default_config: NotifyConfig) -> None:
     later = Promotion(id="later", texts={"en": "Soon"}, starts_at=NOW + timedelta(days=1))
     german = Promotion(id="de-only", texts={"de": "Angebot"})
-    notice = compose(default_config.model_copy(update={"promotions": [later, german]}), [call("a", "+447912000111", 5)])
+    notice = compose(default_config.replace(promotions=[later, german]), [call("a", "+447912000111", 5)])
     assert notice.promotion_id is None
 
 
@@ -127,8 +127,8 @@ def test_turkish_stays_one_gsm7_segment_with_the_single_shift_table(default_conf
 
 
 def test_ucs2_text_counts_70_67(default_config: NotifyConfig) -> None:
-    templates = default_config.templates["en"].model_copy(update={"header": "Пропущенные звонки: {total_calls}"})
-    config = default_config.model_copy(update={"templates": {**default_config.templates, "uk": templates}})
+    templates = default_config.templates["en"].replace(header="Пропущенные звонки: {total_calls}")
+    config = default_config.replace(templates={**default_config.templates, "uk": templates})
     notice = compose(config, many_callers(3), SubscriberProfile(msisdn=SUBSCRIBER, language="uk"))
     (sms,) = notice.messages
     assert sms.encoding == "ucs2"
@@ -165,7 +165,7 @@ def test_quiet_until(local_now: str, window: str, expected_local_end: str | None
 
 
 def test_missed_call_on_behalf_sends_one_sms_per_caller_from_their_number(default_config: NotifyConfig) -> None:
-    config = default_config.model_copy(update={"on_behalf": "sms"})
+    config = default_config.replace(on_behalf="sms")
     notice = compose(config, [call("a", "+447912000111", 9), call("b", "+447912000111", 4), call("c", None, 2)])
     on_behalf, private = notice.messages
     assert (on_behalf.source, on_behalf.source_is_number) == ("+447912000111", True)
@@ -175,21 +175,21 @@ def test_missed_call_on_behalf_sends_one_sms_per_caller_from_their_number(defaul
 
 
 def test_config_validation_refuses_unknown_placeholders_zones_and_windows(default_config: NotifyConfig) -> None:
-    raw = default_config.model_dump(mode="json")
+    raw = default_config.to_data()
     bad_template = {**raw, "templates": {"en": {**raw["templates"]["en"], "line_single": "{caller.__class__}"}}}
     with pytest.raises(ValueError, match="plain name"):
-        NotifyConfig.model_validate(bad_template)
+        NotifyConfig.from_data(bad_template)
     unknown_field = {**raw, "templates": {"en": {**raw["templates"]["en"], "more": "{secret}"}}}
     with pytest.raises(ValueError, match="unknown placeholder"):
-        NotifyConfig.model_validate(unknown_field)
+        NotifyConfig.from_data(unknown_field)
     with pytest.raises(ValueError, match="unknown time zone"):
-        NotifyConfig.model_validate({**raw, "default_time_zone": "Mars/Olympus"})
+        NotifyConfig.from_data({**raw, "default_time_zone": "Mars/Olympus"})
     with pytest.raises(ValueError, match="quiet hours"):
-        NotifyConfig.model_validate({**raw, "default_quiet_hours": "late"})
+        NotifyConfig.from_data({**raw, "default_quiet_hours": "late"})
     with pytest.raises(ValueError, match="default language"):
-        NotifyConfig.model_validate({**raw, "default_language": "fr"})
+        NotifyConfig.from_data({**raw, "default_language": "fr"})
     with pytest.raises(ValueError):
-        NotifyConfig.model_validate({**raw, "tariff": {**raw["tariff"], "fee_minor_per_notice": 9.5}})
+        NotifyConfig.from_data({**raw, "tariff": {**raw["tariff"], "fee_minor_per_notice": 9.5}})
 
 
 def test_a_notice_that_does_not_hold_the_subscribers_lock_lists_nothing(default_config: NotifyConfig) -> None:

@@ -22,7 +22,7 @@ ALICE, BOB, CAROL, DAVE = "+447912000111", "+4915112345678", "+447912000333", "+
 
 def configured(default_config: NotifyConfig, **changes: object) -> NotifyConfig:
     """Through validation, as an operator's edit would be."""
-    return NotifyConfig.model_validate({**default_config.model_dump(mode="json"), **changes})
+    return NotifyConfig.from_data({**default_config.to_data(), **changes})
 
 
 def compose(config: NotifyConfig, calls: list, profile: SubscriberProfile = PROFILE, now: datetime = NOW):
@@ -112,15 +112,15 @@ def test_an_opted_out_subscriber_gets_no_calls(default_config: NotifyConfig) -> 
 
 
 def test_old_sender_mode_configs_stay_valid(default_config: NotifyConfig) -> None:
-    raw = default_config.model_dump(mode="json")
+    raw = default_config.to_data()
     raw.pop("on_behalf")
-    assert NotifyConfig.model_validate({**raw, "sender_mode": "caller"}).on_behalf == "sms"
-    assert NotifyConfig.model_validate({**raw, "sender_mode": "service"}).on_behalf == "off"
-    assert NotifyConfig.model_validate({**raw, "sender_mode": "caller", "on_behalf": "sms"}).on_behalf == "sms"
+    assert NotifyConfig.from_data({**raw, "sender_mode": "caller"}).on_behalf == "sms"
+    assert NotifyConfig.from_data({**raw, "sender_mode": "service"}).on_behalf == "off"
+    assert NotifyConfig.from_data({**raw, "sender_mode": "caller", "on_behalf": "sms"}).on_behalf == "sms"
     with pytest.raises(ValueError, match="contradicts on_behalf"):
-        NotifyConfig.model_validate({**raw, "sender_mode": "caller", "on_behalf": "call"})
+        NotifyConfig.from_data({**raw, "sender_mode": "caller", "on_behalf": "call"})
     with pytest.raises(ValueError, match="sender_mode must be"):
-        NotifyConfig.model_validate({**raw, "sender_mode": "robot"})
+        NotifyConfig.from_data({**raw, "sender_mode": "robot"})
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_flash_call_settings_are_validated(default_config: NotifyConfig, change:
 
 
 def test_per_call_fee_is_validated(default_config: NotifyConfig) -> None:
-    tariff = default_config.tariff.model_dump()
+    tariff = default_config.tariff.to_data()
     with pytest.raises(ValueError):
         configured(default_config, tariff={**tariff, "fee_minor_per_call": -1})
     with pytest.raises(ValueError):
@@ -170,7 +170,7 @@ def test_no_calls_for_a_notice_that_failed(default_config: NotifyConfig) -> None
 
 def test_a_calls_only_notice_is_recorded_as_submitted_with_its_calls(default_config: NotifyConfig) -> None:
     config = configured(default_config, on_behalf="call")
-    config = configured(config, tariff={**config.tariff.model_dump(), "fee_minor_per_call": 3})
+    config = configured(config, tariff={**config.tariff.to_data(), "fee_minor_per_call": 3})
     notice = compose(config, [call("a", ALICE, 9), call("b", BOB, 4)])
     values = fee_values(notice, SendProgress(status="done", messages=[]), NOW, "2026-11#00")
     assert (values["status"], values["fee_minor"], values["messages"]) == ("submitted", 10, 0)

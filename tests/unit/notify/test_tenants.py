@@ -3,7 +3,6 @@ the notice composed with the subscriber's tenant, and the daily cap (local days,
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +15,14 @@ from notify_factories import NOW, SUBSCRIBER, call
 from mcn_core.logic.compose import compose_notice, next_local_day
 from mcn_core.logic.record import day_count
 from mcn_core.logic.tenants import longest_prefix, resolve_tenant
-from mcn_core.models.config import NotifyConfig, configuration_problems, deep_merge, validate_sender
+from mcn_core.models.base import ValidationError
+from mcn_core.models.config import (
+    NotifyConfig,
+    configuration_problems,
+    deep_merge,
+    validate_sender,
+    validation_problems,
+)
 from mcn_core.models.notice import DEFAULT_TENANT, SubscriberProfile
 
 MVNO_NUMBER = "+447700900123"
@@ -36,12 +42,12 @@ MVNO = {
 
 
 def document(base: NotifyConfig, **tenants: Any) -> dict[str, Any]:
-    return json.loads(base.model_dump_json(exclude={"tenants"})) | {"tenants": tenants}
+    return {key: value for key, value in base.to_data().items() if key != "tenants"} | {"tenants": tenants}
 
 
 @pytest.fixture(scope="module")
 def tenant_config(default_config: NotifyConfig) -> NotifyConfig:
-    return NotifyConfig.model_validate(
+    return NotifyConfig.from_data(
         document(default_config, brava=MVNO, corp={"ranges": ["+447700900123", "+44770091"], "overrides": {}})
     )
 
@@ -97,7 +103,7 @@ def test_a_tenant_is_the_operators_settings_with_its_overrides(tenant_config: No
 
 
 def test_any_setting_is_overridable_without_code_for_it(default_config: NotifyConfig) -> None:
-    config = NotifyConfig.model_validate(
+    config = NotifyConfig.from_data(
         document(default_config, t1={"overrides": {"send_max_attempts": 2, "withheld_callers": "omit"}})
     )
     assert config.for_tenant("t1").send_max_attempts == 2 and config.for_tenant("t1").withheld_callers == "omit"
@@ -117,7 +123,7 @@ def test_deep_merge_merges_mappings_and_replaces_the_rest() -> None:
             ("brava", "overrides.tariff.currency"),
         ),
         ({"brava": {"overrides": {"service_sender": "BravaMobileDE"}}}, ("brava", "overrides.service_sender")),
-        ({"brava": {"overrides": {"default_language": "fr"}}}, ("brava", "overrides")),
+        ({"brava": {"overrides": {"default_language": "fr"}}}, ("brava", "overrides.default_language")),
         ({"brava": {"overrides": {"default_time_zone": "Mars/Olympus"}}}, ("brava", "overrides.default_time_zone")),
         ({"brava": {"overrides": {"colour": "red"}}}, ("brava", "overrides.colour")),
         ({"brava": {"ranges": ["447700"]}}, ("brava", "ranges")),
@@ -134,13 +140,49 @@ def test_problems_name_the_tenant_and_the_field(
     assert [(p.tenant, p.field.rstrip(".").removesuffix(".(top level)")) for p in problems][:1] == [expected], problems
     assert str(problems[0]).startswith(f"tenant {expected[0]!r}: ")
     with pytest.raises(ValueError, match="tenant"):
-        NotifyConfig.model_validate(raw)
+        NotifyConfig.from_data(raw)
 
 
 def test_operator_problems_are_reported_without_a_tenant(default_config: NotifyConfig) -> None:
     raw = document(default_config, brava=MVNO) | {"max_callers_per_message": 0}
     (problem,) = configuration_problems(raw)
     assert problem.tenant is None and problem.field == "max_callers_per_message"
+
+
+def test_every_problem_is_listed_per_tenant_and_for_the_operator(default_config: NotifyConfig) -> None:
+    """Validation stops at the first problem (msgspec); `mcn config validate` lists them all."""
+    brava = {
+        "overrides": {"tariff": {"currency": "euro", "fee_minor_per_notice": -1}, "service_sender": "BravaMobileDE"}
+    }
+    corp = {"ranges": ["447700"], "overrides": {"colour": "red"}}
+    problems = configuration_problems(document(default_config, brava=brava, corp=corp))
+    assert sorted((p.tenant, p.field) for p in problems) == [
+        ("brava", "overrides.service_sender"),
+        ("brava", "overrides.tariff.currency"),
+        ("brava", "overrides.tariff.fee_minor_per_notice"),
+        ("corp", "ranges"),
+    ], problems  # corp's overrides are merged once its own shape (its ranges) is valid
+    operator = document(default_config) | {"max_callers_per_message": 0, "colour": "red", "default_time_zone": "Mars"}
+    del operator["tariff"]
+    assert sorted((p.tenant, p.field, p.message) for p in configuration_problems(operator)) == [
+        (None, "colour", "unknown setting (misspelt?)"),
+        (None, "default_time_zone", "unknown time zone 'Mars'"),
+        (None, "max_callers_per_message", "Expected `int` >= 1"),
+        (None, "tariff", "Field required"),
+    ]
+
+
+def test_validation_names_the_tenant_and_field_of_its_first_problem(default_config: NotifyConfig) -> None:
+    raw = document(default_config, brava={"overrides": {"tariff": {"currency": "euro"}}})
+    with pytest.raises(ValidationError) as caught:
+        NotifyConfig.from_data(raw)
+    (problem,) = validation_problems(caught.value, raw)
+    assert problem.field == "tenants.brava.overrides.tariff.currency" and "regex" in problem.message
+    raw = document(default_config) | {"templates": {"en": {**raw["templates"]["en"], "header": "{calls}"}}}
+    with pytest.raises(ValidationError) as caught:
+        NotifyConfig.from_data(raw)
+    (problem,) = validation_problems(caught.value, raw)
+    assert str(problem).startswith("templates.en.header: template 'header' uses unknown placeholder(s) ['calls']")
 
 
 def test_no_tenants_is_todays_configuration(default_config: NotifyConfig) -> None:
@@ -166,7 +208,7 @@ def profile(msisdn: str = MVNO_NUMBER.replace("123", "555"), **values: Any) -> S
 
 def compose(config: NotifyConfig, who: SubscriberProfile, now: datetime = NOW, calls: list | None = None):
     calls = calls or [call("a", "+447912000111", 30), call("b", "+447912000222", 20)]
-    calls = [c.model_copy(update={"subscriber": who.msisdn}) for c in calls]
+    calls = [c.replace(subscriber=who.msisdn) for c in calls]
     return compose_notice(notification_id="n-1", profile=who, calls=calls, config=config, now=now)
 
 
@@ -188,9 +230,7 @@ def test_the_subscribers_override_beats_the_ranges(tenant_config: NotifyConfig) 
 def test_a_range_changed_while_calls_wait_applies_to_the_notice(tenant_config: NotifyConfig) -> None:
     """Calls stored with one tenant at ingest; the range moved before the attach: compose's resolution wins."""
     calls = [call("a", "+447912000111", 30, tenant="brava")]
-    moved = NotifyConfig.model_validate(
-        json.loads(tenant_config.model_dump_json()) | {"tenants": {"brava": {**MVNO, "ranges": ["+4479"]}}}
-    )
+    moved = NotifyConfig.from_data(tenant_config.to_data() | {"tenants": {"brava": {**MVNO, "ranges": ["+4479"]}}})
     notice = compose(moved, profile(), calls=calls)
     assert (notice.tenant, notice.currency) == ("default", "GBP")
 
@@ -200,7 +240,7 @@ LONDON = ZoneInfo("Europe/London")
 
 
 def capped(config: NotifyConfig, cap: int) -> NotifyConfig:
-    return NotifyConfig.model_validate(json.loads(config.model_dump_json()) | {"daily_cap": cap})
+    return NotifyConfig.from_data(config.to_data() | {"daily_cap": cap})
 
 
 def test_sent_notices_are_counted_per_local_day(default_config: NotifyConfig) -> None:
@@ -338,9 +378,9 @@ def test_any_tenants_document_is_either_valid_or_its_problems_are_listed(
     if problems:
         assert all(p.tenant is None or isinstance(p.tenant, str) for p in problems)
         with pytest.raises(ValueError):
-            NotifyConfig.model_validate(raw)
+            NotifyConfig.from_data(raw)
     else:
-        NotifyConfig.model_validate(raw)
+        NotifyConfig.from_data(raw)
 
 
 def test_a_tenant_written_with_the_former_sender_mode_overrides_the_operators_on_behalf(
@@ -349,6 +389,6 @@ def test_a_tenant_written_with_the_former_sender_mode_overrides_the_operators_on
     """Found merging tenants with on_behalf: the operator's on_behalf (from the merge base) contradicted
     a tenant's `sender_mode`, so a valid tenant was refused."""
     brand = {"ranges": ["+4474001"], "overrides": {"sender_mode": "caller"}}
-    config = NotifyConfig.model_validate(document(default_config, brava=brand) | {"on_behalf": "call"})
+    config = NotifyConfig.from_data(document(default_config, brava=brand) | {"on_behalf": "call"})
     assert config.on_behalf == "call"
     assert config.for_tenant("brava").on_behalf == "sms"

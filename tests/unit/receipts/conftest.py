@@ -14,4 +14,4 @@ from mcn_devkit.template import ResolvedTemplate, load_template
 def template_config() -> NotifyConfig:
     resolved = ResolvedTemplate(load_template(), "unit")
     value = resolved.resolve(resolved.resources["NotifyConfigParameter"]["Properties"])["Value"]
-    return NotifyConfig.model_validate(json.loads(value))
+    return NotifyConfig.from_data(json.loads(value))

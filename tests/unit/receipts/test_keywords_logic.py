@@ -102,9 +102,7 @@ def test_stop_and_start(template_config: NotifyConfig, store, sender) -> None:
 
 
 def test_stop_with_confirmation(template_config: NotifyConfig, store, sender) -> None:
-    config = template_config.model_copy(
-        update={"keywords": template_config.keywords.model_copy(update={"stop_requires_confirmation": True})}
-    )
+    config = template_config.replace(keywords=template_config.keywords.replace(stop_requires_confirmation=True))
     run(config, store, sender, "STOP")
     assert "opted_out" not in store.subscribers[SUBSCRIBER]
     assert store.subscribers[SUBSCRIBER]["pending_action"] == "stop"
@@ -119,9 +117,7 @@ def test_stop_with_confirmation(template_config: NotifyConfig, store, sender) ->
 
 
 def test_stop_confirmation_expires(template_config: NotifyConfig, store, sender) -> None:
-    config = template_config.model_copy(
-        update={"keywords": template_config.keywords.model_copy(update={"stop_requires_confirmation": True})}
-    )
+    config = template_config.replace(keywords=template_config.keywords.replace(stop_requires_confirmation=True))
     run(config, store, sender, "STOP")
     store.subscribers[SUBSCRIBER]["pending_until"] = NOW - timedelta(seconds=1)
     run(config, store, sender, "YES")
@@ -188,9 +184,7 @@ def test_redelivered_mo_is_applied_and_answered_once(template_config: NotifyConf
 
 def test_other_destinations_and_disabled_keywords_are_ignored(template_config: NotifyConfig, store, sender) -> None:
     assert run(template_config, store, sender, "STOP", destination="12345").outcome == "ignored"
-    disabled = template_config.model_copy(
-        update={"keywords": template_config.keywords.model_copy(update={"enabled": False})}
-    )
+    disabled = template_config.replace(keywords=template_config.keywords.replace(enabled=False))
     assert run(disabled, store, sender, "STOP").outcome == "ignored"
     assert sender.sent == [] and store.subscribers == {}
 
@@ -228,14 +222,14 @@ def test_subscriber_number(raw: str, e164: str) -> None:
 
 
 def test_keyword_config_validation() -> None:
-    words = KeywordsConfig().words["en"].model_dump()
+    words = KeywordsConfig().words["en"].to_data()
     with pytest.raises(ValueError, match="means both"):
-        KeywordsConfig(words={"en": {**words, "help": ["HELP", "STOP"]}})
+        KeywordsConfig.from_data({"words": {"en": {**words, "help": ["HELP", "STOP"]}}})
     with pytest.raises(ValueError, match="one word"):
-        KeywordsConfig(words={"en": {**words, "help": ["HELP ME"]}})
-    replies = KeywordsConfig().replies["en"].model_dump()
+        KeywordsConfig.from_data({"words": {"en": {**words, "help": ["HELP ME"]}}})
+    replies = KeywordsConfig().replies["en"].to_data()
     with pytest.raises(ValueError, match="unknown placeholder"):
-        KeywordsConfig(replies={"en": {**replies, "stopped": "Bye {name}"}})
+        KeywordsConfig.from_data({"replies": {"en": {**replies, "stopped": "Bye {name}"}}})
 
 
 def test_template_default_config_has_keywords(template_config: NotifyConfig) -> None:

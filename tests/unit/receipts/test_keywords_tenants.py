@@ -3,8 +3,6 @@ replies, from its short code; a short code brands share answers in the sender's 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from receipts_factories import NOW, SHORT_CODE, FakeSender, FakeStore, mo
 
@@ -17,7 +15,7 @@ BRAVA_SUBSCRIBER = "447400123555"
 
 @pytest.fixture(scope="module")
 def config(template_config: NotifyConfig) -> NotifyConfig:
-    raw = json.loads(template_config.model_dump_json())
+    raw = template_config.to_data()
     raw["tenants"] = {
         "brava": {
             "ranges": ["+4474001"],
@@ -35,7 +33,7 @@ def config(template_config: NotifyConfig) -> NotifyConfig:
             "overrides": {"keywords": {"replies": {"en": {"stopped": "Corp alerts off."}}}},
         },
     }
-    return NotifyConfig.model_validate(raw)
+    return NotifyConfig.from_data(raw)
 
 
 def run(config: NotifyConfig, text: str, source: str, destination: str, store: FakeStore, sender: FakeSender):

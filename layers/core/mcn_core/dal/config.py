@@ -6,10 +6,8 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from pydantic import ValidationError
-
-from mcn_core.models.config import NotifyConfig
-from mcn_core.models.errors import describe_validation_error
+from mcn_core.models.base import ValidationError
+from mcn_core.models.config import NotifyConfig, located_problems
 
 
 class ConfigInvalidError(RuntimeError):
@@ -31,8 +29,8 @@ def load_notify_config(parameter_name: str, max_age_seconds: int) -> NotifyConfi
     provider = _provider(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION"))
     raw = provider.get(parameter_name, transform="json", max_age=max_age_seconds)
     try:
-        return NotifyConfig.model_validate(raw)
+        return NotifyConfig.from_data(raw)
     except ValidationError as exc:
-        raise ConfigInvalidError(
-            f"{parameter_name} is invalid: {describe_validation_error(exc, root='config')}"
-        ) from None
+        # the first problem, with its field: 'tenants.brava.overrides.tariff.currency: ...'
+        field, message = located_problems(exc, NotifyConfig, raw)[0]
+        raise ConfigInvalidError(f"{parameter_name} is invalid: {field or 'config'}: {message}") from None

@@ -128,8 +128,11 @@ def _fits(text: str, budget: int, shift: str | None) -> bool:
     return segments(text, national_shift=shift).count <= budget
 
 
-def _pack_lines(lines: list[str], header: str, config: NotifyConfig, shift: str | None) -> tuple[list[list[str]], int]:
-    """Lines into messages: at most N callers and the segment budget each; returns (messages, lines left out)."""
+def _pack_lines(
+    lines: list[str], header: str, config: NotifyConfig, max_messages: int, shift: str | None
+) -> tuple[list[list[str]], int]:
+    """Lines into messages: at most N callers and the segment budget each, at most `max_messages`;
+    returns (messages, lines left out)."""
     messages: list[list[str]] = []
     current: list[str] = []
     for position, line in enumerate(lines):
@@ -137,7 +140,7 @@ def _pack_lines(lines: list[str], header: str, config: NotifyConfig, shift: str 
         full = len(current) >= config.max_callers_per_message
         if current and (full or not _fits("\n".join([header, *candidate]), config.max_segments_per_message, shift)):
             messages.append(current)
-            if len(messages) == config.max_messages_per_notice:
+            if len(messages) == max_messages:
                 return messages, len(lines) - position
             current = [line]
         else:
@@ -220,7 +223,8 @@ def compose_notice(
         packed, left_out = _pack_lines(
             [render.line(g) for g in groups],
             header,
-            config.model_copy(update={"max_messages_per_notice": budget_messages}),
+            config,
+            budget_messages,
             shift,
         )
         if left_out:

@@ -2,21 +2,32 @@
 
 Validated here, with safe defaults, so a bad edit is refused with a clear message
 instead of producing a wrong SMS or a wrong fee.
+
+`NotifyConfig.from_data` stops at the first problem (msgspec); `configuration_problems` lists
+every problem of a document, each with its tenant and field, for `mcn config validate|set`.
 """
 
 from __future__ import annotations
 
 import re
 import string
+import types
+import typing
+from collections.abc import Callable
 from datetime import datetime, time
-from typing import Any, Literal, NamedTuple
+from functools import partial
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+import msgspec
+from msgspec import Meta
 
+from mcn_core.models.base import Model, ValidationError, aware, problem
 from mcn_core.models.types import AwareDatetime
 
 # HH:MM-HH:MM; seconds are accepted too (HH:MM:SS) for tests and tight operator windows.
+_QUIET = re.compile(r"^(?P<start>[0-2]\d:[0-5]\d(?::[0-5]\d)?)-(?P<end>[0-2]\d:[0-5]\d(?::[0-5]\d)?)$")
+
 _QUIET = re.compile(r"^(?P<start>[0-2]\d:[0-5]\d(?::[0-5]\d)?)-(?P<end>[0-2]\d:[0-5]\d(?::[0-5]\d)?)$")
 
 # Placeholders each template may use; anything else is refused when the config is validated.
@@ -45,11 +56,119 @@ def template_fields(text: str) -> set[str]:
 
 _TURKISH: Literal["turkish"] = "turkish"
 
+#: what a problem says about a setting the model does not have, and about one that is missing
+UNKNOWN_SETTING = "unknown setting (misspelt?)"
+REQUIRED_SETTING = "Field required"
 
-class QuietHours(BaseModel):
+
+class SettingProblems(ValueError):
+    """What a model's own checks (`__post_init__`) found, each with the field it is about.
+
+    msgspec places such an error at the model; the field is kept here (the ValidationError's
+    cause) so a problem reads `templates.en.header: ...`, not `templates.en: ...`.
+    """
+
+    def __init__(self, *problems: tuple[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" if field else message for field, message in problems))
+
+
+def _check(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise SettingProblems(*problems)
+
+
+#: a check of one field's value beyond its type and constraints: raises ValueError with what is wrong
+FieldCheck = Callable[[Any], object]
+
+
+def _field_problems(model: msgspec.Struct, checks: dict[str, FieldCheck]) -> list[tuple[str, str]]:
+    """(field, message) of each of a model's `_checks` its values fail (run by its __post_init__)."""
+    problems = []
+    for name, check in checks.items():
+        try:
+            check(getattr(model, name))
+        except ValueError as exc:
+            problems.append((name, str(exc)))
+    return problems
+
+
+def _join(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
+
+
+def located_problems(exc: ValidationError, model: Any, data: Any, path: str = "") -> list[tuple[str, str]]:
+    """(field path, message) of a ValidationError from validating `data` as `model`: the failing key of
+    a mapping named (mcn_core.models.base.problem), unknown and missing settings named, and every
+    problem a model's own checks found."""
+    where, message = problem(exc, model, data)
+    if message == "unknown field":
+        message = UNKNOWN_SETTING
+    cause = exc.__cause__
+    if isinstance(cause, SettingProblems) and cause.problems:
+        return [(_join(path, where, field), text) for field, text in cause.problems]
+    return [(_join(path, where), message)]
+
+
+def _unwrap(annotation: Any) -> Any:
+    """X from Annotated[X, ...] and from X | None."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            others = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(others) != 1:
+                return annotation
+            annotation = others[0]
+        else:
+            return annotation
+
+
+def every_problem(model: Any, data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every (field path, message) of `data` as `model`, where msgspec stops at the first: each field of
+    a model, each entry of a mapping, each item of a list is validated on its own, with the model's
+    checks of that field (`_checks`); checks across fields are reported when every field is valid
+    (as they run only then)."""
+    try:
+        msgspec.convert(data, model, strict=False)
+        return []
+    except ValidationError as exc:
+        first = located_problems(exc, model, data, path)
+    inner = _unwrap(model)
+    origin = typing.get_origin(inner) or inner
+    found: list[tuple[str, str]] = []
+    if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(data, dict):
+        fields = msgspec.structs.fields(inner)
+        if inner.__struct_config__.forbid_unknown_fields:
+            names = {field.encode_name for field in fields}
+            found += [(_join(path, str(key)), UNKNOWN_SETTING) for key in data if key not in names]
+        checks: dict[str, FieldCheck] = getattr(inner, "_checks", {})
+        for field in fields:
+            if field.encode_name in data:
+                where = _join(path, field.name)
+                own = every_problem(field.type, data[field.encode_name], where)
+                if not own and field.name in checks:
+                    try:
+                        checks[field.name](msgspec.convert(data[field.encode_name], field.type, strict=False))
+                    except ValueError as exc:
+                        own = [(where, str(exc))]
+                found += own
+            elif field.required:
+                found.append((_join(path, field.name), REQUIRED_SETTING))
+    elif origin is dict and isinstance(data, dict) and all(isinstance(key, str) for key in data):
+        value_type = typing.get_args(inner)[1]
+        for key, value in data.items():
+            found += every_problem(value_type, value, _join(path, key))
+    elif origin is list and isinstance(data, list):
+        item_type = typing.get_args(inner)[0]
+        for index, item in enumerate(data):
+            found += every_problem(item_type, item, _join(path, str(index)))
+    return found or first
+
+
+class QuietHours(Model):
     """A daily window in the subscriber's time zone, e.g. 22:00-07:00 (may cross midnight)."""
-
-    model_config = ConfigDict(frozen=True)
 
     start: time
     end: time
@@ -68,9 +187,17 @@ class QuietHours(BaseModel):
         return f"{self.start.isoformat(timespec='minutes')}-{self.end.isoformat(timespec='minutes')}"
 
 
-class MessageTemplates(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _known_placeholders(
+    kind: str, name: str, allowed: frozenset[str], text: str, everywhere: frozenset[str] = frozenset()
+) -> None:
+    unknown = template_fields(text) - allowed - everywhere
+    if unknown:
+        raise ValueError(
+            f"{kind} {name!r} uses unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed | everywhere)}"
+        )
 
+
+class MessageTemplates(Model):
     header: str
     header_continued: str
     line_single: str
@@ -83,38 +210,49 @@ class MessageTemplates(BaseModel):
     # Used when the call was not on the day the notice is sent.
     date_time_format: str = "%d/%m %H:%M"
 
-    @model_validator(mode="after")
-    def _known_placeholders(self) -> MessageTemplates:
-        for name, allowed in TEMPLATE_FIELDS.items():
-            unknown = template_fields(getattr(self, name)) - allowed
-            if unknown:
-                raise ValueError(
-                    f"template {name!r} uses unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
-                )
-        return self
+    _checks: ClassVar[dict[str, FieldCheck]] = {
+        name: partial(_known_placeholders, "template", name, allowed) for name, allowed in TEMPLATE_FIELDS.items()
+    }
+
+    def __post_init__(self) -> None:
+        _check(_field_problems(self, self._checks))
 
 
-class Tariff(BaseModel):
+#: a non-negative amount of money in minor units
+_Minor = Annotated[int, Meta(ge=0)]
+_Id = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class Tariff(Model):
     """Money in integer minor units only: totals must reconcile to the cent."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=64)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    fee_minor_per_notice: int = Field(ge=0)
-    fee_minor_per_extra_message: int = Field(default=0, ge=0)
+    id: _Id
+    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+    fee_minor_per_notice: _Minor
+    fee_minor_per_extra_message: _Minor = 0
     #: per missed call placed on behalf that reached the handset (it alerted), on top of the notice's fee
-    fee_minor_per_call: int = Field(default=0, ge=0)
+    fee_minor_per_call: _Minor = 0
     charge_on: Literal["submit", "delivery"] = "submit"
 
 
-class Promotion(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _timestamp(value: datetime | None) -> None:
+    try:
+        aware(value, "")
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix(": ")) from None
 
-    id: str = Field(min_length=1, max_length=64)
-    texts: dict[str, str] = Field(min_length=1, description="language -> text")
+
+class Promotion(Model):
+    id: _Id
+    #: language -> text
+    texts: Annotated[dict[str, str], Meta(min_length=1)]
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
+
+    _checks: ClassVar[dict[str, FieldCheck]] = {"starts_at": _timestamp, "ends_at": _timestamp}
+
+    def __post_init__(self) -> None:
+        _check(_field_problems(self, self._checks))
 
     def active(self, now: datetime) -> bool:
         return (self.starts_at is None or self.starts_at <= now) and (self.ends_at is None or now < self.ends_at)
@@ -150,58 +288,60 @@ def normalise_keyword(text: str) -> str:
     return " ".join(stripped.casefold().split()).upper()
 
 
-class KeywordWords(BaseModel):
+_Words = Annotated[list[str], Meta(min_length=1)]
+_Reply = Annotated[str, Meta(min_length=1)]
+
+
+def _single_words(words: list[str]) -> None:
+    for word in words:
+        if not normalise_keyword(word) or " " in normalise_keyword(word):
+            raise ValueError(f"keyword {word!r} must be one word")
+
+
+class KeywordWords(Model):
     """The words of one language; matched after normalise_keyword (case and accents do not matter)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    stop: _Words
+    start: _Words
+    yes: _Words
+    lang: _Words
+    quiet: _Words
+    notify_me: _Words
+    help: _Words
+    on: _Words
+    off: _Words
 
-    stop: list[str] = Field(min_length=1)
-    start: list[str] = Field(min_length=1)
-    yes: list[str] = Field(min_length=1)
-    lang: list[str] = Field(min_length=1)
-    quiet: list[str] = Field(min_length=1)
-    notify_me: list[str] = Field(min_length=1)
-    help: list[str] = Field(min_length=1)
-    on: list[str] = Field(min_length=1)
-    off: list[str] = Field(min_length=1)
+    _checks: ClassVar[dict[str, FieldCheck]] = dict.fromkeys(
+        ("stop", "start", "yes", "lang", "quiet", "notify_me", "help", "on", "off"), _single_words
+    )
 
-    @field_validator("*")
-    @classmethod
-    def _single_words(cls, words: list[str]) -> list[str]:
-        for word in words:
-            if not normalise_keyword(word) or " " in normalise_keyword(word):
-                raise ValueError(f"keyword {word!r} must be one word")
-        return words
+    def __post_init__(self) -> None:
+        _check(_field_problems(self, self._checks))
 
 
-class KeywordReplies(BaseModel):
+class KeywordReplies(Model):
     """Reply texts of one language."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    help: _Reply
+    stop_confirm: _Reply
+    stopped: _Reply
+    started: _Reply
+    nothing_to_confirm: _Reply
+    language_set: _Reply
+    language_unknown: _Reply
+    quiet_set: _Reply
+    quiet_off: _Reply
+    quiet_invalid: _Reply
+    notify_me_on: _Reply
+    notify_me_off: _Reply
 
-    help: str = Field(min_length=1)
-    stop_confirm: str = Field(min_length=1)
-    stopped: str = Field(min_length=1)
-    started: str = Field(min_length=1)
-    nothing_to_confirm: str = Field(min_length=1)
-    language_set: str = Field(min_length=1)
-    language_unknown: str = Field(min_length=1)
-    quiet_set: str = Field(min_length=1)
-    quiet_off: str = Field(min_length=1)
-    quiet_invalid: str = Field(min_length=1)
-    notify_me_on: str = Field(min_length=1)
-    notify_me_off: str = Field(min_length=1)
+    _checks: ClassVar[dict[str, FieldCheck]] = {
+        name: partial(_known_placeholders, "keyword reply", name, allowed, everywhere=frozenset({"short_code"}))
+        for name, allowed in KEYWORD_REPLY_FIELDS.items()
+    }
 
-    @model_validator(mode="after")
-    def _known_placeholders(self) -> KeywordReplies:
-        for name, allowed in KEYWORD_REPLY_FIELDS.items():
-            unknown = template_fields(getattr(self, name)) - allowed - {"short_code"}
-            if unknown:
-                raise ValueError(
-                    f"keyword reply {name!r} uses unknown placeholder(s) {sorted(unknown)}; "
-                    f"allowed: {sorted(allowed | {'short_code'})}"
-                )
-        return self
+    def __post_init__(self) -> None:
+        _check(_field_problems(self, self._checks))
 
 
 DEFAULT_KEYWORD_WORDS: dict[str, dict[str, list[str]]] = {
@@ -295,38 +435,41 @@ DEFAULT_KEYWORD_REPLIES: dict[str, dict[str, str]] = {
 }
 
 
-class KeywordsConfig(BaseModel):
-    """SMS keywords to the service short code (STOP, START, LANG, QUIET, NOTIFYME, HELP) and their replies."""
+def _default_words() -> dict[str, KeywordWords]:
+    return {language: KeywordWords.from_data(words) for language, words in DEFAULT_KEYWORD_WORDS.items()}
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _default_replies() -> dict[str, KeywordReplies]:
+    return {language: KeywordReplies.from_data(texts) for language, texts in DEFAULT_KEYWORD_REPLIES.items()}
+
+
+class KeywordsConfig(Model):
+    """SMS keywords to the service short code (STOP, START, LANG, QUIET, NOTIFYME, HELP) and their replies."""
 
     enabled: bool = True
     #: the number subscribers text; MO messages to any other destination are ignored (counted)
-    short_code: str = Field(default="62226", min_length=1, max_length=20)
+    short_code: Annotated[str, Meta(min_length=1, max_length=20)] = "62226"
     #: STOP only takes effect after a YES within confirmation_minutes
     stop_requires_confirmation: bool = False
-    confirmation_minutes: int = Field(default=10, ge=1, le=24 * 60)
-    words: dict[str, KeywordWords] = Field(
-        default_factory=lambda: {k: KeywordWords.model_validate(v) for k, v in DEFAULT_KEYWORD_WORDS.items()},
-        min_length=1,
-        description="language -> keyword words",
-    )
-    replies: dict[str, KeywordReplies] = Field(
-        default_factory=lambda: {k: KeywordReplies.model_validate(v) for k, v in DEFAULT_KEYWORD_REPLIES.items()},
-        min_length=1,
-        description="language -> reply texts",
-    )
+    confirmation_minutes: Annotated[int, Meta(ge=1, le=24 * 60)] = 10
+    #: language -> keyword words
+    words: Annotated[dict[str, KeywordWords], Meta(min_length=1)] = msgspec.field(default_factory=_default_words)
+    #: language -> reply texts
+    replies: Annotated[dict[str, KeywordReplies], Meta(min_length=1)] = msgspec.field(default_factory=_default_replies)
 
-    @model_validator(mode="after")
-    def _unambiguous(self) -> KeywordsConfig:
+    def __post_init__(self) -> None:
         owner: dict[str, str] = {}
         for language, words in self.words.items():
             for command in KEYWORD_COMMANDS:
                 for word in getattr(words, command):
                     key = normalise_keyword(word)
                     if owner.setdefault(key, command) != command:
-                        raise ValueError(f"keyword {word!r} ({language}) means both {owner[key]!r} and {command!r}")
-        return self
+                        raise SettingProblems(
+                            (
+                                f"words.{language}.{command}",
+                                f"keyword {word!r} ({language}) means both {owner[key]!r} and {command!r}",
+                            )
+                        )
 
     def replies_for(self, *languages: str | None) -> tuple[str, KeywordReplies]:
         """The first of `languages` that has replies, else English, else any."""
@@ -376,7 +519,20 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-class TenantConfig(BaseModel):
+def _ranges(ranges: list[str]) -> None:
+    for prefix in ranges:
+        if not _RANGE.fullmatch(prefix):
+            raise ValueError(f"range {prefix!r} must be '+' and 1-15 digits (an E.164 prefix, e.g. +447700900)")
+    if len(set(ranges)) != len(ranges):
+        raise ValueError("a range is listed twice")
+
+
+def _no_nested_tenants(overrides: dict[str, Any]) -> None:
+    if "tenants" in overrides:
+        raise ValueError("a tenant cannot define tenants")
+
+
+class TenantConfig(Model):
     """A brand hosted by the operator (an MVNO): its number ranges and what it overrides.
 
     `overrides` is any part of the operator's notify configuration (texts, sender, tariff,
@@ -384,30 +540,16 @@ class TenantConfig(BaseModel):
     the result is validated as a whole configuration.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     #: the brand as people know it (shown by `mcn preview` and reports)
-    name: str | None = Field(default=None, max_length=64)
+    name: Annotated[str, Meta(max_length=64)] | None = None
     #: E.164 prefixes ("+447700900"): the longest prefix matching a subscriber's number wins
-    ranges: list[str] = Field(default_factory=list)
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    ranges: list[str] = msgspec.field(default_factory=list)
+    overrides: dict[str, Any] = msgspec.field(default_factory=dict)
 
-    @field_validator("ranges")
-    @classmethod
-    def _ranges(cls, ranges: list[str]) -> list[str]:
-        for prefix in ranges:
-            if not _RANGE.fullmatch(prefix):
-                raise ValueError(f"range {prefix!r} must be '+' and 1-15 digits (an E.164 prefix, e.g. +447700900)")
-        if len(set(ranges)) != len(ranges):
-            raise ValueError("a range is listed twice")
-        return ranges
+    _checks: ClassVar[dict[str, FieldCheck]] = {"ranges": _ranges, "overrides": _no_nested_tenants}
 
-    @field_validator("overrides")
-    @classmethod
-    def _no_nested_tenants(cls, overrides: dict[str, Any]) -> dict[str, Any]:
-        if "tenants" in overrides:
-            raise ValueError("a tenant cannot define tenants")
-        return overrides
+    def __post_init__(self) -> None:
+        _check(_field_problems(self, self._checks))
 
 
 #: names a tenant cannot have: the operator itself, and `mcn subscriber set --tenant off`
@@ -436,15 +578,14 @@ class ConfigProblem(NamedTuple):
         return f"{where}{self.field}: {self.message}"
 
 
-def validation_problems(exc: ValidationError, tenant: str | None = None, prefix: str = "") -> list[ConfigProblem]:
-    problems = []
-    for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown setting (misspelt?)"
-        problems.append(ConfigProblem(tenant, prefix + field, message))
-    return problems
+def validation_problems(
+    exc: ValidationError, data: Any = None, tenant: str | None = None, prefix: str = "", model: Any = None
+) -> list[ConfigProblem]:
+    """The problem(s) one ValidationError of `data` as `model` (a NotifyConfig by default) reports."""
+    return [
+        ConfigProblem(tenant, prefix + (field or "(top level)"), message)
+        for field, message in located_problems(exc, model or NotifyConfig, data)
+    ]
 
 
 #: How each caller is told on the subscriber's behalf (callers not covered go in the service SMS):
@@ -458,113 +599,119 @@ _SENDER_MODE_TO_ON_BEHALF = {"caller": "sms", "service": "off"}
 MAX_CALLS_PER_NOTICE = 10
 
 
-class NotifyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _sender_mode_is_on_behalf(data: Any) -> Any:
+    """Configs written before `on_behalf` keep working: `sender_mode` maps onto it (SettingProblems if it cannot)."""
+    if not isinstance(data, dict) or "sender_mode" not in data:
+        return data
+    data = dict(data)
+    mode = data.pop("sender_mode")
+    if mode not in _SENDER_MODE_TO_ON_BEHALF:
+        raise SettingProblems(
+            ("sender_mode", f"sender_mode must be 'service' or 'caller' (now on_behalf: off | sms), got {mode!r}")
+        )
+    mapped = _SENDER_MODE_TO_ON_BEHALF[mode]
+    if "on_behalf" in data and data["on_behalf"] != mapped:
+        raise SettingProblems(
+            (
+                "sender_mode",
+                f"sender_mode {mode!r} (= on_behalf {mapped!r}) contradicts on_behalf {data['on_behalf']!r}:"
+                " remove sender_mode, on_behalf replaces it",
+            )
+        )
+    data["on_behalf"] = mapped
+    return data
+
+
+def _time_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def _quiet_hours(text: str | None) -> None:
+    if text:
+        QuietHours.parse(text)
+
+
+def _tenant_names(tenants: dict[str, TenantConfig]) -> None:
+    for name in tenants:
+        check_tenant_name(name)
+
+
+class NotifyConfig(Model, kw_only=True, dict=True):
+    # kw_only (inherited, but mypy does not know): required fields follow defaulted ones.
+    # dict=True: each tenant's merged configuration and the range -> tenant map are kept on the
+    # instance (computed once per validated configuration, in __post_init__).
 
     default_language: str = "en"
-    templates: dict[str, MessageTemplates] = Field(min_length=1)
+    templates: Annotated[dict[str, MessageTemplates], Meta(min_length=1)]
     # GSM 03.38 national language single shift table per language (keeps Turkish in GSM-7).
-    national_shift: dict[str, Literal["turkish"]] = Field(default_factory=lambda: {"tr": _TURKISH})
-    max_callers_per_message: int = Field(default=5, ge=1, le=50)
-    max_messages_per_notice: int = Field(default=3, ge=1, le=10)
-    max_segments_per_message: int = Field(default=2, ge=1, le=10)
+    national_shift: dict[str, Literal["turkish"]] = msgspec.field(default_factory=lambda: {"tr": _TURKISH})
+    max_callers_per_message: Annotated[int, Meta(ge=1, le=50)] = 5
+    max_messages_per_notice: Annotated[int, Meta(ge=1, le=10)] = 3
+    max_segments_per_message: Annotated[int, Meta(ge=1, le=10)] = 2
     withheld_callers: Literal["show", "omit"] = "show"
     on_behalf: OnBehalf = "off"
     #: which callers get a call or SMS on behalf: all, or only those who called more than once
     on_behalf_callers: Literal["all", "repeated"] = "all"
-    max_calls_per_notice: int = Field(default=3, ge=1, le=MAX_CALLS_PER_NOTICE)
+    max_calls_per_notice: Annotated[int, Meta(ge=1, le=MAX_CALLS_PER_NOTICE)] = 3
     #: a flash call not placed within this many seconds of its request is dropped (stale: worse than none)
-    flash_call_window_s: int = Field(default=120, ge=30, le=300)
-    service_sender: str = Field(default="MissedCall", min_length=1, max_length=20)
+    flash_call_window_s: Annotated[int, Meta(ge=30, le=300)] = 120
+    service_sender: Annotated[str, Meta(min_length=1, max_length=20)] = "MissedCall"
     default_time_zone: str = "Europe/London"
     default_quiet_hours: str | None = None
     tariff: Tariff
-    promotions: list[Promotion] = Field(default_factory=list)
+    promotions: list[Promotion] = msgspec.field(default_factory=list)
     notify_me_enabled: bool = True
     keep_calls_on_failure: bool = True
-    send_max_attempts: int = Field(default=5, ge=1, le=10)
-    keywords: KeywordsConfig = Field(default_factory=KeywordsConfig)
+    send_max_attempts: Annotated[int, Meta(ge=1, le=10)] = 5
+    keywords: KeywordsConfig = msgspec.field(default_factory=KeywordsConfig)
     #: at most this many notices per subscriber per local day (None: no cap); later calls wait for the next day
-    daily_cap: int | None = Field(default=None, ge=1, le=100)
+    daily_cap: Annotated[int, Meta(ge=1, le=100)] | None = None
     #: hosted brands (name -> ranges and overrides); subscribers no range claims are the operator's ("default")
-    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    tenants: dict[str, TenantConfig] = msgspec.field(default_factory=dict)
 
-    # Derived once per validated configuration: each tenant's merged configuration, and range -> tenant.
-    _tenant_configs: dict[str, NotifyConfig] = PrivateAttr(default_factory=dict)
-    _tenant_ranges: dict[str, str] = PrivateAttr(default_factory=dict)
-
-    @field_validator("service_sender")
     @classmethod
-    def _sender(cls, value: str) -> str:
-        return validate_sender(value)
+    def from_data(cls, data: Any) -> Self:
+        """Validated (ValidationError at the first problem); the former `sender_mode` is read as `on_behalf`."""
+        try:
+            data = _sender_mode_is_on_behalf(data)
+        except SettingProblems as exc:
+            raise ValidationError(str(exc)) from exc
+        return super().from_data(data)
 
-    @field_validator("tenants")
-    @classmethod
-    def _tenant_names(cls, tenants: dict[str, TenantConfig]) -> dict[str, TenantConfig]:
-        for name in tenants:
-            check_tenant_name(name)
-        return tenants
+    _checks: ClassVar[dict[str, FieldCheck]] = {
+        "service_sender": validate_sender,
+        "default_time_zone": _time_zone,
+        "default_quiet_hours": _quiet_hours,
+        "tenants": _tenant_names,
+    }
 
-    @model_validator(mode="after")
-    def _merge_tenants(self) -> NotifyConfig:
-        problems = self.tenant_problems()
-        if problems:
-            raise ValueError("; ".join(str(problem) for problem in problems))
-        return self
-
-    def tenant_problems(self) -> list[ConfigProblem]:
-        """Each tenant's overrides merged over these settings and validated as a whole (fills the caches)."""
-        problems: list[ConfigProblem] = []
-        owner: dict[str, str] = {}
-        for name, tenant in self.tenants.items():
-            for prefix in tenant.ranges:
-                if owner.setdefault(prefix, name) != name:
-                    problems.append(
-                        ConfigProblem(name, "ranges", f"{prefix} is also a range of tenant {owner[prefix]!r}")
-                    )
-        if not self.tenants:
-            return problems
-        base = self.model_dump(exclude={"tenants"})
-        merged: dict[str, NotifyConfig] = {}
-        for name, tenant in self.tenants.items():
-            try:
-                # A tenant still written with the former `sender_mode` overrides the operator's on_behalf.
-                own_base = base
-                if "sender_mode" in tenant.overrides:
-                    own_base = {key: value for key, value in base.items() if key != "on_behalf"}
-                merged[name] = NotifyConfig.model_validate(deep_merge(own_base, tenant.overrides))
-            except ValidationError as exc:
-                problems.extend(validation_problems(exc, name, "overrides."))
-        self._tenant_configs, self._tenant_ranges = merged, owner
-        return problems
+    def __post_init__(self) -> None:
+        problems = _field_problems(self, self._checks)
+        if not self.default_quiet_hours:
+            msgspec.structs.force_setattr(self, "default_quiet_hours", None)
+        if self.default_language not in self.templates:
+            problems.append(
+                ("default_language", f"templates must include the default language {self.default_language!r}")
+            )
+        _check(problems)
+        tenant_problems, merged, ranges = _merge_tenants(self, self.tenants)
+        _check([(f"tenants.{p.tenant}.{p.field}", p.message) for p in tenant_problems])
+        object.__setattr__(self, "_tenant_configs", merged)
+        object.__setattr__(self, "_tenant_ranges", ranges)
 
     def for_tenant(self, tenant: str | None) -> NotifyConfig:
         """The settings of `tenant`: the operator's with the tenant's overrides (the operator's for any other)."""
-        return self._tenant_configs.get(tenant or "", self)
+        configs: dict[str, NotifyConfig] = self.__dict__["_tenant_configs"]
+        return configs.get(tenant or "", self)
 
     @property
     def tenant_ranges(self) -> dict[str, str]:
         """E.164 prefix -> tenant name."""
-        return self._tenant_ranges
-
-    @model_validator(mode="before")
-    @classmethod
-    def _sender_mode_is_on_behalf(cls, data: object) -> object:
-        """Configs written before `on_behalf` keep working: `sender_mode` maps onto it."""
-        if not isinstance(data, dict) or "sender_mode" not in data:
-            return data
-        data = dict(data)
-        mode = data.pop("sender_mode")
-        if mode not in _SENDER_MODE_TO_ON_BEHALF:
-            raise ValueError(f"sender_mode must be 'service' or 'caller' (now on_behalf: off | sms), got {mode!r}")
-        mapped = _SENDER_MODE_TO_ON_BEHALF[mode]
-        if "on_behalf" in data and data["on_behalf"] != mapped:
-            raise ValueError(
-                f"sender_mode {mode!r} (= on_behalf {mapped!r}) contradicts on_behalf {data['on_behalf']!r}:"
-                " remove sender_mode, on_behalf replaces it"
-            )
-        data["on_behalf"] = mapped
-        return data
+        ranges: dict[str, str] = self.__dict__["_tenant_ranges"]
+        return ranges
 
     @property
     def on_behalf_sms(self) -> bool:
@@ -574,56 +721,78 @@ class NotifyConfig(BaseModel):
     def on_behalf_calls(self) -> bool:
         return self.on_behalf in ("call", "call_and_sms")
 
-    @field_validator("default_time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("default_quiet_hours")
-    @classmethod
-    def _quiet(cls, value: str | None) -> str | None:
-        if value:
-            QuietHours.parse(value)
-        return value or None
-
-    @model_validator(mode="after")
-    def _default_language_present(self) -> NotifyConfig:
-        if self.default_language not in self.templates:
-            raise ValueError(f"templates must include the default language {self.default_language!r}")
-        return self
-
     def templates_for(self, language: str | None) -> tuple[str, MessageTemplates]:
         chosen = language if language in self.templates else self.default_language
         return chosen, self.templates[chosen]
 
 
+def _merge_tenants(
+    operator: NotifyConfig, tenants: dict[str, TenantConfig], *, every: bool = False
+) -> tuple[list[ConfigProblem], dict[str, NotifyConfig], dict[str, str]]:
+    """Each tenant's overrides merged over the `operator`'s settings and validated as a whole:
+    (problems, tenant -> merged configuration, range -> tenant). `every`: all of each tenant's
+    problems, not only its first."""
+    problems: list[ConfigProblem] = []
+    owner: dict[str, str] = {}
+    for name, tenant in tenants.items():
+        for prefix in tenant.ranges:
+            if owner.setdefault(prefix, name) != name:
+                problems.append(ConfigProblem(name, "ranges", f"{prefix} is also a range of tenant {owner[prefix]!r}"))
+    merged: dict[str, NotifyConfig] = {}
+    if not tenants:
+        return problems, merged, owner
+    base = operator.to_data()
+    del base["tenants"]
+    for name, tenant in tenants.items():
+        # A tenant still written with the former `sender_mode` overrides the operator's on_behalf.
+        own_base = base
+        if "sender_mode" in tenant.overrides:
+            own_base = {key: value for key, value in base.items() if key != "on_behalf"}
+        document = deep_merge(own_base, tenant.overrides)
+        try:
+            merged[name] = NotifyConfig.from_data(document)
+        except ValidationError as exc:
+            found = _notify_problems(document) if every else located_problems(exc, NotifyConfig, document)
+            problems += [ConfigProblem(name, _join("overrides", field), message) for field, message in found]
+    return problems, merged, owner
+
+
+def _notify_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (field, message) of a configuration without tenants."""
+    try:
+        document = _sender_mode_is_on_behalf(document)
+    except SettingProblems as exc:
+        return list(exc.problems)
+    return every_problem(NotifyConfig, document)
+
+
 def configuration_problems(document: dict[str, Any]) -> list[ConfigProblem]:
     """Every problem of a configuration document, each with its tenant (None: the operator's settings)
-    and field: the operator's settings first; then each tenant's shape, then its merged settings."""
+    and field: the operator's settings (if they have problems, nothing else is checked); then each tenant's
+    own shape (name, ranges, overrides), and the merged settings of each tenant whose shape is valid."""
     try:
-        NotifyConfig.model_validate(document)
+        NotifyConfig.from_data(document)
         return []
     except ValidationError:
         pass
     raw_tenants = document.get("tenants") or {}
-    try:
-        base = NotifyConfig.model_validate({key: value for key, value in document.items() if key != "tenants"})
-    except ValidationError as exc:
-        return validation_problems(exc)
+    operator = {key: value for key, value in document.items() if key != "tenants"}
+    problems = [ConfigProblem(None, field or "(top level)", message) for field, message in _notify_problems(operator)]
+    if problems:
+        return problems
     if not isinstance(raw_tenants, dict):
         return [ConfigProblem(None, "tenants", "must be an object: tenant name -> settings")]
-    problems: list[ConfigProblem] = []
     tenants: dict[str, TenantConfig] = {}
     for name, raw in raw_tenants.items():
         try:
             check_tenant_name(name)
-            tenants[name] = TenantConfig.model_validate(raw)
-        except ValidationError as exc:
-            problems.extend(validation_problems(exc, name))
         except ValueError as exc:
             problems.append(ConfigProblem(name, "(name)", str(exc)))
-    return problems or base.model_copy(update={"tenants": tenants}).tenant_problems()
+            continue
+        found = every_problem(TenantConfig, raw)
+        if found:
+            problems += [ConfigProblem(name, field or "(top level)", message) for field, message in found]
+        else:
+            tenants[name] = TenantConfig.from_data(raw)
+    # each tenant whose own shape is valid: its merged settings
+    return problems + _merge_tenants(NotifyConfig.from_data(operator), tenants, every=True)[0]
