@@ -41,7 +41,7 @@ def run_preview(args: argparse.Namespace) -> int:
             target.output("MissedCallsTableName"), target.output("SubscribersTableName"), target.output("FeesTableName")
         )
         raw = target.client("ssm").get_parameter(Name=target.output("NotifyConfigParameterName"))
-        document = raw["Parameter"]["Value"]
+        config_text = raw["Parameter"]["Value"]
         profile, calls = store.profile(subscriber), store.pending_calls(subscriber)
     except TargetError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -50,7 +50,7 @@ def run_preview(args: argparse.Namespace) -> int:
         print(f"error: cannot read from the target: {exc}", file=sys.stderr)
         return 1
     try:
-        document = json.loads(document)
+        document = json.loads(config_text)
         config = NotifyConfig.from_data(document)
     except json.JSONDecodeError as exc:
         print(f"error: the operator configuration is not valid JSON: {exc}", file=sys.stderr)

@@ -67,7 +67,7 @@ def test_validate_reports_problems_per_tenant_and_field(
     assert "tenant 'brava': overrides.service_sender: alphanumeric sender 'BravaMobileDE' is 13 characters" in (
         result.err
     )
-    assert "tenant 'brava': overrides.tariff.currency: String should match pattern" in result.err
+    assert "tenant 'brava': overrides.tariff.currency: Expected `str` matching regex" in result.err
     assert "tenant 'other': ranges: +4474001 is also a range of tenant 'brava'" in result.err
     # and `config set` refuses it, changing nothing
     before = deployed(stack)

@@ -28,8 +28,6 @@ from mcn_core.models.types import AwareDatetime
 # HH:MM-HH:MM; seconds are accepted too (HH:MM:SS) for tests and tight operator windows.
 _QUIET = re.compile(r"^(?P<start>[0-2]\d:[0-5]\d(?::[0-5]\d)?)-(?P<end>[0-2]\d:[0-5]\d(?::[0-5]\d)?)$")
 
-_QUIET = re.compile(r"^(?P<start>[0-2]\d:[0-5]\d(?::[0-5]\d)?)-(?P<end>[0-2]\d:[0-5]\d(?::[0-5]\d)?)$")
-
 # Placeholders each template may use; anything else is refused when the config is validated.
 TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
     "header": frozenset({"total_calls", "total_callers"}),
