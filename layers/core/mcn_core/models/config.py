@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable
 from datetime import datetime, time
-from functools import partial
+from functools import lru_cache, partial
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -290,9 +290,14 @@ _Words = Annotated[list[str], Meta(min_length=1)]
 _Reply = Annotated[str, Meta(min_length=1)]
 
 
+#: the configured words, normalised once per process: each configuration load validates them all again
+_normalised_word = lru_cache(maxsize=2048)(normalise_keyword)
+
+
 def _single_words(words: list[str]) -> None:
     for word in words:
-        if not normalise_keyword(word) or " " in normalise_keyword(word):
+        key = _normalised_word(word)
+        if not key or " " in key:
             raise ValueError(f"keyword {word!r} must be one word")
 
 
@@ -460,7 +465,7 @@ class KeywordsConfig(Model):
         for language, words in self.words.items():
             for command in KEYWORD_COMMANDS:
                 for word in getattr(words, command):
-                    key = normalise_keyword(word)
+                    key = _normalised_word(word)
                     if owner.setdefault(key, command) != command:
                         raise SettingProblems(
                             (
