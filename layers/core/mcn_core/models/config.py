@@ -675,6 +675,13 @@ class NotifyConfig(Model, kw_only=True, dict=True):
     #: hosted brands (name -> ranges and overrides); subscribers no range claims are the operator's ("default")
     tenants: dict[str, TenantConfig] = msgspec.field(default_factory=dict)
 
+    _checks: ClassVar[dict[str, FieldCheck]] = {
+        "service_sender": validate_sender,
+        "default_time_zone": _time_zone,
+        "default_quiet_hours": _quiet_hours,
+        "tenants": _tenant_names,
+    }
+
     @classmethod
     def from_data(cls, data: Any) -> Self:
         """Validated (ValidationError at the first problem); the former `sender_mode` is read as `on_behalf`."""
@@ -683,13 +690,6 @@ class NotifyConfig(Model, kw_only=True, dict=True):
         except SettingProblems as exc:
             raise ValidationError(str(exc)) from exc
         return super().from_data(data)
-
-    _checks: ClassVar[dict[str, FieldCheck]] = {
-        "service_sender": validate_sender,
-        "default_time_zone": _time_zone,
-        "default_quiet_hours": _quiet_hours,
-        "tenants": _tenant_names,
-    }
 
     def __post_init__(self) -> None:
         problems = _field_problems(self, self._checks)
