@@ -117,7 +117,8 @@ def load_settings(model: type[_Settings], environ: Mapping[str, str] | None = No
         return model.from_data(data)
     except ValidationError as exc:
         problems = _every_problem(model, data) or [_whole(exc)]
-        raise SettingsError(f"invalid function environment: {', '.join(problems)}") from None
+        # "; " between problems: a message may hold a comma ("Expected `int`, got 'x'").
+        raise SettingsError(f"invalid function environment: {'; '.join(problems)}") from None
 
 
 def _every_problem(model: type[_FunctionSettings], data: Mapping[str, Any]) -> list[str]:

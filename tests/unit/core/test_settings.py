@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from mcn_core.settings import (
     IngestSettings,
@@ -85,8 +87,8 @@ def test_every_invalid_variable_is_named_at_once(env: pytest.MonkeyPatch) -> Non
     with pytest.raises(SettingsError) as error:
         ingest_settings()
     assert str(error.value) == (
-        "invalid function environment: MISSED_CALLS_TABLE: Field required, "
-        "SUBSCRIBERS_TABLE: Expected `str` of length >= 3, RETENTION_HOURS: Expected `int` >= 1, "
+        "invalid function environment: MISSED_CALLS_TABLE: Field required; "
+        "SUBSCRIBERS_TABLE: Expected `str` of length >= 3; RETENTION_HOURS: Expected `int` >= 1; "
         "STORE_WITHHELD_NUMBER: Expected `bool`, got 'perhaps'"
     )
 
@@ -126,3 +128,38 @@ def test_settings_import_no_pydantic() -> None:
     code += "print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+#: variable: (a good value, a bad one) for IngestSettings
+INGEST_CASES: dict[str, tuple[str, str]] = {
+    "MISSED_CALLS_TABLE": ("mcn-calls", "mc"),
+    "SUBSCRIBERS_TABLE": ("mcn-subscribers", ""),
+    "RETENTION_HOURS": ("48", "2161"),
+    "DEFAULT_REGION": ("fr", "FRA"),
+    "STORE_WITHHELD_NUMBER": ("1", "yes please"),
+    "WRITE_CONCURRENCY": ("8", "eight"),
+    "CONFIG_CACHE_SECONDS": ("0", "-1"),
+}
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(
+    bad=st.sets(st.sampled_from(sorted(INGEST_CASES))),
+    good=st.sets(st.sampled_from(sorted(INGEST_CASES))),
+)
+def test_every_bad_variable_is_named_and_only_those(bad: set[str], good: set[str]) -> None:
+    environ = {name: INGEST_CASES[name][0] for name in good - bad} | {name: INGEST_CASES[name][1] for name in bad}
+    missing = {"MISSED_CALLS_TABLE", "SUBSCRIBERS_TABLE"} - environ.keys()
+    try:
+        settings = load_settings(IngestSettings, environ)
+    except SettingsError as error:
+        message = str(error).removeprefix("invalid function environment: ")
+        named = {problem.split(":", 1)[0] for problem in message.split("; ")}
+        assert named == bad | missing
+        assert all(f"{name}: Field required" in message for name in missing)
+    else:
+        assert not bad and not missing
+        if "DEFAULT_REGION" in environ:
+            assert settings.default_region == "FR"
+        if "RETENTION_HOURS" in environ:
+            assert settings.retention_hours == 48
