@@ -90,4 +90,4 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     counts = tally(results)
     for outcome, total in counts.items():
         count(f"Attach{outcome.title().replace('_', '')}", total)
-    return {"results": [r.model_dump(mode="json") for r in results], "counts": counts}
+    return {"results": [r.to_data() for r in results], "counts": counts}
