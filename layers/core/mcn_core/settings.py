@@ -30,14 +30,12 @@ Required = Annotated[str, Meta(min_length=1)]
 CacheSeconds = Annotated[int, Meta(ge=0)]
 
 
-class _FunctionSettings(Model, frozen=True, kw_only=True, forbid_unknown_fields=False):
+class _FunctionSettings(Model, forbid_unknown_fields=False):
     """Field names are the variable names in lower case, unless `msgspec.field(name=...)` says otherwise.
 
     A struct over os.environ, not pydantic-settings: settings are read by every handler on its
     first call, and msgspec builds a struct's validator on first use, in C, for that struct only.
     Environment values are text: they are converted leniently ("72" for 72, "true" for True).
-    Subclasses repeat `frozen=True, kw_only=True`: msgspec applies kw_only to the fields a class
-    defines itself, and mypy reads a subclass without frozen=True as a mutable one.
     """
 
 
@@ -45,7 +43,7 @@ def _upper_region(settings: IngestSettings | NotifySettings) -> None:
     msgspec.structs.force_setattr(settings, "default_region", settings.default_region.upper())
 
 
-class IngestSettings(_FunctionSettings, frozen=True, kw_only=True):
+class IngestSettings(_FunctionSettings):
     missed_calls_table: TableName
     subscribers_table: TableName
     retention_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 72
@@ -62,7 +60,7 @@ class IngestSettings(_FunctionSettings, frozen=True, kw_only=True):
         _upper_region(self)
 
 
-class NotifySettings(_FunctionSettings, frozen=True, kw_only=True):
+class NotifySettings(_FunctionSettings):
     """The notify machine's tasks (Compose, Send, Record, Release, NotifyMe)."""
 
     missed_calls_table: TableName
@@ -80,13 +78,13 @@ class NotifySettings(_FunctionSettings, frozen=True, kw_only=True):
         _upper_region(self)
 
 
-class AttachSettings(NotifySettings, frozen=True, kw_only=True):
+class AttachSettings(NotifySettings):
     """attach starts notify executions: it needs the machine."""
 
     state_machine_arn: Required = msgspec.field(name="notify_state_machine_arn")
 
 
-class ReceiptsSettings(NotifySettings, frozen=True, kw_only=True):
+class ReceiptsSettings(NotifySettings):
     """receipts finds a notice by its SMSC message ids."""
 
     message_ids_table: TableName
@@ -94,13 +92,13 @@ class ReceiptsSettings(NotifySettings, frozen=True, kw_only=True):
     sms_submit_function: str | None = None
 
 
-class OutcomesSettings(_FunctionSettings, frozen=True, kw_only=True):
+class OutcomesSettings(_FunctionSettings):
     """FlashCallOutcomes lands the gateway's flash-call outcomes on the notices' fee records."""
 
     fees_table: TableName
 
 
-class DeferSettings(_FunctionSettings, frozen=True, kw_only=True):
+class DeferSettings(_FunctionSettings):
     """The Defer task starts the quiet-hours machine (Resume is told its machine by the event)."""
 
     quiet_hours_state_machine_arn: Required
