@@ -642,8 +642,7 @@ def _tenant_names(tenants: dict[str, TenantConfig]) -> None:
         check_tenant_name(name)
 
 
-class NotifyConfig(Model, kw_only=True, dict=True):
-    # kw_only (inherited, but mypy does not know): required fields follow defaulted ones.
+class NotifyConfig(Model, dict=True):
     # dict=True: each tenant's merged configuration and the range -> tenant map are kept on the
     # instance (computed once per validated configuration, in __post_init__).
 
