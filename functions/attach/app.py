@@ -63,7 +63,7 @@ def _composer(
         # One line for the attach and its notice (the started attach is not logged again).
         report_composed(notice, subscriber=mask(notice.subscriber), outcome=AttachOutcome.STARTED.value)
         composed.add(notice.notification_id)
-        return notice.model_dump(mode="json")
+        return notice.to_data()
 
     return compose_ahead
 
@@ -90,4 +90,4 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     counts = tally(results)
     for outcome, total in counts.items():
         count(f"Attach{outcome.title().replace('_', '')}", total)
-    return {"results": [r.model_dump(mode="json") for r in results], "counts": counts}
+    return {"results": [r.to_data() for r in results], "counts": counts}

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from mcn_core.logic.notices import LOCK_LIFETIME, new_notification_id
+from mcn_core.models.base import Model
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
@@ -24,7 +25,7 @@ class AttachOutcome(StrEnum):
     REJECTED = "rejected"
 
 
-class AttachResult(BaseModel):
+class AttachResult(Model, forbid_unknown_fields=False, frozen=False):
     index: int
     event_ref: str | None = None
     outcome: AttachOutcome
