@@ -2,11 +2,11 @@
 
 For each function of the SAM build (`make sam-build`), as Lambda runs it (its artifact and layers only
 on sys.path, the bytecode the build ships, none written): the modules its first call imports are
-found as benchmarks/cold_import.py finds them, then `python -X importtime` imports the handler, those
-modules and the deferred models the call built, RUNS times. Each module's own time (median) is summed
-per package, leaving out every module a bare `import boto3` also imports; the share of `import boto3`'s
-own total in the same runs is the figure to compare with cold_import.py's ratios (importtime's own
-overhead inflates both sides alike). A model module's time includes building its models' schemas.
+found as benchmarks/cold_import.py finds them, then `python -X importtime` imports the handler and
+those modules (and builds their models' validators, which is no import and shows in no module), RUNS
+times. Each module's own time (median) is summed per package, leaving out every module a bare
+`import boto3` also imports; the share of `import boto3`'s own total in the same runs is the figure to
+compare with cold_import.py's ratios (importtime's own overhead inflates both sides alike).
 
 Run: make sam-build && .venv/bin/python benchmarks/cold_import_graph.py [RUNS [FunctionLogicalId ...]]
 """
@@ -21,7 +21,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from cold_import import SAMPLE_EVENTS, first_call_imports
+from cold_import import SAMPLE_EVENTS, first_call_imports, first_call_statement
 
 from mcn_devkit.sam_build import BuildMissingError, BuildOutput, host_overlay
 
@@ -70,7 +70,7 @@ def main() -> None:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             events = SAMPLE_EVENTS.get(function.logical_id, [])
             module = function.handler_module
-            extra, built = first_call_imports(
+            extra, models = first_call_imports(
                 module,
                 function.handler_attribute,
                 events,
@@ -78,12 +78,7 @@ def main() -> None:
                 Path(paths[0]),
                 flags=("-S", "-P", "-B"),
             )
-            statement = f"import {module}" + "".join(f";import {name}" for name in extra)
-            statement += "".join(
-                f";import functools;functools.reduce(getattr,{qualname.split('.')!r},sys.modules[{owner!r}])"
-                ".model_rebuild()"
-                for owner, qualname in built
-            )
+            statement = first_call_statement(module, extra, models)
             boto3_runs, handler_runs = [], []
             for _ in range(RUNS):
                 boto3_runs.append(own_times(paths, "import boto3", env))

@@ -44,7 +44,7 @@ def test_asp_up_active_iam_with_cfnrc_and_clir(gateway: GatewayThread, tmp_path:
         peer.send(m3ua_data(5, isup.encode_rlc(21), opc=MSC_PC, sls=4))
 
     [event] = wait_for(lambda: read_jsonl(tmp_path / "missed_calls.jsonl"), "the missed-call event")
-    MissedCallEvent.model_validate(event)
+    MissedCallEvent.from_data(event)
     assert event["caller"] is None
     assert event["presentation"] == "restricted"
     assert event["subscriber"] == "+447911123456"
@@ -64,7 +64,7 @@ def test_alert_service_centre_gives_attach_and_tcap_end(gateway: GatewayThread, 
     assert end.dtid == (0x55).to_bytes(4, "big")
     assert [(c.kind, c.invoke_id) for c in end.components] == [(tcap.COMPONENT_RETURN_RESULT_LAST, 2)]
     [event] = wait_for(lambda: read_jsonl(tmp_path / "attach.jsonl"), "the attach event")
-    assert AttachEvent.model_validate(event).subscriber == "+447911123456"
+    assert AttachEvent.from_data(event).subscriber == "+447911123456"
 
 
 def test_beat_answered_disallowed_gt_rejected_garbage_survived(gateway: GatewayThread, tmp_path: Path):

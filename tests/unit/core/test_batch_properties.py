@@ -36,7 +36,7 @@ class CallStore:
         return [self.put_call_once(call) for call in calls]
 
     def put_call_once(self, call: StoredCall) -> bool:
-        StoredCall.model_validate(call.model_dump())  # what reaches the store is a valid item
+        StoredCall.from_data(call.to_data())  # what reaches the store is a valid item
         if (call.subscriber, call.call_ref) in self.items:
             return False
         self.items[(call.subscriber, call.call_ref)] = call

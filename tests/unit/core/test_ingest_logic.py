@@ -88,7 +88,7 @@ def test_withheld_caller_is_never_stored_by_default(presentation: str) -> None:
     stored = next(iter(store.items.values()))
     assert stored.caller is None
     assert stored.withheld_number is None
-    assert "07912999888" not in stored.model_dump_json()
+    assert "07912999888" not in stored.to_json()
 
 
 def test_withheld_number_kept_only_under_the_lawful_flag() -> None:

@@ -49,7 +49,7 @@ def test_cfnrc_iam_with_clir_gives_a_withheld_missed_call_and_rel(processor: Sig
     outcome = processor.handle(_isup(iam), CALL_TIME)
 
     assert [e.kind for e in outcome.events] == [KIND_MISSED_CALL]
-    event = MissedCallEvent.model_validate(outcome.events[0].body)
+    event = MissedCallEvent.from_data(outcome.events[0].body)
     assert event.subscriber == "+447911123456"
     assert event.caller is None
     assert event.presentation == "restricted"
@@ -126,7 +126,7 @@ def test_alert_service_centre_gives_attach_and_tcap_end(processor, version):
     outcome = processor.handle(_sccp(build_alert_service_centre(otid=0xABCD, version=version, invoke_id=3)), CALL_TIME)
     [event] = outcome.events
     assert event.kind == KIND_ATTACH
-    attach = AttachEvent.model_validate(event.body)
+    attach = AttachEvent.from_data(event.body)
     assert attach.subscriber == "+447911123456"
     assert attach.source == "alertServiceCentre"
     assert attach.hlr == HLR_GT

@@ -25,4 +25,4 @@ def call(ref: str, caller: str | None, minutes_ago: float, **extra: object) -> S
         "received_at": at,
     }
     values.update(extra)
-    return StoredCall.model_validate(values)
+    return StoredCall.from_data(values)

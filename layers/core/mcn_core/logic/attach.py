@@ -7,10 +7,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from mcn_core.logic.notices import LOCK_LIFETIME, new_notification_id
-from mcn_core.models.base import Model
+from mcn_core.models.base import Model, ValidationError
 from mcn_core.models.calls import StoredCall
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.events import AttachEvent
@@ -25,7 +23,7 @@ class AttachOutcome(StrEnum):
     REJECTED = "rejected"
 
 
-class AttachResult(Model, forbid_unknown_fields=False, frozen=False):
+class AttachResult(Model):
     index: int
     event_ref: str | None = None
     outcome: AttachOutcome
@@ -78,7 +76,7 @@ def handle_attach(
     if not isinstance(raw, dict):
         return AttachResult(index=index, outcome=AttachOutcome.REJECTED, reason="invalid event: expected a JSON object")
     try:
-        event = AttachEvent.model_validate(raw)
+        event = AttachEvent.from_data(raw)
         subscriber = to_e164(event.subscriber, default_region)
     except ValidationError as exc:
         problems = describe_validation_error(exc)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from mcn_core.logic.tenants import resolve_tenant
+from mcn_core.models.base import ValidationError
 from mcn_core.models.calls import StoredCall, SubscriberPolicy
 from mcn_core.models.config import NotifyConfig
 from mcn_core.models.errors import UnstorableEventError, describe_validation_error, unprocessable_reason
@@ -50,7 +49,7 @@ def _validate(raw: Any) -> MissedCallEvent:
     if not isinstance(raw, dict):
         raise _Rejection(f"invalid event: expected a JSON object, got {type(raw).__name__}")
     try:
-        return MissedCallEvent.model_validate(raw)
+        return MissedCallEvent.from_data(raw)
     except ValidationError as exc:
         problems = describe_validation_error(exc)
         raise _Rejection(f"invalid event: {problems}") from None
@@ -111,7 +110,7 @@ def _policy_reason(call: StoredCall, policy: SubscriberPolicy | None) -> str | N
 def _with_tenant(call: StoredCall, policy: SubscriberPolicy | None, tenants: NotifyConfig | None) -> StoredCall:
     override = policy.tenant if policy is not None else None
     tenant = resolve_tenant(tenants, call.subscriber, override).tenant if tenants is not None else override
-    return call.model_copy(update={"tenant": tenant}) if tenant else call
+    return call.replace(tenant=tenant) if tenant else call
 
 
 def ingest_batch(

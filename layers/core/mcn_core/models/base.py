@@ -14,7 +14,8 @@ What callers rely on:
 - `__post_init__` holds the checks a constraint cannot express; a ValueError raised there becomes a
   ValidationError of `from_data`.
 - `problem(exc, model, data)` turns a ValidationError into (field path, message), naming the key
-  where msgspec only says "a value of this mapping".
+  where msgspec only says "a value of this mapping", and the field a missing or unknown field error
+  is about ('tariff.currency', 'Field required' / 'unknown field').
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ def aware(value: datetime | None, name: str) -> None:
         raise ValueError(f"{name}: timestamp out of range") from None
 
 
+#: msgspec's wording -> ours, where ours tells the sender what to do
+_CLEARER = {
+    "Expected `datetime` with a timezone component": "timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)",
+    "Invalid RFC3339 encoded datetime": "not a timestamp: RFC 3339 expected (e.g. 2026-11-29T10:15:00Z)",
+}
+#: errors about one field that msgspec reports on the object holding it
+_ABOUT_FIELD = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`$")
 _AT = re.compile(r"^(?P<message>.*?) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _SEGMENT = re.compile(r"\.(?P<name>[A-Za-z_][A-Za-z0-9_]*)|\[(?P<index>\d+|\.\.\.)\]")
 
@@ -83,11 +91,19 @@ def problem(exc: ValidationError, model: Any = None, data: Any = None) -> tuple[
     """
     text = str(exc)
     match = _AT.match(text)
-    if match is None:
-        return "", text
+    path, message = (match["path"], match["message"]) if match else ("", text)
+    about_field = _ABOUT_FIELD.match(message)
+    if about_field:
+        # named like any other field's problem: 'tariff.currency: Field required'
+        path += "." + about_field["name"]
+        message = "Field required" if about_field["what"] == "missing required" else "unknown field"
+    return _located(path, model, data), _CLEARER.get(message, message)
+
+
+def _located(path: str, model: Any, data: Any) -> str:
     parts: list[str] = []
     current_type, current_data = model, data
-    for segment in _SEGMENT.finditer(match["path"]):
+    for segment in _SEGMENT.finditer(path):
         if segment["name"] is not None:
             parts.append(segment["name"])
             current_type = _field_type(current_type, segment["name"])
@@ -100,7 +116,7 @@ def problem(exc: ValidationError, model: Any = None, data: Any = None) -> tuple[
             parts.append(str(index))
             current_type = _item_type(current_type, 1 if _origin(current_type) is dict else 0)
             current_data = current_data[index] if isinstance(current_data, list) and index < len(current_data) else None
-    return ".".join(parts), match["message"]
+    return ".".join(parts)
 
 
 def _origin(annotation: Any) -> Any:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
+from mcn_core.models.base import Model
 from mcn_core.models.types import ForwardingReason, Presentation
 
 
-class StoredCall(BaseModel):
+class StoredCall(Model):
     """One call attempt waiting to be notified. `caller` is None when withheld (CLIR/unavailable)."""
-
-    model_config = ConfigDict(frozen=True)
 
     subscriber: str  # E.164
     call_ref: str
@@ -29,10 +26,8 @@ class StoredCall(BaseModel):
     tenant: str | None = None
 
 
-class SubscriberPolicy(BaseModel):
+class SubscriberPolicy(Model):
     """What ingest needs to know about a subscriber: may we store calls to them, from whom."""
-
-    model_config = ConfigDict(frozen=True)
 
     msisdn: str
     opted_out: bool = False

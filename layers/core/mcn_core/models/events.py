@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta
 
+from mcn_core.models.base import Model, aware
 from mcn_core.models.types import (
     AttachSource,
     AwareDatetime,
@@ -34,27 +35,39 @@ __all__ = [
 ]
 
 
-class MissedCallEvent(BaseModel):
+#: a network element's name: a global title or a point code
+NodeName = Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class MissedCallEvent(Model):
     """One call attempt to an unreachable subscriber (one ISUP IAM)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    call_ref: Reference = Field(description="Unique per call attempt (e.g. OPC-CIC-timestamp); the idempotency key")
-    subscriber: RawNumber = Field(description="Called subscriber: original called / redirecting number")
-    caller: RawNumber | None = Field(default=None, description="Calling party number; may be absent")
+    #: unique per call attempt (e.g. OPC-CIC-timestamp): the idempotency key
+    call_ref: Reference
+    #: the called subscriber: original called / redirecting number
+    subscriber: RawNumber
+    #: the calling party number; may be absent
+    caller: RawNumber | None = None
     presentation: Presentation = Presentation.ALLOWED
     call_time: AwareDatetime
     reason: ForwardingReason = ForwardingReason.NOT_REACHABLE
-    msc: Annotated[str, Field(min_length=1, max_length=64)] = Field(description="Source MSC (GT or point code)")
+    #: the source MSC (GT or point code)
+    msc: NodeName
+
+    def __post_init__(self) -> None:
+        aware(self.call_time, "call_time")
 
 
-class AttachEvent(BaseModel):
+class AttachEvent(Model):
     """The subscriber became reachable again (MAP alertServiceCentre, readyForSM, updateLocation)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     subscriber: RawNumber
     attach_time: AwareDatetime
     source: AttachSource = AttachSource.ALERT_SERVICE_CENTRE
-    hlr: Annotated[str, Field(min_length=1, max_length=64)] = Field(description="Source HLR/VLR (GT)")
-    event_ref: Reference | None = Field(default=None, description="Producer's reference (e.g. TCAP otid@GT)")
+    #: the source HLR/VLR (GT)
+    hlr: NodeName
+    #: the producer's reference (e.g. TCAP otid@GT)
+    event_ref: Reference | None = None
+
+    def __post_init__(self) -> None:
+        aware(self.attach_time, "attach_time")
