@@ -166,7 +166,7 @@ def profile(msisdn: str = MVNO_NUMBER.replace("123", "555"), **values: Any) -> S
 
 def compose(config: NotifyConfig, who: SubscriberProfile, now: datetime = NOW, calls: list | None = None):
     calls = calls or [call("a", "+447912000111", 30), call("b", "+447912000222", 20)]
-    calls = [c.model_copy(update={"subscriber": who.msisdn}) for c in calls]
+    calls = [c.replace(subscriber=who.msisdn) for c in calls]
     return compose_notice(notification_id="n-1", profile=who, calls=calls, config=config, now=now)
 
 
