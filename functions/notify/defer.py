@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class DeferredNotice(Model, forbid_unknown_fields=False, frozen=False):
+class DeferredNotice(Model, forbid_unknown_fields=False):
     notification_id: Annotated[str, Meta(min_length=1)]
     subscriber: Annotated[str, Meta(min_length=2)]
     #: quiet hours: when the window ends

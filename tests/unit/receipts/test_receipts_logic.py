@@ -125,7 +125,7 @@ def test_receipt_event_validation() -> None:
         receipt("m1", "SOMETHING")
     with pytest.raises(ValueError):
         receipt("", "DELIVRD")
-    with pytest.raises(ValueError, match="timezone.*received_at"):
+    with pytest.raises(ValueError, match=r"timezone.*received_at"):
         receipt("m1", received_at="2026-11-29T12:00:00")
     with pytest.raises(ValueError, match="received_at: timestamp out of range"):
         receipt("m1", received_at="0001-01-01T00:00:00+14:00")

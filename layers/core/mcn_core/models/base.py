@@ -41,6 +41,9 @@ class _KeywordFields(msgspec.StructMeta):
         return super().__new__(mcls, name, bases, namespace, **options)
 
 
+# For type checkers: fields keyword-only and frozen by default in every subclass, as at run time
+# (without it mypy takes a subclass as a non-frozen dataclass with positional fields).
+@typing.dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(msgspec.field,))
 class Model(msgspec.Struct, metaclass=_KeywordFields, frozen=True, forbid_unknown_fields=True):
     @classmethod
     def from_data(cls, data: Any) -> Self:

@@ -81,7 +81,7 @@ class ClearMark(Model, forbid_unknown_fields=False):
         return ClearMark(seq=self.seq + 1, before=before, refs=refs, recent=(*self.recent, marker)[-RECENT_CLEARS:])
 
 
-class ClearingPlan(Model, forbid_unknown_fields=False, frozen=False):
+class ClearingPlan(Model, forbid_unknown_fields=False):
     """What Compose listed, for Record to clear: the mark it read, the listed calls, when it listed."""
 
     mark: ClearMark = msgspec.field(default_factory=ClearMark)

@@ -44,7 +44,7 @@ class OutgoingSms(Model, forbid_unknown_fields=False):
     national_shift: Literal["turkish"] | None = None
 
 
-class Notice(Model, forbid_unknown_fields=False, frozen=False):
+class Notice(Model, forbid_unknown_fields=False):
     """Compose's output: what to send, which calls it lists, what it costs."""
 
     notification_id: str
@@ -85,7 +85,7 @@ class Notice(Model, forbid_unknown_fields=False, frozen=False):
     clearing: ClearingPlan | None = None
 
 
-class NotifyRequest(Model, forbid_unknown_fields=False, frozen=False):
+class NotifyRequest(Model, forbid_unknown_fields=False):
     """What attach hands the state machine (and the quiet-hours wait hands back)."""
 
     notification_id: Annotated[str, msgspec.Meta(min_length=1)]
@@ -95,7 +95,7 @@ class NotifyRequest(Model, forbid_unknown_fields=False, frozen=False):
     resumed: bool = False
 
 
-class MessageProgress(Model, forbid_unknown_fields=False, frozen=False):
+class MessageProgress(Model, forbid_unknown_fields=False):
     index: int
     outcome: Literal["pending", "accepted", "retryable", "permanent"] = "pending"
     reference: int | None = None
@@ -106,7 +106,7 @@ class MessageProgress(Model, forbid_unknown_fields=False, frozen=False):
     reason: str | None = None
 
 
-class SendProgress(Model, forbid_unknown_fields=False, frozen=False):
+class SendProgress(Model, forbid_unknown_fields=False):
     """The Send step's state, carried by the state machine between attempts (no duplicate parts)."""
 
     status: Literal["done", "retry"] = "retry"

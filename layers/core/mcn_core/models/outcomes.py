@@ -16,14 +16,14 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # bad input: final, the producer must not resend it
 
 
-class EventResult(Model, forbid_unknown_fields=False, frozen=False):
+class EventResult(Model, forbid_unknown_fields=False):
     index: int
     call_ref: str | None = None
     outcome: Outcome
     reason: str | None = None
 
 
-class BatchResult(Model, forbid_unknown_fields=False, frozen=False):
+class BatchResult(Model, forbid_unknown_fields=False):
     results: list[EventResult]
 
     @property
