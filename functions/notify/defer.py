@@ -11,12 +11,10 @@ import hashlib
 import json
 import random
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any
-
-from msgspec import Meta
+from typing import TYPE_CHECKING, Any
 
 from mcn_core.logic.notices import LOCK_LIFETIME, notification_time
-from mcn_core.models.base import Model
+from mcn_core.models.notice import DeferredNotice
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import defer_settings
@@ -24,21 +22,6 @@ from mcn_core.wiring import notify_store, workflow_starter
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-
-class DeferredNotice(Model, forbid_unknown_fields=False):
-    notification_id: Annotated[str, Meta(min_length=1)]
-    subscriber: Annotated[str, Meta(min_length=2)]
-    #: quiet hours: when the window ends
-    send_at: Annotated[str, Meta(min_length=10)] | None = None
-    #: every submitting instance busy (the fleet's SMSC budget): wait about this long
-    delay_s: Annotated[int, Meta(ge=1, le=3600)] | None = None
-    resume_state_machine_arn: Annotated[str, Meta(min_length=10)]
-    deferring_execution: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.send_at is None and self.delay_s is None:
-            raise ValueError("give send_at (quiet hours) or delay_s (SMSC capacity)")
 
 
 @traced

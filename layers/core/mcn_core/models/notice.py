@@ -95,6 +95,23 @@ class NotifyRequest(Model, forbid_unknown_fields=False):
     resumed: bool = False
 
 
+class DeferredNotice(Model, forbid_unknown_fields=False):
+    """What the Defer and Resume tasks take: a notice waiting for its quiet hours to end, or for SMSC capacity."""
+
+    notification_id: Annotated[str, msgspec.Meta(min_length=1)]
+    subscriber: Annotated[str, msgspec.Meta(min_length=2)]
+    #: quiet hours: when the window ends
+    send_at: Annotated[str, msgspec.Meta(min_length=10)] | None = None
+    #: every submitting instance busy (the fleet's SMSC budget): wait about this long
+    delay_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] | None = None
+    resume_state_machine_arn: Annotated[str, msgspec.Meta(min_length=10)]
+    deferring_execution: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.send_at is None and self.delay_s is None:
+            raise ValueError("give send_at (quiet hours) or delay_s (SMSC capacity)")
+
+
 class MessageProgress(Model, forbid_unknown_fields=False):
     index: int
     outcome: Literal["pending", "accepted", "retryable", "permanent"] = "pending"
