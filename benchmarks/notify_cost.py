@@ -84,7 +84,7 @@ import botocore.client  # noqa: E402
 
 from mcn_core.dal.config import _provider as notify_config_cache  # noqa: E402
 from mcn_core.models.origination import FlashCallRequest  # noqa: E402
-from mcn_core.settings import IngestSettings  # noqa: E402
+from mcn_core.settings import DEFAULT_WRITE_CONCURRENCY  # noqa: E402
 from mcn_devkit import lambda_runtime  # noqa: E402
 from mcn_devkit.embedded import EmbeddedStack  # noqa: E402
 from mcn_devkit.events import delivered_receipt  # noqa: E402
@@ -96,7 +96,7 @@ _phase = ["setup"]
 _original = botocore.client.BaseClient._make_api_call
 _original_entry_point = lambda_runtime.LocalFunction.entry_point
 _submits_seen = [lambda: 0]
-WRITES_IN_FLIGHT = IngestSettings.model_fields["write_concurrency"].default  # ingest's conditional puts at once
+WRITES_IN_FLIGHT = DEFAULT_WRITE_CONCURRENCY  # ingest's conditional puts at once
 #: per invocation: phase, function, handler-thread CPU seconds, modelled waits (AWS requests, SMSC)
 _timed: list[tuple[str, str, float, float]] = []
 

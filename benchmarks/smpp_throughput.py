@@ -82,7 +82,7 @@ def naive_smpplib(smsc: LocalSmsc, messages: int) -> tuple[float, float, int]:
 def layer(
     smsc: LocalSmsc, messages: int, *, binds: int, window: int, tps: float | None = None
 ) -> tuple[float, float, int]:
-    config = SmppConfig(
+    config = SmppConfig.build(
         host=smsc.host,
         port=smsc.port,
         system_id=SYSTEM_ID,

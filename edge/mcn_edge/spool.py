@@ -8,7 +8,9 @@ Every commit costs an fsync, so writes are grouped: `append` commits a whole gro
 events (the gateway's group commit) and `remove` deletes a forwarded batch in one
 transaction. The depth per kind is counted once at open and then kept in memory, so
 reading it (after every write, for the metric and /health) never scans the backlog nor waits
-for another thread's commit.
+for another thread's commit. Another process may change the spool too (`parked retry` and `purge`
+while the service runs): each write transaction first asks SQLite whether another connection
+committed since (`PRAGMA data_version`, no I/O) and recounts only then.
 
 A removal is committed without an fsync of its own (synchronous=NORMAL for that transaction):
 the WAL is written in order, so the next event commit's fsync makes it durable too. A killed
@@ -147,6 +149,7 @@ class Spool:
         self._depth: Counter[str] = Counter(
             dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
         )
+        self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
         self.commits = 0  # write transactions committed (one fsync each at synchronous=FULL)
         self.syncs = 0  # fdatasyncs of the WAL by `sync()`
         self._wal_fd: int | None = None
@@ -160,6 +163,7 @@ class Spool:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                self._recount_if_changed_elsewhere()
                 result = statements()
                 self._db.execute("COMMIT")
             except BaseException:
@@ -170,6 +174,17 @@ class Spool:
                 self._db.execute("PRAGMA synchronous=FULL")
         self.commits += 1
         return result
+
+    def _recount_if_changed_elsewhere(self) -> None:
+        """Inside a write transaction (no other writer until it ends): if another connection committed
+        since this one last looked, count the rows again, before this transaction's own changes."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        counts = dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+        with self._depth_lock:
+            self._depth = Counter(counts)
 
     def append(self, items: list[tuple[str, dict[str, Any]]], *, sync: bool = True) -> list[int]:
         """Commit events (kind, body) atomically, in order; return their ids. `sync=False`: committed to

@@ -16,6 +16,8 @@ local blocking: GRA carries it in its status bits, RSC is answered with BLO then
 and after a reset the gateway sent itself (GRS, RSC) the block is sent again.
 Dual seizure (Q.764 2.10.1.4): the exchange with the higher point code controls the even CICs; on the
 circuits it does not control the gateway backs off and repeats the attempt on another circuit.
+Blocked by the exchange (BLO, maintenance CGB) after our IAM and before any backward message: the block is
+acknowledged, the attempt released on that circuit (REL cause 41) and repeated on another one (Q.764 2.8.2.1).
 """
 
 from __future__ import annotations
@@ -486,7 +488,10 @@ class Trunk:
         if kind in (isup.MSG_BLO, isup.MSG_UBL):
             circuit.remotely_blocked = kind == isup.MSG_BLO
             answer = isup.MSG_BLA if kind == isup.MSG_BLO else isup.MSG_UBA
-            return True, [Send(circuit.cic, isup.encode_simple(circuit.cic, answer))]
+            actions = [Send(circuit.cic, isup.encode_simple(circuit.cic, answer))]
+            if kind == isup.MSG_BLO:
+                actions += self._repeat_elsewhere(circuit, "circuit blocked by the exchange")
+            return True, actions
         if kind in (isup.MSG_CGB, isup.MSG_CGU) and message.circuits:
             return True, self._group_blocking(message)
         if kind in (isup.MSG_BLA, isup.MSG_UBA):
@@ -522,6 +527,26 @@ class Trunk:
             circuit.state = INCOMING
             return False, []
         return True, []  # an IAM on a circuit in a call or being reset: ignored (the exchange's T7 clears it)
+
+    def _repeat_elsewhere(self, circuit: Circuit, reason: str) -> list[Action]:
+        """The exchange blocked a circuit after our IAM and before any backward message for it (Q.764 2.8.2.1):
+        once the block is acknowledged, this attempt is released on that circuit and repeated on another one,
+        as after a dual seizure. A call further on (ACM or alerting received) goes on to its end."""
+        call = circuit.call
+        if circuit.state != OUTGOING or call is None or call.phase != AWAITING_ACM:
+            return []
+        self.calls.pop(call.call_id, None)
+        circuit.call = None  # the circuit waits for the RLC of its REL (T1, T5) with no call on it
+        now = self._clock()
+        circuit.release_cause = isup.CAUSE_TEMPORARY_FAILURE
+        circuit.timers = {"t1": now + self.timers.t1_s, "t5": now + self.timers.t5_s}
+        actions: list[Action] = [Send(circuit.cic, isup.encode_rel(circuit.cic, isup.CAUSE_TEMPORARY_FAILURE))]
+        other = self._free_circuit(excluding=circuit.cic)
+        if other is None:
+            reason = f"{reason}, no circuit to repeat on"
+            return [*actions, self._finished(call, FlashCallOutcome.FAILED, None, None, reason)]
+        call.attempts += 1
+        return actions + self._seize(other, call)
 
     def _backward(self, circuit: Circuit, message: isup.CircuitMessage) -> list[Action]:
         call = circuit.call
@@ -609,6 +634,7 @@ class Trunk:
         hardware = message.group_type == GROUP_HARDWARE_FAILURE
         affected = [bool(message.status[i]) if i < len(message.status) else False for i in range(message.circuits)]
         actions: list[Action] = []
+        repeats: list[Circuit] = []
         for offset, flagged in enumerate(affected):
             circuit = self.circuits.get(message.cic + offset)
             if flagged and circuit is not None:
@@ -617,9 +643,14 @@ class Trunk:
                     # hardware failure: the circuits are gone, calls on them end without REL (Q.764 2.8.2.3)
                     actions += self._clear(circuit, "circuit blocked by the exchange (hardware failure)")
                     self._idle(circuit)
+                elif block:
+                    repeats.append(circuit)
         answer = isup.MSG_CGBA if block else isup.MSG_CGUA
         group_type = message.group_type or 0
-        return [*actions, Send(message.cic, isup.encode_group_blocking(answer, message.cic, group_type, affected))]
+        actions.append(Send(message.cic, isup.encode_group_blocking(answer, message.cic, group_type, affected)))
+        for circuit in repeats:  # after the acknowledgement, as for a BLO
+            actions += self._repeat_elsewhere(circuit, "circuit blocked by the exchange")
+        return actions
 
     # --- timers ---------------------------------------------------------------------------------------
 

@@ -294,7 +294,7 @@ def test_every_environment_variable_named_exists() -> None:
                 problems.append(name)
         elif name.startswith("SMPP_"):
             field = name.removeprefix("SMPP_").lower()
-            if field not in SmppConfig.model_fields and name not in sources:
+            if field not in SmppConfig.__struct_fields__ and name not in sources:
                 problems.append(name)
         elif name not in sources:
             problems.append(name)

@@ -26,6 +26,7 @@ MSG_RLC = 0x10
 
 CAUSE_SUBSCRIBER_ABSENT = 20
 CAUSE_NORMAL_CLEARING = 16
+CAUSE_TEMPORARY_FAILURE = 41  # Q.850: the attempt is repeated elsewhere (a circuit blocked under it)
 
 # Calling party number address presentation restricted indicator (Q.763 3.10 e)
 PRESENTATION_ALLOWED = 0

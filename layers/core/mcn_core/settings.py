@@ -1,85 +1,93 @@
-"""Per-handler settings, read from the environment template.yaml sets (pydantic models).
+"""Per-handler settings, read from the environment template.yaml sets (msgspec structs).
 
 One model per kind of handler, each requiring exactly what that handler needs: a missing or
-invalid variable is a deployment error, reported once with the variable's name
+invalid variable is a deployment error, reported once with the name of every such variable
 (`SettingsError: invalid function environment: NOTIFY_STATE_MACHINE_ARN: Field required`).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+import msgspec
+from msgspec import Meta
+
+from mcn_core.models.base import Model, ValidationError, problem
 
 
 class SettingsError(RuntimeError):
     """The function's environment is incomplete or invalid (a deployment error, not bad input)."""
 
 
-class _FunctionSettings(BaseModel):
-    """Field names are the variable names in lower case, unless an alias says otherwise.
+#: ingest's conditional puts of one batch in flight at once (WRITE_CONCURRENCY unset)
+DEFAULT_WRITE_CONCURRENCY = 16
 
-    A plain pydantic model over os.environ, not pydantic-settings: that package imports asyncio,
-    argparse and dotenv, a third of a cold start, for a job of one dictionary comprehension.
-    Schemas are built on first use (defer_build): every handler imports this module, and each
-    validates one of its models, so it builds that one, not all of them at import.
+TableName = Annotated[str, Meta(min_length=3)]
+Region = Annotated[str, Meta(min_length=2, max_length=2)]
+Required = Annotated[str, Meta(min_length=1)]
+CacheSeconds = Annotated[int, Meta(ge=0)]
+
+
+class _FunctionSettings(Model, forbid_unknown_fields=False):
+    """Field names are the variable names in lower case, unless `msgspec.field(name=...)` says otherwise.
+
+    A struct over os.environ, not pydantic-settings: settings are read by every handler on its
+    first call, and msgspec builds a struct's validator on first use, in C, for that struct only.
+    Environment values are text: they are converted leniently ("72" for 72, "true" for True).
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
-
-def _upper_region(value: str) -> str:
-    return value.upper()
+def _upper_region(settings: IngestSettings | NotifySettings) -> None:
+    msgspec.structs.force_setattr(settings, "default_region", settings.default_region.upper())
 
 
 class IngestSettings(_FunctionSettings):
-    missed_calls_table: str = Field(min_length=3)
-    subscribers_table: str = Field(min_length=3)
-    retention_hours: int = Field(default=72, ge=1, le=24 * 90)
-    default_region: str = Field(default="GB", min_length=2, max_length=2)
+    missed_calls_table: TableName
+    subscribers_table: TableName
+    retention_hours: Annotated[int, Meta(ge=1, le=24 * 90)] = 72
+    default_region: Region = "GB"
     # Lawful-intercept style deployments may be required to keep the raw CLIR number.
     store_withheld_number: bool = False
     # Conditional puts of one batch in flight at once (WRITE_CONCURRENCY; 1 = one after another).
-    write_concurrency: int = Field(default=16, ge=1, le=64)
+    write_concurrency: Annotated[int, Meta(ge=1, le=64)] = DEFAULT_WRITE_CONCURRENCY
     # The operator's configuration, for each call's tenant (unset: tenants are resolved at compose only).
     notify_config_parameter: str | None = None
-    config_cache_seconds: int = Field(default=300, ge=0)
+    config_cache_seconds: CacheSeconds = 300
 
-    upper_region = field_validator("default_region")(_upper_region)
+    def __post_init__(self) -> None:
+        _upper_region(self)
 
 
 class NotifySettings(_FunctionSettings):
     """The notify machine's tasks (Compose, Send, Record, Release, NotifyMe)."""
 
-    missed_calls_table: str = Field(min_length=3)
-    subscribers_table: str = Field(min_length=3)
-    fees_table: str = Field(min_length=3)
+    missed_calls_table: TableName
+    subscribers_table: TableName
+    fees_table: TableName
     message_ids_table: str | None = None
-    default_region: str = Field(default="GB", min_length=2, max_length=2)
-    notify_config_parameter: str = Field(min_length=1)
-    config_cache_seconds: int = Field(default=300, ge=0)
-    state_machine_arn: str | None = Field(
-        default=None, validation_alias=AliasChoices("NOTIFY_STATE_MACHINE_ARN", "notify_state_machine_arn")
-    )
+    default_region: Region = "GB"
+    notify_config_parameter: Required
+    config_cache_seconds: CacheSeconds = 300
+    state_machine_arn: str | None = msgspec.field(default=None, name="notify_state_machine_arn")
     #: Record puts the notice's missed calls placed on behalf here (None: no queue, no calls placed)
     origination_queue_url: str | None = None
 
-    upper_region = field_validator("default_region")(_upper_region)
+    def __post_init__(self) -> None:
+        _upper_region(self)
 
 
 class AttachSettings(NotifySettings):
     """attach starts notify executions: it needs the machine."""
 
-    state_machine_arn: str = Field(
-        min_length=1, validation_alias=AliasChoices("NOTIFY_STATE_MACHINE_ARN", "notify_state_machine_arn")
-    )
+    state_machine_arn: Required = msgspec.field(name="notify_state_machine_arn")
 
 
 class ReceiptsSettings(NotifySettings):
     """receipts finds a notice by its SMSC message ids."""
 
-    message_ids_table: str = Field(min_length=3)
+    message_ids_table: TableName
     #: the function that holds the SMPP binds; keyword replies are handed to it (None: send here)
     sms_submit_function: str | None = None
 
@@ -87,35 +95,51 @@ class ReceiptsSettings(NotifySettings):
 class OutcomesSettings(_FunctionSettings):
     """FlashCallOutcomes lands the gateway's flash-call outcomes on the notices' fee records."""
 
-    fees_table: str = Field(min_length=3)
+    fees_table: TableName
 
 
 class DeferSettings(_FunctionSettings):
     """The Defer task starts the quiet-hours machine (Resume is told its machine by the event)."""
 
-    quiet_hours_state_machine_arn: str = Field(min_length=1)
+    quiet_hours_state_machine_arn: Required
 
 
 _Settings = TypeVar("_Settings", bound=_FunctionSettings)
 
 
-def _variable(model: type[_FunctionSettings], location: tuple[int | str, ...]) -> str:
-    """The environment variable a validation error is about."""
-    name = str(location[0]) if location else "?"
-    field = model.model_fields.get(name)
-    alias = field.validation_alias if field is not None else None
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0]).upper()
-    return name.upper()
-
-
-def load_settings(model: type[_Settings]) -> _Settings:
+def load_settings(model: type[_Settings], environ: Mapping[str, str] | None = None) -> _Settings:
     """The model read from os.environ now; SettingsError naming every missing or invalid variable."""
+    source = os.environ if environ is None else environ
+    data = {name: source[name.upper()] for name in model.__struct_encode_fields__ if name.upper() in source}
     try:
-        return model.model_validate({name.lower(): value for name, value in os.environ.items()})
+        return model.from_data(data)
     except ValidationError as exc:
-        problems = ", ".join(f"{_variable(model, e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SettingsError(f"invalid function environment: {problems}") from None
+        problems = _every_problem(model, data) or [_whole(exc)]
+        # "; " between problems: a message may hold a comma ("Expected `int`, got 'x'").
+        raise SettingsError(f"invalid function environment: {'; '.join(problems)}") from None
+
+
+def _every_problem(model: type[_FunctionSettings], data: Mapping[str, Any]) -> list[str]:
+    """'VARIABLE: message' for each variable on its own (msgspec stops at the first problem)."""
+    problems = []
+    for field in msgspec.structs.fields(model):
+        variable = field.encode_name.upper()
+        if field.encode_name not in data:
+            if field.required:
+                problems.append(f"{variable}: Field required")
+            continue
+        value = data[field.encode_name]
+        try:
+            msgspec.convert(value, field.type, strict=False)
+        except ValidationError as exc:
+            # Every variable is text: "Expected `int`, got `str`" says less than the value itself.
+            problems.append(f"{variable}: {str(exc).replace(', got `str`', f', got {value!r}')}")
+    return problems
+
+
+def _whole(exc: ValidationError) -> str:
+    where, message = problem(exc)
+    return f"{where.upper() or 'environment'}: {message}"
 
 
 def ingest_settings() -> IngestSettings:

@@ -1,12 +1,17 @@
-"""Validated SMPP configuration, from code or from ``SMPP_*`` environment variables."""
+"""Validated SMPP configuration, from code or from ``SMPP_*`` environment variables (a msgspec struct).
+
+msgspec (the CoreLayer ships it; the gateway image and the dev venv install it) and not
+pydantic: the struct's validator is built in C on first use, nothing at import (cold start).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+import msgspec
+from msgspec import Meta
 
 from mcn_smpp.budget import BudgetError, FleetBudget
 from mcn_smpp.credentials import (
@@ -21,38 +26,73 @@ class ConfigError(ValueError):
     """Configuration is invalid; the message lists every problem, one per line."""
 
 
-class SmppConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Secret:
+    """A password that stays out of repr(), str() and so of logs and tracebacks; get_secret_value() reads it."""
 
-    host: str = Field(min_length=1)
-    port: int = Field(default=2775, ge=1, le=65535)
-    system_id: str = Field(min_length=1, max_length=15)
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _to_secret(kind: type, value: Any) -> Any:
+    """msgspec's hook for the one type it does not know: a password given as text becomes a Secret."""
+    if kind is Secret and isinstance(value, (str, Secret)):
+        return value if isinstance(value, Secret) else Secret(value)
+    raise TypeError("Expected `str`")  # msgspec reports it as a ValidationError of the field
+
+
+_Positive = Meta(gt=0)
+
+
+class SmppConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Build it with `SmppConfig.build(...)` or `SmppConfig.from_env()`: those check every constraint
+    below and report every problem at once (the constructor alone, as msgspec's, checks none)."""
+
+    host: Annotated[str, Meta(min_length=1)]
+    port: Annotated[int, Meta(ge=1, le=65535)] = 2775
+    system_id: Annotated[str, Meta(min_length=1, max_length=15)]
     #: one of password / password_env / password_secret_id gives the bind password
-    password: SecretStr | None = None
+    password: Secret | None = None
     password_env: str | None = None
     password_secret_id: str | None = None
     password_secret_key: str = "password"
-    system_type: str = Field(default="", max_length=12)
-    source_addr: str = Field(default="", max_length=20)
-    source_addr_ton: int = Field(default=5, ge=0, le=6)
-    source_addr_npi: int = Field(default=0, ge=0, le=18)
-    dest_addr_ton: int = Field(default=1, ge=0, le=6)
-    dest_addr_npi: int = Field(default=1, ge=0, le=18)
+    system_type: Annotated[str, Meta(max_length=12)] = ""
+    source_addr: Annotated[str, Meta(max_length=20)] = ""
+    source_addr_ton: Annotated[int, Meta(ge=0, le=6)] = 5
+    source_addr_npi: Annotated[int, Meta(ge=0, le=18)] = 0
+    dest_addr_ton: Annotated[int, Meta(ge=0, le=6)] = 1
+    dest_addr_npi: Annotated[int, Meta(ge=0, le=18)] = 1
     bind_mode: Literal["transceiver", "transmitter"] = "transceiver"
-    binds: int = Field(default=1, ge=1, le=64)
-    window: int = Field(default=10, ge=1, le=1000)
+    binds: Annotated[int, Meta(ge=1, le=64)] = 1
+    window: Annotated[int, Meta(ge=1, le=1000)] = 10
     #: the SMSC licence, messages per second across the pool; None = unlimited
-    tps: float | None = Field(default=None, gt=0)
-    tps_burst: float = Field(default=1.0, ge=1)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    response_timeout_s: float = Field(default=10.0, gt=0)
+    tps: Annotated[float, _Positive] | None = None
+    tps_burst: Annotated[float, Meta(ge=1)] = 1.0
+    connect_timeout_s: Annotated[float, _Positive] = 5.0
+    response_timeout_s: Annotated[float, _Positive] = 10.0
     #: how long a part may wait for a window slot / TPS token / bind before it is given up
     #: as retryable without being sent; None = response_timeout_s
-    acquire_timeout_s: float | None = Field(default=None, gt=0)
+    acquire_timeout_s: Annotated[float, _Positive] | None = None
     #: probe a bind with enquire_link after this much silence (below the SMSC's inactivity timer)
-    enquire_link_interval_s: float = Field(default=30.0, gt=0)
-    reconnect_backoff_initial_s: float = Field(default=0.2, gt=0)
-    reconnect_backoff_max_s: float = Field(default=30.0, gt=0)
+    enquire_link_interval_s: Annotated[float, _Positive] = 30.0
+    reconnect_backoff_initial_s: Annotated[float, _Positive] = 0.2
+    reconnect_backoff_max_s: Annotated[float, _Positive] = 30.0
     concat: Literal["udh8", "udh16", "payload"] = "udh8"
     national_shift: Literal["turkish"] | None = None
     registered_delivery: bool = True
@@ -65,8 +105,9 @@ class SmppConfig(BaseModel):
     #: flags them, so that no subscriber text can pass for a receipt
     receipts_from_text: bool = True
 
-    @model_validator(mode="after")
-    def _one_password_source(self) -> SmppConfig:
+    def __post_init__(self) -> None:
+        if isinstance(self.password, str):  # text given to the constructor: kept out of repr all the same
+            msgspec.structs.force_setattr(self, "password", Secret(self.password))
         sources = [
             name for name in ("password", "password_env", "password_secret_id") if getattr(self, name) not in (None, "")
         ]
@@ -74,15 +115,11 @@ class SmppConfig(BaseModel):
             raise ValueError(f"give only one of password, password_env, password_secret_id (got {sources})")
         if self.reconnect_backoff_max_s < self.reconnect_backoff_initial_s:
             raise ValueError("reconnect_backoff_max_s must be >= reconnect_backoff_initial_s")
-        return self
 
     @classmethod
     def build(cls, **values: object) -> SmppConfig:
-        """Like the constructor, but raises ConfigError with readable messages."""
-        try:
-            return cls(**values)  # type: ignore[arg-type]
-        except ValidationError as error:
-            raise ConfigError(_readable(error)) from None
+        """Config from keyword values, every constraint checked; ConfigError lists every problem."""
+        return _validated(values, label=str)
 
     @property
     def effective_acquire_timeout_s(self) -> float:
@@ -107,7 +144,7 @@ class SmppConfig(BaseModel):
         """
         source = os.environ if env is None else env
         values: dict[str, object] = {}
-        for name in cls.model_fields:
+        for name in cls.__struct_fields__:
             if name == "password":
                 continue
             raw = source.get(prefix + name.upper())
@@ -123,17 +160,36 @@ class SmppConfig(BaseModel):
         if budget is not None:
             # The deployment's share of the SMSC for this instance wins over per-pool settings.
             values.update(binds=budget.binds_per_instance, tps=budget.instance_tps, tps_burst=budget.burst)
+        return _validated(values, label=lambda name: prefix + name.upper())
+
+
+def _validated(values: Mapping[str, object], label: Callable[[str], str]) -> SmppConfig:
+    """`values` (text accepted for numbers and flags) as a SmppConfig, or ConfigError naming each problem
+    by its `label` (the field, or its variable)."""
+    try:
+        return msgspec.convert(values, SmppConfig, strict=False, dec_hook=_to_secret)
+    except msgspec.ValidationError as error:
+        # msgspec stops at the first problem: each value is checked on its own to report them all.
+        problems = _every_problem(values, label) or [f"config: {error}"]
+        raise ConfigError("invalid SMPP configuration:\n  " + "\n  ".join(problems)) from None
+
+
+def _every_problem(values: Mapping[str, object], label: Callable[[str], str]) -> list[str]:
+    fields = msgspec.structs.fields(SmppConfig)
+    problems = []
+    for field in fields:
+        if field.name not in values:
+            if field.required:
+                problems.append(f"{label(field.name)}: Field required")
+            continue
+        value = values[field.name]
         try:
-            return cls.model_validate(values)
-        except ValidationError as error:
-            raise ConfigError(_readable(error, prefix=prefix)) from None
-
-
-def _readable(error: ValidationError, prefix: str | None = None) -> str:
-    lines = []
-    for problem in error.errors():
-        location = ".".join(str(part) for part in problem["loc"]) or "config"
-        if prefix and problem["loc"]:
-            location = f"{prefix}{location.upper()}"
-        lines.append(f"{location}: {problem['msg']}")
-    return "invalid SMPP configuration:\n  " + "\n  ".join(lines)
+            msgspec.convert(value, field.type, strict=False, dec_hook=_to_secret)
+        except msgspec.ValidationError as exc:
+            message = str(exc).replace(" | null`", "`")  # None is "not set", not a value to suggest
+            if isinstance(value, str) and field.name != "password":  # the value says more than "got `str`"
+                message = message.replace(", got `str`", f", got {value!r}")
+            problems.append(f"{label(field.name)}: {message}")
+    known = {field.name for field in fields}
+    problems.extend(f"{label(name)}: unknown setting" for name in values if name not in known)
+    return problems

@@ -408,3 +408,41 @@ def test_the_missed_call_path_keeps_its_own_cics_during_a_flash_call(rig_factory
     rig.msc.send(msc.anm(iam.cic))  # the flash call, untouched meanwhile
     rig.msc.expect(msc.REL, cic=iam.cic)
     assert rig.outcome(request_id)["outcome"] == "answered_released"
+
+
+@pytest.mark.parametrize("blocking", ["BLO", "CGB"])
+def test_a_circuit_blocked_before_the_acm_repeats_the_attempt_on_another(rig_factory, blocking):
+    """Q.764 2.8.2.1: the MSC blocks the circuit of our IAM before any backward message: BLA (CGBA), the attempt
+    released there and repeated on another circuit, where the call goes on as any other."""
+    rig = rig_factory(ring_time_s=1).start()
+    request_id = rig.request()
+    first = rig.msc.expect(msc.IAM)
+    if blocking == "BLO":
+        rig.msc.send(msc.simple(msc.BLO, first.cic))
+        rig.msc.expect(msc.BLA, cic=first.cic)
+    else:
+        rig.msc.send(msc.group_blocking(msc.CGB, first.cic, [True]))
+        rig.msc.expect(msc.CGBA, cic=first.cic)
+    assert rig.msc.expect(msc.REL, cic=first.cic).cause() == 41
+    repeat = rig.msc.expect(msc.IAM)
+    assert repeat.cic != first.cic
+    rig.msc.send(msc.rlc(first.cic))
+    rig.msc.send(msc.acm(repeat.cic))
+    assert rig.msc.expect(msc.REL, cic=repeat.cic).cause() == 16  # rang for the ring time
+    rig.msc.send(msc.rlc(repeat.cic))
+    recorded = rig.outcome(request_id)
+    assert (recorded["outcome"], recorded["cic"]) == ("alerted_released", repeat.cic)
+    wait_for(lambda: rig.gateway.metrics.value("mcn_gateway_circuits", {"state": "remotely_blocked"}) == 1, "held")
+
+
+def test_a_circuit_blocked_after_the_acm_keeps_its_call(rig_factory):
+    rig = rig_factory(ring_time_s=1).start()
+    request_id = rig.request()
+    iam = rig.msc.expect(msc.IAM)
+    rig.msc.send(msc.acm(iam.cic))
+    rig.msc.send(msc.simple(msc.BLO, iam.cic))
+    rig.msc.expect(msc.BLA, cic=iam.cic)
+    assert rig.msc.expect(msc.REL, cic=iam.cic).cause() == 16  # the call went on to its ring time
+    rig.msc.send(msc.rlc(iam.cic))
+    assert rig.outcome(request_id)["outcome"] == "alerted_released"
+    rig.msc.expect_nothing(msc.IAM, within=1.0)  # no second attempt

@@ -66,7 +66,7 @@ def make_pool(smsc: Any) -> Iterator[Callable[..., SmppPool]]:
             "reconnect_backoff_max_s": 0.2,
         }
         values.update(overrides)
-        pool = SmppPool(SmppConfig(**values))
+        pool = SmppPool(SmppConfig.build(**values))
         pools.append(pool)
         return pool
 

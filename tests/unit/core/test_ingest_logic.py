@@ -93,7 +93,7 @@ def test_withheld_caller_is_never_stored_by_default(presentation: str) -> None:
 
 def test_withheld_number_kept_only_under_the_lawful_flag() -> None:
     store = MemoryStore()
-    settings = SETTINGS.model_copy(update={"store_withheld_number": True})
+    settings = SETTINGS.replace(store_withheld_number=True)
     run([event(presentation="restricted", caller="07912999888")], store, settings)
     stored = next(iter(store.items.values()))
     assert stored.caller is None

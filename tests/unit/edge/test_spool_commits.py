@@ -139,3 +139,35 @@ def test_a_removal_restores_full_synchronous_mode_for_the_next_commit(tmp_path):
     ids = spool.append([("attach", {"n": 1})])
     spool.remove(ids)
     assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+_RETRY_ELSEWHERE = """
+import sys
+from mcn_edge.spool import Spool
+spool = Spool(sys.argv[1])
+print(len(spool.unpark([event.id for event in spool.parked()])), flush=True)
+"""
+
+
+def test_depth_follows_what_another_process_put_back(tmp_path):
+    """`parked retry` runs in another process while the service holds the spool open: the rows it puts
+    back are counted at the service's next write, so forwarding them never drives the depth negative."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.sqlite3"
+    spool = Spool(path)
+    ids = spool.append([("missed_call", {"n": i}) for i in range(3)])
+    for event_id in ids:
+        assert spool.park(event_id, "ingest: FunctionError")
+    assert spool.depth() == 0
+    retried = subprocess.run(
+        [sys.executable, "-c", _RETRY_ELSEWHERE, str(path)], capture_output=True, text=True, check=True
+    )
+    assert retried.stdout.strip() == "3"
+    back = [event.id for event in spool.peek("missed_call", 10)]
+    assert len(back) == 3
+    assert spool.remove(back[:2]) == 2  # the forwarder's next batch
+    assert spool.depth("missed_call") == 1 == _count(path, "missed_call")
+    spool.append([("attach", {"n": 0})])
+    assert (spool.depth("missed_call"), spool.depth("attach")) == (1, 1)

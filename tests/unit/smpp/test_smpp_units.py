@@ -55,16 +55,79 @@ def test_config_from_env_and_clear_errors() -> None:
     assert isinstance(config.credentials(), EnvCredentials)
     with pytest.raises(ConfigError) as error:
         SmppConfig.from_env({"SMPP_HOST": "h", "SMPP_WINDOW": "0", "SMPP_CONCAT": "udh7"})
+    # Every problem at once, one per line, each named by its variable.
+    assert str(error.value).splitlines() == [
+        "invalid SMPP configuration:",
+        "  SMPP_SYSTEM_ID: Field required",
+        "  SMPP_WINDOW: Expected `int` >= 1",
+        "  SMPP_CONCAT: Invalid enum value 'udh7'",
+    ]
+
+
+def test_config_from_env_names_text_that_is_no_number_or_flag() -> None:
+    with pytest.raises(ConfigError) as error:
+        SmppConfig.from_env({"SMPP_HOST": "h", "SMPP_SYSTEM_ID": "s", "SMPP_TPS": "fast", "SMPP_BINDS": "two"})
     message = str(error.value)
-    assert "SMPP_WINDOW" in message and "SMPP_CONCAT" in message and "SMPP_SYSTEM_ID" in message
+    assert "SMPP_TPS: Expected `float`, got 'fast'" in message and "SMPP_BINDS: Expected `int`, got 'two'" in message
+    with pytest.raises(ConfigError, match="SMPP_RECEIPTS_FROM_TEXT: Expected `bool`, got 'maybe'"):
+        SmppConfig.from_env({"SMPP_HOST": "h", "SMPP_SYSTEM_ID": "s", "SMPP_RECEIPTS_FROM_TEXT": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"port": 0}, "port: Expected `int` >= 1"),
+        ({"port": 65536}, "port: Expected `int` <= 65535"),
+        ({"system_id": "x" * 16}, "system_id: Expected `str` of length <= 15"),
+        ({"system_type": "x" * 13}, "system_type: Expected `str` of length <= 12"),
+        ({"source_addr_ton": 7}, "source_addr_ton: Expected `int` <= 6"),
+        ({"binds": 65}, "binds: Expected `int` <= 64"),
+        ({"tps": 0}, "tps: Expected `float` > 0.0"),
+        ({"tps_burst": 0.5}, "tps_burst: Expected `float` >= 1.0"),
+        ({"acquire_timeout_s": -1}, "acquire_timeout_s: Expected `float` > 0.0"),
+        ({"bind_mode": "receiver"}, "bind_mode: Invalid enum value 'receiver'"),
+        ({"windw": 4}, "windw: unknown setting"),
+    ],
+)
+def test_build_checks_every_constraint(values: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        SmppConfig.build(**({"host": "h", "system_id": "s"} | values))
+    assert str(error.value) == f"invalid SMPP configuration:\n  {problem}"
+
+
+def test_build_reports_every_problem_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        SmppConfig.build(host="", window=0, unknown=1)
+    assert str(error.value).splitlines()[1:] == [
+        "  host: Expected `str` of length >= 1",
+        "  system_id: Field required",
+        "  window: Expected `int` >= 1",
+        "  unknown: unknown setting",
+    ]
 
 
 def test_config_rejects_two_password_sources_and_hides_password() -> None:
-    with pytest.raises(ConfigError, match="only one of"):
+    with pytest.raises(ConfigError, match="config: give only one of password, password_env, password_secret_id"):
         SmppConfig.build(host="h", system_id="s", password="p", password_env="X")
+    with pytest.raises(ConfigError, match="config: reconnect_backoff_max_s must be >= reconnect_backoff_initial_s"):
+        SmppConfig.build(host="h", system_id="s", reconnect_backoff_initial_s=5, reconnect_backoff_max_s=1)
     config = SmppConfig.build(host="h", system_id="s", password="hunter2")
-    assert "hunter2" not in repr(config)
+    assert "hunter2" not in repr(config) and "hunter2" not in str(config) and "hunter2" not in str(config.password)
     assert config.credentials().password() == "hunter2"
+    # Built without validation (the constructor), the password is kept out of repr all the same.
+    direct = SmppConfig(host="h", system_id="s", password="hunter2")  # type: ignore[arg-type]
+    assert "hunter2" not in repr(direct) and direct.credentials().password() == "hunter2"
+    assert direct == config  # get_pool compares configs to know whether to rebuild the pool
+    with pytest.raises(ConfigError, match="password: Expected `str`"):
+        SmppConfig.build(host="h", system_id="s", password=1234)
+
+
+def test_config_imports_no_pydantic() -> None:
+    # The Lambda layers ship msgspec, not pydantic (cold start).
+    code = "import sys, mcn_smpp; mcn_smpp.SmppConfig.from_env({'SMPP_HOST': 'h', 'SMPP_SYSTEM_ID': 's'}); "
+    code += "print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_env_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

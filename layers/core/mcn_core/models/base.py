@@ -34,15 +34,14 @@ __all__ = ["Model", "ValidationError", "aware", "problem"]
 
 class _KeywordFields(msgspec.StructMeta):
     """Every model's fields are keyword-only, in subclasses too (msgspec's `kw_only` applies only to the
-    class that sets it): required fields may follow defaulted ones, as the schemas read best."""
+    class that sets it): required fields may follow defaulted ones, as the schemas read best. Type
+    checkers learn it (and that models are frozen unless they say otherwise) from Model's dataclass_transform."""
 
     def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **options: Any) -> Any:
         options.setdefault("kw_only", True)
         return super().__new__(mcls, name, bases, namespace, **options)
 
 
-# For type checkers: fields keyword-only and frozen by default in every subclass, as at run time
-# (without it mypy takes a subclass as a non-frozen dataclass with positional fields).
 @typing.dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(msgspec.field,))
 class Model(msgspec.Struct, metaclass=_KeywordFields, frozen=True, forbid_unknown_fields=True):
     @classmethod
