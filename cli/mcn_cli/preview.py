@@ -73,7 +73,7 @@ def run_preview(args: argparse.Namespace) -> int:
     # encoding and length are always those of the real text.
     shown_text = (lambda text: text) if args.show_numbers else hide_numbers_in_text
     if args.json:
-        document = notice.model_dump(mode="json") | {
+        document = notice.to_data() | {
             "deferred_until": deferred_until and deferred_until.isoformat(),
             "defer_reason": defer_reason,
             "tenant_source": resolution.source,

@@ -78,8 +78,15 @@ class LocalFunction:
             if spec is None or spec.loader is None:
                 raise FileNotFoundError(f"{self.logical_id}: handler module {path} not found")
             module = importlib.util.module_from_spec(spec)
-            with _environment(self.environment):
-                spec.loader.exec_module(module)
+            # registered as an import registers it: what resolves names through sys.modules (msgspec
+            # reading a model's annotations, pickle, typing.get_type_hints) finds the handler's module
+            sys.modules[unique] = module
+            try:
+                with _environment(self.environment):
+                    spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[unique]
+                raise
             self._module = module
         return getattr(self._module, attribute)
 

@@ -63,7 +63,7 @@ def _composer(
         # One line for the attach and its notice (the started attach is not logged again).
         report_composed(notice, subscriber=mask(notice.subscriber), outcome=AttachOutcome.STARTED.value)
         composed.add(notice.notification_id)
-        return notice.model_dump(mode="json")
+        return notice.to_data()
 
     return compose_ahead
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
-    request = NotifyRequest.model_validate(event)
+    request = NotifyRequest.from_data(event)
     logger.append_keys(subscriber=mask(request.subscriber))
     now = datetime.now(UTC)  # before the store is read: the clearing plan's listing time
     notice = prepare_notice(
@@ -35,4 +35,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         now=now,
     )
     report_composed(notice)
-    return notice.model_dump(mode="json")
+    return notice.to_data()

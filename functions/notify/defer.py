@@ -13,9 +13,8 @@ import random
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, model_validator
-
 from mcn_core.logic.notices import LOCK_LIFETIME, notification_time
+from mcn_core.models.notice import DeferredNotice
 from mcn_core.numbers import mask
 from mcn_core.observability import count, logger, metrics, traced
 from mcn_core.settings import defer_settings
@@ -25,28 +24,11 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-class DeferredNotice(BaseModel):
-    notification_id: str = Field(min_length=1)
-    subscriber: str = Field(min_length=2)
-    #: quiet hours: when the window ends
-    send_at: str | None = Field(default=None, min_length=10)
-    #: every submitting instance busy (the fleet's SMSC budget): wait about this long
-    delay_s: int | None = Field(default=None, ge=1, le=3600)
-    resume_state_machine_arn: str = Field(min_length=10)
-    deferring_execution: str | None = None
-
-    @model_validator(mode="after")
-    def _when(self) -> DeferredNotice:
-        if self.send_at is None and self.delay_s is None:
-            raise ValueError("give send_at (quiet hours) or delay_s (SMSC capacity)")
-        return self
-
-
 @traced
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
-    notice = DeferredNotice.model_validate(event)
+    notice = DeferredNotice.from_data(event)
     arn = defer_settings().quiet_hours_state_machine_arn
     if notice.send_at is None and notice.delay_s is not None:
         # Imported here: the notice models it brings are built only by this path, which uses the store anyway.
@@ -55,7 +37,7 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
         now = datetime.now(UTC)
         since = notification_time(notice.notification_id, default=now)
         resume_at = capacity_resume_at(now, since, notice.delay_s, random.random())
-        notice = notice.model_copy(update={"send_at": resume_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        notice = notice.replace(send_at=resume_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
         # The notice keeps its subscriber's lock through the wait (a repeated alert starts nothing).
         notify_store().extend_lock(notice.subscriber, notice.notification_id, resume_at + LOCK_LIFETIME)
         count("NoticeWaitingForSmsc")
@@ -63,7 +45,7 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
     # notice resumed a little early (clocks) and deferred again gets its own, short, wait.
     origin = hashlib.sha256((notice.deferring_execution or notice.send_at).encode()).hexdigest()[:12]
     name = f"{notice.notification_id}-q{origin}"
-    if workflow_starter(arn).start_once(name, notice.model_dump_json()) is None:
+    if workflow_starter(arn).start_once(name, notice.to_json()) is None:
         logger.info("already deferred", notification_id=notice.notification_id)
     count("NoticeDeferred")
     logger.info(
@@ -76,7 +58,7 @@ def defer_handler(event: dict[str, Any], context: LambdaContext) -> dict:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def resume_handler(event: dict[str, Any], context: LambdaContext) -> dict:
-    notice = DeferredNotice.model_validate(event)
+    notice = DeferredNotice.from_data(event)
     request = {"notification_id": notice.notification_id, "subscriber": notice.subscriber, "resumed": True}
     # Named after this wait's own execution: a retried Resume does not start the notice twice.
     name = f"{notice.deferring_execution or notice.notification_id}-resume"[-80:]

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
-    notice = Notice.model_validate(event)
-    progress = SendProgress.model_validate(event.get("send") or {"status": "done"})
+    notice = Notice.from_data(event)
+    progress = SendProgress.from_data(event.get("send") or {"status": "done"})
     logger.append_keys(notification_id=notice.notification_id)
     store = notify_store()
     now = datetime.now(UTC)

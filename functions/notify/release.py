@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict:
-    request = NotifyRequest.model_validate(event)
+    request = NotifyRequest.from_data(event)
     released = notify_store().release_lock(request.subscriber, request.notification_id)
     logger.info("lock released", notification_id=request.notification_id, released=released)
     return {"released": released}

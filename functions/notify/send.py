@@ -29,8 +29,8 @@ SMSC_THROTTLING = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
 
 
 def _send_notice(event: dict[str, Any]) -> dict[str, Any]:
-    notice = Notice.model_validate(event)
-    previous = SendProgress.model_validate(event["send"]) if event.get("send") else None
+    notice = Notice.from_data(event)
+    previous = SendProgress.from_data(event["send"]) if event.get("send") else None
     logger.append_keys(notification_id=notice.notification_id)
     progress = send_notice(notice, previous, sms_sender())
     for message in progress.messages:
@@ -47,7 +47,7 @@ def _send_notice(event: dict[str, Any]) -> dict[str, Any]:
         outcomes=[m.outcome for m in progress.messages],
         reasons=[m.reason for m in progress.messages if m.reason],
     )
-    return progress.model_dump(mode="json")
+    return progress.to_data()
 
 
 def _report_notify_me(sent: NotifyMeSent) -> None:
@@ -57,7 +57,7 @@ def _report_notify_me(sent: NotifyMeSent) -> None:
 
 def _notify_me(event: dict[str, Any]) -> dict[str, Any]:
     """Callers who asked learn the subscriber is reachable again (once per caller per notice)."""
-    notice = Notice.model_validate(event)
+    notice = Notice.from_data(event)
     result = notify_callers(
         notice, config=notify_config(), store=notify_store(), sender=sms_sender(), on_sent=_report_notify_me
     )
@@ -68,7 +68,7 @@ def _notify_me(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _send_reply(event: dict[str, Any]) -> dict[str, Any]:
-    sms = OutgoingSms.model_validate(event["sms"])
+    sms = OutgoingSms.from_data(event["sms"])
     try:
         outcome = sms_sender().send(sms, reference=None, part_numbers=None)
         outcomes = sorted({part.outcome for part in outcome.parts})

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+import msgspec
 
-from mcn_core.models.origination import FlashCallOutcome, FlashCallOutcomeEvent, FlashCallRequest
+from mcn_core.models.base import ValidationError, problem
+from mcn_core.models.origination import E164, FlashCallOutcome, FlashCallOutcomeEvent, FlashCallRequest
 from mcn_core.numbers import mask
 from mcn_edge.spool import REQUEST_SETTLED, Spool
 from mcn_edge.sqs import QueueError, QueueMessage, WorkQueue
@@ -55,6 +56,15 @@ class CircuitError(ValueError):
 class _Active:
     request: dict[str, Any]  # request_id, notification_id, tenant (what the outcome event repeats)
     handles: list[str] = field(default_factory=list)
+
+
+def _valid_number(value: Any) -> bool:
+    """Whether `value` is a caller the request may present (E.164): the check a withheld caller fails."""
+    try:
+        msgspec.convert(value, E164)
+    except ValidationError:
+        return False
+    return True
 
 
 def _iso(wall: float | None) -> datetime | None:
@@ -419,7 +429,7 @@ class FlashCallService:
         except ValueError:
             raw = None
         try:
-            request = FlashCallRequest.model_validate(raw)
+            request = FlashCallRequest.from_data(raw)
         except ValidationError as exc:
             self._invalid(message, raw, exc)
             return
@@ -470,11 +480,12 @@ class FlashCallService:
         return digits[len(country) :] if digits.startswith(country) else None
 
     def _invalid(self, message: QueueMessage, raw: Any, exc: ValidationError) -> None:
-        errors = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
+        where, what = problem(exc)
+        errors = f"{where or 'body'}: {what}"
         ids = None
         if isinstance(raw, dict):
             try:
-                ids = FlashCallOutcomeEvent.model_validate(
+                event = FlashCallOutcomeEvent.from_data(
                     {
                         "request_id": raw.get("request_id"),
                         "notification_id": raw.get("notification_id"),
@@ -482,7 +493,8 @@ class FlashCallService:
                         "outcome": FlashCallOutcome.FAILED,
                         "released_at": datetime.now(UTC),
                     }
-                ).model_dump(include={"request_id", "notification_id", "tenant"})
+                )
+                ids = {"request_id": event.request_id, "notification_id": event.notification_id, "tenant": event.tenant}
             except ValidationError:
                 ids = None
         if ids is None:
@@ -494,7 +506,7 @@ class FlashCallService:
                 errors,
             )
             return
-        withheld = any(e["loc"][:1] == ("caller",) for e in exc.errors())
+        withheld = not _valid_number(raw.get("caller"))
         reason = "caller withheld or invalid: never presented" if withheld else f"invalid request: {errors}"
         log.error("flash call %s not placed: %s", ids["request_id"], reason)
         try:
@@ -554,14 +566,14 @@ class FlashCallService:
             tenant=ids.get("tenant", "default"),
             outcome=outcome,
             cause=finished.cause if finished else None,
-            reason=reason,
+            reason=reason[:200] if reason else reason,  # the schema's limit (a constructor does not check it)
             cic=finished.cic if finished else None,
             placed_at=_iso(finished.placed_at) if finished else None,
             alerted_at=_iso(finished.alerted_at) if finished else None,
             released_at=datetime.fromtimestamp(finished.released_at if finished else self._wall(), UTC),
         )
         try:
-            fresh = self.spool.settle_request(event.request_id, KIND_FLASH_CALL_OUTCOME, event.model_dump(mode="json"))
+            fresh = self.spool.settle_request(event.request_id, KIND_FLASH_CALL_OUTCOME, event.to_data())
         except Exception as exc:  # not durable: the message stays on the queue
             log.error("spool: flash call %s outcome %s not written: %s", event.request_id, outcome.value, exc)
             return

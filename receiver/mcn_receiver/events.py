@@ -43,31 +43,33 @@ class RefClock:
 
 
 def receipt_event(receipt: Any, received_at: datetime) -> ReceiptEvent:
-    """From an mcn_smpp.DeliveryReceipt; pydantic.ValidationError if it makes no valid receipt."""
-    return ReceiptEvent(
-        kind="receipt",
-        message_id=receipt.message_id,
-        state=receipt.state,
-        final=receipt.is_final,
-        error_code=receipt.error_code,
-        message_state=receipt.message_state,
-        submit_date=receipt.submit_date,
-        done_date=receipt.done_date,
-        done_at=smpp_time(receipt.done_date),
-        received_at=received_at,
-        handset=receipt.source_addr or None,
-        from_text=receipt.from_text,
+    """From an mcn_smpp.DeliveryReceipt; mcn_core.models.base.ValidationError if it makes no valid receipt."""
+    return ReceiptEvent.from_data(
+        {
+            "message_id": receipt.message_id,
+            "state": receipt.state,
+            "final": receipt.is_final,
+            "error_code": receipt.error_code,
+            "message_state": receipt.message_state,
+            "submit_date": receipt.submit_date,
+            "done_date": receipt.done_date,
+            "done_at": smpp_time(receipt.done_date),
+            "received_at": received_at,
+            "handset": receipt.source_addr or None,
+            "from_text": receipt.from_text,
+        }
     )
 
 
 def mo_event(message: Any, received_at: datetime, message_ref: str) -> MoEvent:
-    """From an mcn_smpp.InboundMessage; pydantic.ValidationError if it makes no valid MO."""
-    return MoEvent(
-        kind="mo",
-        source=message.source_addr,
-        destination=message.destination_addr,
-        text=message.text,
-        received_at=received_at,
-        message_ref=message_ref,
-        data_coding=message.data_coding,
+    """From an mcn_smpp.InboundMessage; mcn_core.models.base.ValidationError if it makes no valid MO."""
+    return MoEvent.from_data(
+        {
+            "source": message.source_addr,
+            "destination": message.destination_addr,
+            "text": message.text,
+            "received_at": received_at,
+            "message_ref": message_ref,
+            "data_coding": message.data_coding,
+        }
     )

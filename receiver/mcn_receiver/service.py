@@ -24,8 +24,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
+from mcn_core.models.base import ValidationError
+from mcn_core.models.errors import describe_validation_error
 from mcn_core.numbers import mask
 from mcn_edge.forwarder import Forwarder
 from mcn_edge.httpserver import HttpServerThread
@@ -232,8 +232,7 @@ class Receiver:
             # the function would reject it as final: say why here, acknowledge (a redelivery would not fix it)
             self.counts["invalid"] += 1
             self.metrics.invalid_events.labels(kind).inc()
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-            log.error("invalid %s from the SMSC, not forwarded: %s", kind, problems)
+            log.error("invalid %s from the SMSC, not forwarded: %s", kind, describe_validation_error(error, root=kind))
             return
         if is_receipt:
             log.info("receipt %s %s spooled", event.message_id or "-", event.state)
@@ -241,7 +240,7 @@ class Receiver:
             log.info("MO from %s to %s spooled", mask(event.source_addr), event.destination_addr)
         assert self.spool is not None and self.forwarder is not None
         try:
-            self.spool.append([(kind, body.model_dump(mode="json"))])
+            self.spool.append([(kind, body.to_data())])
         except Exception:
             self.counts["spool_errors"] += 1
             self.metrics.spool_errors.inc()

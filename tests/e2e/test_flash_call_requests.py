@@ -61,7 +61,7 @@ def take_requests(flow: NotifyStack, expected: int, timeout_s: float = 20) -> li
             QueueUrl=queue_url(flow), MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageAttributeNames=["All"]
         )
         for message in response.get("Messages", []):
-            taken.append((FlashCallRequest.model_validate_json(message["Body"]), message["MessageAttributes"]))
+            taken.append((FlashCallRequest.from_data(json.loads(message["Body"])), message["MessageAttributes"]))
             sqs.delete_message(QueueUrl=queue_url(flow), ReceiptHandle=message["ReceiptHandle"])
     return taken
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
@@ -63,8 +63,8 @@ def _enumerations() -> dict[tuple[str, str], Iterable[str]]:
     return {
         ("MissedCalls", "outcome"): [o.value for o in Outcome],
         ("Attach", "outcome"): [o.value for o in AttachOutcome],
-        ("Notice", "action"): get_args(Notice.model_fields["action"].annotation),
-        ("Sms", "outcome"): get_args(MessageProgress.model_fields["outcome"].annotation),
+        ("Notice", "action"): get_args(get_type_hints(Notice)["action"]),
+        ("Sms", "outcome"): get_args(get_type_hints(MessageProgress)["outcome"]),
         ("Receipt", "state"): RECEIPT_STATES,
         ("Receipts", "outcome"): _first_string_args("ReceiptResult"),
         ("FeeStatus", "status"): FINAL_STATUSES,

@@ -69,7 +69,7 @@ def _notice_and_fee(store: NotifyStore, subscriber: str, notification_id: str, n
         currency="GBP",
         period=f"{now:%Y-%m}",
     )
-    return notice, notice.model_copy(update={"clearing": clearing_plan(notice, profile.clear_mark, calls, now)})
+    return notice, notice.replace(clearing=clearing_plan(notice, profile.clear_mark, calls, now))
 
 
 def _record(store: NotifyStore, notice: Notice, now: datetime) -> RecordOutcome:

@@ -16,7 +16,7 @@ from mcn_core.models.notice import SendProgress, SubscriberProfile
 SUBSCRIBER = "+447911123456"
 COMPOSED = datetime(2026, 11, 30, 23, 59, 58, tzinfo=UTC)
 RECORDED = datetime(2026, 12, 1, 0, 0, 30, tzinfo=UTC)  # 00:00:30 on the 1st
-ACCEPTED = SendProgress.model_validate(
+ACCEPTED = SendProgress.from_data(
     {"status": "done", "messages": [{"index": 0, "outcome": "accepted", "accepted_parts": {"1": "0000000001"}}]}
 )
 
@@ -56,7 +56,7 @@ def test_older_records_without_compose_day_stay_within_their_period(default_conf
         calls=[call("a", "+447912000111", 30)],
         config=default_config,
         now=COMPOSED,
-    ).model_copy(update={"period_day": None})
+    ).replace(period_day=None)
     row = fee_row(fee_values(notice, ACCEPTED, RECORDED, "2026-11#00"))
     assert (row.period, row.period_day, row.day) == ("2026-11", None, "2026-11-30")
     recorded_in_period = fee_row(fee_values(notice, ACCEPTED, datetime(2026, 11, 12, 9, tzinfo=UTC), "2026-11#00"))

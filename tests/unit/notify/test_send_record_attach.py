@@ -69,7 +69,7 @@ def test_retry_resends_only_missing_parts_with_the_same_reference() -> None:
     first = send_notice(notice([3, 1]), None, sender)
     assert (first.status, first.retry_after_s) == ("retry", backoff_seconds(1))
     assert first.messages[1].outcome == "accepted"
-    second = send_notice(notice([3, 1]), SendProgress.model_validate(first.model_dump(mode="json")), sender)
+    second = send_notice(notice([3, 1]), SendProgress.from_data(first.to_data()), sender)
     assert second.status == "done"
     assert sender.calls == [(0, None, [1, 2, 3]), (1, None, [1]), (0, 77, [2])]  # message 1 not resent
     assert second.message_ids == ["id-0-1", "id-0-2", "id-0-3", "id-1-1"]
@@ -105,7 +105,7 @@ def test_fee_rules() -> None:
         "default",
     )
     assert calls_to_clear(notice([1]), "failed") == []
-    assert calls_to_clear(notice([1]).model_copy(update={"keep_calls_on_failure": False}), "failed") == ["a", "b"]
+    assert calls_to_clear(notice([1]).replace(keep_calls_on_failure=False), "failed") == ["a", "b"]
     assert calls_to_clear(notice([1]), "submitted") == ["a", "b"]
 
 

@@ -337,7 +337,7 @@ def test_notify_me_tells_callers_in_the_subscribers_brand(tenant_config: NotifyC
             self.sent.append(sms)
             return MessageOutcome(reference=None, parts=(PartOutcome(1, 1, "accepted", "m1", 0, ""),))
 
-    notice = compose(tenant_config, profile()).model_copy(update={"notify_me_candidates": ["+447912000111"]})
+    notice = compose(tenant_config, profile()).replace(notify_me_candidates=["+447912000111"])
     sender = Sender()
     notify_callers(notice, config=tenant_config, store=Store(), sender=sender)
     (sms,) = sender.sent

@@ -105,7 +105,7 @@ def test_a_call_only_notice_is_delivered_when_a_call_rang() -> None:
     with_sms = fee(messages=1)
     assert (
         outcome_change(
-            FlashCallOutcomeEvent.model_validate(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), with_sms
+            FlashCallOutcomeEvent.from_data(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), with_sms
         ).new_status
         is None
     )
@@ -133,13 +133,11 @@ def test_unknown_notices_and_bad_events_are_final_and_do_not_stop_the_batch() ->
 def test_a_record_changed_meanwhile_is_read_again() -> None:
     store = MemoryStore(**{"n-1": fee()})
     store.interfere = 2
-    result = apply_outcome(
-        FlashCallOutcomeEvent.model_validate(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), store, NOW
-    )
+    result = apply_outcome(FlashCallOutcomeEvent.from_data(outcome(1, FlashCallOutcome.ALERTED_RELEASED)), store, NOW)
     assert result.outcome == "applied" and store.counters["n-1"]["fee_minor"] == 4
     store.interfere = 99
     with pytest.raises(RuntimeError, match="kept changing"):
-        apply_outcome(FlashCallOutcomeEvent.model_validate(outcome(2, FlashCallOutcome.BUSY)), store, NOW)
+        apply_outcome(FlashCallOutcomeEvent.from_data(outcome(2, FlashCallOutcome.BUSY)), store, NOW)
 
 
 @settings(max_examples=200, deadline=None)

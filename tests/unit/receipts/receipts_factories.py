@@ -18,14 +18,14 @@ SHORT_CODE = "62226"
 
 def receipt(message_id: str, state: str = "DELIVRD", **extra: Any) -> ReceiptEvent:
     values = {"kind": "receipt", "message_id": message_id, "state": state, "received_at": NOW.isoformat()}
-    return ReceiptEvent.model_validate({**values, **extra})
+    return ReceiptEvent.from_data({**values, **extra})
 
 
 _refs = iter(range(1, 1_000_000))
 
 
 def mo(text: str, source: str = "447911123456", destination: str = SHORT_CODE, ref: str | None = None) -> MoEvent:
-    return MoEvent.model_validate(
+    return MoEvent.from_data(
         {
             "kind": "mo",
             "source": source,

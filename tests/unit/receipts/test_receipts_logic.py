@@ -125,8 +125,12 @@ def test_receipt_event_validation() -> None:
         receipt("m1", "SOMETHING")
     with pytest.raises(ValueError):
         receipt("", "DELIVRD")
-    with pytest.raises(ValueError, match="offset"):
+    with pytest.raises(ValueError, match=r"timezone.*received_at"):
         receipt("m1", received_at="2026-11-29T12:00:00")
+    with pytest.raises(ValueError, match="received_at: timestamp out of range"):
+        receipt("m1", received_at="0001-01-01T00:00:00+14:00")
+    with pytest.raises(ValueError, match="message_id"):
+        receipt("m1 with spaces", "DELIVRD")
 
 
 @pytest.mark.parametrize("handset", ["447911123456", "+447911123456", "07911123456", "00447911123456"])

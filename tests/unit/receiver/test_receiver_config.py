@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mcn_core.models.inbound import INBOUND_EVENT
+from mcn_core.models.inbound import inbound_event
 from mcn_receiver.cli import main
 from mcn_receiver.config import load_config
 from mcn_receiver.events import mo_event, receipt_event
@@ -58,15 +58,15 @@ def _receipt(**fields: object) -> SimpleNamespace:
 
 def test_events_are_the_published_models_and_round_trip_through_json() -> None:
     receipt = receipt_event(_receipt(), RECEIVED)
-    body = receipt.model_dump(mode="json")
-    assert INBOUND_EVENT.validate_python(body) == receipt
+    body = receipt.to_data()
+    assert inbound_event(body) == receipt
     assert body["kind"] == "receipt" and body["final"] is True
     assert (body["handset"], body["from_text"]) == ("447911123456", True)  # the function checks who sent it
     assert receipt.done_at == datetime(2026, 12, 1, 15, 0, 12, tzinfo=UTC)
     assert receipt_event(_receipt(done_date="garbage"), RECEIVED).done_at is None
     message = SimpleNamespace(source_addr="447911123456", destination_addr="62226", text="Stop", data_coding=0)
     mo = mo_event(message, RECEIVED, "20261201T150000.000000Z-abc")
-    assert INBOUND_EVENT.validate_python(mo.model_dump(mode="json")) == mo
+    assert inbound_event(mo.to_data()) == mo
 
 
 def test_a_receipt_the_function_would_reject_is_refused_at_the_edge() -> None:

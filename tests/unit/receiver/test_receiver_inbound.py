@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mcn_core.models.inbound import INBOUND_EVENT, ReceiptEvent
+from mcn_core.models.inbound import ReceiptEvent, inbound_event
 from mcn_edge.spool import Spool
 from mcn_edge.targets import TransientForwardError
 from mcn_receiver.config import ReceiverConfig
@@ -75,7 +75,7 @@ def _receipt(message_id: str, state: str = "DELIVRD") -> DeliveryReceipt:
 def test_a_receipt_is_spooled_as_the_published_model(receiver: Receiver) -> None:
     receiver.on_inbound(_receipt("abc123"))
     [item] = Spool(receiver.config.spool_path).peek("receipt", 10)
-    event = INBOUND_EVENT.validate_python(item.body)
+    event = inbound_event(item.body)
     assert isinstance(event, ReceiptEvent) and event.message_id == "abc123" and event.is_final
     assert json.loads(json.dumps(item.body)) == item.body
     assert receiver.metrics.value("mcn_receiver_events_total", {"kind": "receipt"}) == 1

@@ -50,7 +50,7 @@ class OriginationQueue:
             entries = [
                 {
                     "Id": str(number),  # batch-local; the request id is in the body (and an attribute)
-                    "MessageBody": request.model_dump_json(),
+                    "MessageBody": request.to_json(),
                     "MessageAttributes": {"request_id": {"DataType": "String", "StringValue": request.request_id}},
                 }
                 for number, request in enumerate(chunk)

@@ -28,7 +28,7 @@ class LambdaSmsRelay:
         return boto3.client("lambda")
 
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
-        payload = {"task": "reply", "sms": sms.model_dump(mode="json")}
+        payload = {"task": "reply", "sms": sms.to_data()}
         self._client.invoke(FunctionName=self._function, InvocationType="Event", Payload=json.dumps(payload))
         parts = tuple(PartOutcome(n, sms.segments, QUEUED, None, None, "") for n in range(1, max(1, sms.segments) + 1))
         return MessageOutcome(reference=reference, parts=parts)

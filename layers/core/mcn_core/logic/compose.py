@@ -336,12 +336,12 @@ def prepare_notice(
         calls = [call for call in listed if not profile.clear_mark.covers(call.call_ref, call.received_at)]
     notice = compose_notice(notification_id=notification_id, profile=profile, calls=calls, config=config, now=now)
     if notice.action == "send":
-        notice = notice.model_copy(update={"clearing": clearing_plan(notice, profile.clear_mark, calls, now)})
+        notice = notice.replace(clearing=clearing_plan(notice, profile.clear_mark, calls, now))
     if notice.notify_me_candidates:
         # Only callers who asked stay candidates: the NotifyMe step then runs only when it has work
         # (one Lambda invocation less for most notices; NotifyMe checks again before it sends).
         wanted = store.notify_me_subscribers(notice.notify_me_candidates)
-        notice = notice.model_copy(update={"notify_me_candidates": sorted(wanted)})
+        notice = notice.replace(notify_me_candidates=sorted(wanted))
     if notice.action == "defer" and notice.send_at is not None:
         store.extend_lock(subscriber, notification_id, notice.send_at + DEFER_LOCK_MARGIN)
     return notice

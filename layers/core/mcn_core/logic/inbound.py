@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
 from mcn_core.logic.keywords import KeywordStore, MoResult, handle_mo
 from mcn_core.logic.receipts import ReceiptResult, ReceiptStore, apply_receipt
 from mcn_core.logic.send import SmsSender
+from mcn_core.models.base import ValidationError
 from mcn_core.models.config import NotifyConfig
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
-from mcn_core.models.inbound import INBOUND_EVENT, MoEvent, ReceiptEvent
+from mcn_core.models.inbound import MoEvent, ReceiptEvent, inbound_event
 
 #: how long a receipt for an unknown message id is retried before it is counted as unknown
 UNKNOWN_RECEIPT_GRACE = timedelta(minutes=5)
@@ -136,7 +135,7 @@ def handle_inbound_batch(
     parsed_events: list[ReceiptEvent | MoEvent | RejectedInbound] = []
     for index, raw in enumerate(raw_events):
         try:
-            parsed_events.append(INBOUND_EVENT.validate_python(raw))
+            parsed_events.append(inbound_event(raw))
         except Exception as exc:  # ValidationError, or any other failure parsing this event: its own
             kind = raw.get("kind") if isinstance(raw, dict) else None
             kind = kind if isinstance(kind, str) else None

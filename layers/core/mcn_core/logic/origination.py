@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
+from mcn_core.models.base import ValidationError
 from mcn_core.models.errors import describe_validation_error, unprocessable_reason
 from mcn_core.models.notice import Notice
 from mcn_core.models.origination import FlashCallOutcome, FlashCallOutcomeEvent, FlashCallRequest
@@ -43,15 +42,18 @@ def flash_call_requests(notice: Notice, *, status: str, now: datetime) -> list[F
     if status in NO_CALLS_AFTER:
         return []
     not_after = now + timedelta(seconds=notice.flash_call_window_s)
+    # Validated as the gateway will validate them: a request it would refuse is never enqueued.
     return [
-        FlashCallRequest(
-            request_id=request_id(notice.notification_id, number),
-            notification_id=notice.notification_id,
-            tenant=notice.tenant,
-            subscriber=notice.subscriber,
-            caller=caller,
-            requested_at=now,
-            not_after=not_after,
+        FlashCallRequest.from_data(
+            {
+                "request_id": request_id(notice.notification_id, number),
+                "notification_id": notice.notification_id,
+                "tenant": notice.tenant,
+                "subscriber": notice.subscriber,
+                "caller": caller,
+                "requested_at": now,
+                "not_after": not_after,
+            }
         )
         for number, caller in enumerate(notice.flash_calls, start=1)
     ]
@@ -181,7 +183,7 @@ def handle_outcome_batch(raw_events: Sequence[Any], *, store: FlashCallStore, no
     results: list[OutcomeResult] = []
     for index, raw in enumerate(raw_events):
         try:
-            event = FlashCallOutcomeEvent.model_validate(raw)
+            event = FlashCallOutcomeEvent.from_data(raw)
         except Exception as exc:  # ValidationError, or anything else wrong with this event: its own
             reason = describe_validation_error(exc) if isinstance(exc, ValidationError) else unprocessable_reason(exc)
             results.append(OutcomeResult(index=index, outcome="rejected", reason=reason))

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+
+from mcn_core.models.base import Model
 
 #: Lambda's maximum invocation time (15 minutes) plus a minute of clock difference between hosts
 IN_FLIGHT_MARGIN = timedelta(minutes=16)
@@ -47,9 +49,7 @@ def _entry_ref(entry: str) -> str:
     return entry.split("|", 1)[1]
 
 
-class ClearMark(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ClearMark(Model, forbid_unknown_fields=False):
     seq: int = 0
     before: datetime | None = None
     refs: frozenset[str] = frozenset()
@@ -81,11 +81,11 @@ class ClearMark(BaseModel):
         return ClearMark(seq=self.seq + 1, before=before, refs=refs, recent=(*self.recent, marker)[-RECENT_CLEARS:])
 
 
-class ClearingPlan(BaseModel):
+class ClearingPlan(Model, forbid_unknown_fields=False):
     """What Compose listed, for Record to clear: the mark it read, the listed calls, when it listed."""
 
-    mark: ClearMark = Field(default_factory=ClearMark)
-    listed: list[str] = Field(default_factory=list)  # ref entries (ref_entry)
+    mark: ClearMark = msgspec.field(default_factory=ClearMark)
+    listed: list[str] = msgspec.field(default_factory=list)  # ref entries (ref_entry)
     listed_at: datetime
 
     def covered_by(self, mark: ClearMark) -> list[str]:

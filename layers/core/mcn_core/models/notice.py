@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
 
+from mcn_core.models.base import Model
 from mcn_core.models.clearing import ClearingPlan, ClearMark
 from mcn_core.models.types import DEFAULT_TENANT as DEFAULT_TENANT  # re-exported (defined there: no model built)
 
 
-class SubscriberProfile(BaseModel):
+class SubscriberProfile(Model, forbid_unknown_fields=False):
     """What compose needs to know about the subscriber being notified."""
-
-    model_config = ConfigDict(frozen=True)
 
     msisdn: str
     language: str | None = None
@@ -30,12 +29,10 @@ class SubscriberProfile(BaseModel):
     notices_day: str | None = None
     notices_on_day: int = 0
     #: which stored calls earlier notices cleared (mcn_core.models.clearing)
-    clear_mark: ClearMark = Field(default_factory=ClearMark)
+    clear_mark: ClearMark = msgspec.field(default_factory=ClearMark)
 
 
-class OutgoingSms(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class OutgoingSms(Model, forbid_unknown_fields=False):
     index: int
     destination: str
     source: str
@@ -47,7 +44,7 @@ class OutgoingSms(BaseModel):
     national_shift: Literal["turkish"] | None = None
 
 
-class Notice(BaseModel):
+class Notice(Model, forbid_unknown_fields=False):
     """Compose's output: what to send, which calls it lists, what it costs."""
 
     notification_id: str
@@ -59,8 +56,8 @@ class Notice(BaseModel):
     #: why a notice waits: the subscriber's quiet hours, or the tenant's daily cap (until the next local day)
     defer_reason: Literal["quiet_hours", "daily_cap"] | None = None
     language: str | None = None
-    messages: list[OutgoingSms] = Field(default_factory=list)
-    call_refs: list[str] = Field(default_factory=list)
+    messages: list[OutgoingSms] = msgspec.field(default_factory=list)
+    call_refs: list[str] = msgspec.field(default_factory=list)
     calls_listed: int = 0
     callers_listed: int = 0
     segments: int = 0
@@ -72,14 +69,14 @@ class Notice(BaseModel):
     period: str | None = None
     # The UTC day Compose ran (YYYY-MM-DD): the fee's day, from the same clock reading as `period`.
     period_day: str | None = None
-    notify_me_candidates: list[str] = Field(default_factory=list)
+    notify_me_candidates: list[str] = msgspec.field(default_factory=list)
     #: the subscriber's local day (YYYY-MM-DD) and their notices that day counting this one (the daily cap's
     #: count, stored by Record with the lock release)
     notice_day: str | None = None
     notices_on_day: int | None = None
     #: callers (E.164) to place a missed call from, in order: request n is `<notification_id>#<n>`.
     #: Fixed here, in Compose's output, so a retried step always requests the same set.
-    flash_calls: list[str] = Field(default_factory=list)
+    flash_calls: list[str] = msgspec.field(default_factory=list)
     flash_call_window_s: int = 120
     fee_minor_per_call: int = 0
     keep_calls_on_failure: bool = True
@@ -88,35 +85,51 @@ class Notice(BaseModel):
     clearing: ClearingPlan | None = None
 
 
-class NotifyRequest(BaseModel):
+class NotifyRequest(Model, forbid_unknown_fields=False):
     """What attach hands the state machine (and the quiet-hours wait hands back)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    notification_id: str = Field(min_length=1)
-    subscriber: str = Field(min_length=2)
+    notification_id: Annotated[str, msgspec.Meta(min_length=1)]
+    subscriber: Annotated[str, msgspec.Meta(min_length=2)]
     attach_time: datetime | None = None
     attach_source: str | None = None
     resumed: bool = False
 
 
-class MessageProgress(BaseModel):
+class DeferredNotice(Model, forbid_unknown_fields=False):
+    """What the Defer and Resume tasks take: a notice waiting for its quiet hours to end, or for SMSC capacity."""
+
+    notification_id: Annotated[str, msgspec.Meta(min_length=1)]
+    subscriber: Annotated[str, msgspec.Meta(min_length=2)]
+    #: quiet hours: when the window ends
+    send_at: Annotated[str, msgspec.Meta(min_length=10)] | None = None
+    #: every submitting instance busy (the fleet's SMSC budget): wait about this long
+    delay_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] | None = None
+    resume_state_machine_arn: Annotated[str, msgspec.Meta(min_length=10)]
+    deferring_execution: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.send_at is None and self.delay_s is None:
+            raise ValueError("give send_at (quiet hours) or delay_s (SMSC capacity)")
+
+
+class MessageProgress(Model, forbid_unknown_fields=False):
     index: int
     outcome: Literal["pending", "accepted", "retryable", "permanent"] = "pending"
     reference: int | None = None
     part_total: int | None = None
-    accepted_parts: dict[int, str] = Field(default_factory=dict)  # part number -> SMSC message id
+    #: part number -> SMSC message id (the keys come back from the state machine's JSON as text)
+    accepted_parts: dict[int, str] = msgspec.field(default_factory=dict)
     command_status: int | None = None
     reason: str | None = None
 
 
-class SendProgress(BaseModel):
+class SendProgress(Model, forbid_unknown_fields=False):
     """The Send step's state, carried by the state machine between attempts (no duplicate parts)."""
 
     status: Literal["done", "retry"] = "retry"
     attempt: int = 0
     retry_after_s: int = 0
-    messages: list[MessageProgress] = Field(default_factory=list)
+    messages: list[MessageProgress] = msgspec.field(default_factory=list)
 
     @property
     def message_ids(self) -> list[str]:

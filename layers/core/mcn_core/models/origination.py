@@ -9,28 +9,36 @@ lands on the notice's fee record. Both sides use these models: the JSON is the p
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from msgspec import Meta
 
+from mcn_core.models.base import Model, aware
 from mcn_core.models.types import AwareDatetime, Reference
 
-E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{5,14}$")]
-CauseValue = Annotated[int, Field(ge=0, le=127)]
+E164 = Annotated[str, Meta(pattern=r"^\+[1-9][0-9]{5,14}$")]
+CauseValue = Annotated[int, Meta(ge=0, le=127)]
+Tenant = Annotated[str, Meta(min_length=1, max_length=64)]
 
 
-class FlashCallRequest(BaseModel):
+class FlashCallRequest(Model):
     """One call to place: present `caller` to `subscriber`. The SQS message body."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    request_id: Reference = Field(description="<notification_id>#<n>: the idempotency key of this call")
+    #: <notification_id>#<n>: the idempotency key of this call
+    request_id: Reference
     notification_id: Reference
-    tenant: Annotated[str, Field(min_length=1, max_length=64)] = "default"
-    subscriber: E164 = Field(description="B: the subscriber whose handset logs the missed call")
-    caller: E164 = Field(description="A: presented as calling party; never a withheld caller")
+    tenant: Tenant = "default"
+    #: B: the subscriber whose handset logs the missed call
+    subscriber: E164
+    #: A: presented as calling party; never a withheld caller
+    caller: E164
     requested_at: AwareDatetime
-    not_after: AwareDatetime = Field(description="Do not place the call after this instant (stale request)")
+    #: do not place the call after this instant (stale request)
+    not_after: AwareDatetime
+
+    def __post_init__(self) -> None:
+        aware(self.requested_at, "requested_at")
+        aware(self.not_after, "not_after")
 
 
 class FlashCallOutcome(StrEnum):
@@ -45,19 +53,23 @@ class FlashCallOutcome(StrEnum):
     EXPIRED = "expired"  # not placed: the request was past not_after when the gateway took it
 
 
-class FlashCallOutcomeEvent(BaseModel):
+class FlashCallOutcomeEvent(Model):
     """The gateway's report of one FlashCallRequest, forwarded to the cloud like any other event."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Annotated[str, Field(pattern=r"^flash_call_outcome$")] = "flash_call_outcome"
+    kind: Literal["flash_call_outcome"] = "flash_call_outcome"
     request_id: Reference
     notification_id: Reference
-    tenant: Annotated[str, Field(min_length=1, max_length=64)] = "default"
+    tenant: Tenant = "default"
     outcome: FlashCallOutcome
-    cause: CauseValue | None = Field(default=None, description="Q.850 cause of the release, when there was one")
-    reason: Annotated[str, Field(max_length=200)] | None = None
-    cic: Annotated[int, Field(ge=0, le=0xFFF)] | None = None
+    #: Q.850 cause of the release, when there was one
+    cause: CauseValue | None = None
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+    cic: Annotated[int, Meta(ge=0, le=0xFFF)] | None = None
     placed_at: AwareDatetime | None = None
     alerted_at: AwareDatetime | None = None
     released_at: AwareDatetime
+
+    def __post_init__(self) -> None:
+        aware(self.placed_at, "placed_at")
+        aware(self.alerted_at, "alerted_at")
+        aware(self.released_at, "released_at")

@@ -6,7 +6,7 @@ from collections import Counter
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from mcn_core.models.base import Model
 
 
 class Outcome(StrEnum):
@@ -16,14 +16,14 @@ class Outcome(StrEnum):
     REJECTED = "rejected"  # bad input: final, the producer must not resend it
 
 
-class EventResult(BaseModel):
+class EventResult(Model, forbid_unknown_fields=False):
     index: int
     call_ref: str | None = None
     outcome: Outcome
     reason: str | None = None
 
 
-class BatchResult(BaseModel):
+class BatchResult(Model, forbid_unknown_fields=False):
     results: list[EventResult]
 
     @property
@@ -32,4 +32,4 @@ class BatchResult(BaseModel):
         return {outcome.value: tally.get(outcome.value, 0) for outcome in Outcome}
 
     def response(self) -> dict[str, Any]:
-        return {"results": [r.model_dump(mode="json") for r in self.results], "counts": self.counts}
+        return {"results": [r.to_data() for r in self.results], "counts": self.counts}
