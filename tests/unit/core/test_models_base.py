@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcn_core.models.base import Model, ValidationError, aware, problem
+from mcn_core.models.base import FieldProblems, Model, ValidationError, aware, every_problem, problem
 from mcn_core.models.errors import describe_validation_error
 from mcn_core.models.events import MissedCallEvent
 
@@ -76,9 +76,12 @@ def test_timestamps_need_an_offset_and_a_utc_instant() -> None:
         "call_time",
         "timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)",
     )
-    with pytest.raises(ValidationError, match="call_time: timestamp out of range"):
-        MissedCallEvent.from_data(event | {"call_time": "0001-01-01T00:00:00+14:00"})
-    with pytest.raises(ValueError, match="UTC offset"):
+    # a model's own check names its field (FieldProblems), as a constraint's error does
+    assert _problem(MissedCallEvent, event | {"call_time": "0001-01-01T00:00:00+14:00"}) == (
+        "call_time",
+        "timestamp out of range",
+    )
+    with pytest.raises(FieldProblems, match="t: timestamp must carry a UTC offset"):
         aware(datetime(2026, 11, 29), "t")
     aware(datetime(2026, 11, 29, tzinfo=UTC), "t")
 
@@ -118,3 +121,14 @@ def test_any_json_either_validates_or_gets_a_located_problem(data: dict[str, Any
         # the path only names what is in the data or the model, so a reader can find it
         known = {field.name for field in msgspec.structs.fields(Tree)} | set(data) | {""}
         assert where.split(".")[0] in known
+
+
+def test_every_problem_is_listed_where_validation_stops_at_the_first() -> None:
+    data = {"leaves": {"oak": {"size": 0}, "elm": {"size": 1, "label": "bad"}}, "listed": [{}], "colour": "red"}
+    assert sorted(every_problem(Tree, data)) == [
+        ("colour", "unknown field"),
+        ("leaves.elm", "label must not be 'bad'"),
+        ("leaves.oak.size", "Expected `int` >= 1"),
+        ("listed.0.size", "Field required"),
+    ]
+    assert every_problem(Tree, {"leaves": {}}) == []

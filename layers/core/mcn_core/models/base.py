@@ -15,7 +15,9 @@ What callers rely on:
   ValidationError of `from_data`.
 - `problem(exc, model, data)` turns a ValidationError into (field path, message), naming the key
   where msgspec only says "a value of this mapping", and the field a missing or unknown field error
-  is about ('tariff.currency', 'Field required' / 'unknown field').
+  is about ('tariff.currency', 'Field required' / 'unknown field'); a check in `__post_init__` names
+  its field by raising FieldProblems((field, message), ...). `every_problem(model, data)` lists every
+  problem, where validation stops at the first (for people fixing a document, e.g. `mcn config`).
 """
 
 from __future__ import annotations
@@ -23,13 +25,32 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import msgspec
 from msgspec import ValidationError
 
-__all__ = ["Model", "ValidationError", "aware", "problem"]
+__all__ = [
+    "REQUIRED_FIELD",
+    "UNKNOWN_FIELD",
+    "FieldCheck",
+    "FieldProblems",
+    "Model",
+    "ValidationError",
+    "aware",
+    "every_problem",
+    "join_path",
+    "problem",
+    "problems",
+]
+
+#: what a problem says of a field the model requires and the data lacks, and of one the model does not have
+REQUIRED_FIELD = "Field required"
+UNKNOWN_FIELD = "unknown field"
+#: a check of one field's value beyond its type and constraints (a model's `_checks`): raises ValueError
+FieldCheck = Callable[[Any], object]
 
 
 class _KeywordFields(msgspec.StructMeta):
@@ -62,21 +83,34 @@ class Model(msgspec.Struct, metaclass=_KeywordFields, frozen=True, forbid_unknow
         return msgspec.structs.replace(self, **changes)
 
 
+class FieldProblems(ValueError):
+    """What a model's own checks (`__post_init__`) found, each as (field, message).
+
+    msgspec places an error raised there at the model; the field is kept here (the ValidationError's
+    cause) so that a problem reads `templates.en.header: ...`, not `templates.en: ...`.
+    """
+
+    def __init__(self, *problems: tuple[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" if field else message for field, message in problems))
+
+
 def aware(value: datetime | None, name: str) -> None:
     """Refuse a timestamp without a UTC offset, or one before the calendar's first UTC instant."""
     if value is None:
         return
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name}: timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)")
+        raise FieldProblems((name, _TIMESTAMP_WITHOUT_OFFSET))
     try:
         value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00
-        raise ValueError(f"{name}: timestamp out of range") from None
+        raise FieldProblems((name, "timestamp out of range")) from None
 
 
+_TIMESTAMP_WITHOUT_OFFSET = "timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)"
 #: msgspec's wording -> ours, where ours tells the sender what to do
 _CLEARER = {
-    "Expected `datetime` with a timezone component": "timestamp must carry a UTC offset (e.g. 2026-11-29T10:15:00Z)",
+    "Expected `datetime` with a timezone component": _TIMESTAMP_WITHOUT_OFFSET,
     "Invalid RFC3339 encoded datetime": "not a timestamp: RFC 3339 expected (e.g. 2026-11-29T10:15:00Z)",
 }
 #: errors about one field that msgspec reports on the object holding it
@@ -90,16 +124,72 @@ def problem(exc: ValidationError, model: Any = None, data: Any = None) -> tuple[
 
     msgspec reports a mapping's value as `[...]`; given the validated `model` type and its `data`,
     the key is found by validating that mapping's values one by one. Without them it stays `[...]`.
+    A model's own check names its field (FieldProblems): the first one's is the place.
     """
+    return problems(exc, model, data)[0]
+
+
+def problems(exc: ValidationError, model: Any = None, data: Any = None, path: str = "") -> list[tuple[str, str]]:
+    """[(where, what)] of a validation error, under `path`: one, or each a model's own checks found."""
     text = str(exc)
     match = _AT.match(text)
-    path, message = (match["path"], match["message"]) if match else ("", text)
+    at, message = (match["path"], match["message"]) if match else ("", text)
     about_field = _ABOUT_FIELD.match(message)
     if about_field:
         # named like any other field's problem: 'tariff.currency: Field required'
-        path += "." + about_field["name"]
-        message = "Field required" if about_field["what"] == "missing required" else "unknown field"
-    return _located(path, model, data), _CLEARER.get(message, message)
+        at += "." + about_field["name"]
+        message = REQUIRED_FIELD if about_field["what"] == "missing required" else UNKNOWN_FIELD
+    where = join_path(path, _located(at, model, data))
+    cause = exc.__cause__
+    if isinstance(cause, FieldProblems) and cause.problems:
+        return [(join_path(where, field), _CLEARER.get(text, text)) for field, text in cause.problems]
+    return [(where, _CLEARER.get(message, message))]
+
+
+def join_path(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
+
+
+def every_problem(model: Any, data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every (field path, message) of `data` as `model`, where msgspec stops at the first: each field of
+    a model, each entry of a mapping, each item of a list is validated on its own, with the model's
+    checks of that field (`_checks`: field -> FieldCheck); checks across fields are reported when every
+    field is valid (as they run only then)."""
+    try:
+        msgspec.convert(data, model, strict=False)
+        return []
+    except ValidationError as exc:
+        first = problems(exc, model, data, path)
+    inner = _unwrap(model)
+    origin = typing.get_origin(inner) or inner
+    found: list[tuple[str, str]] = []
+    if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(data, dict):
+        fields = msgspec.structs.fields(inner)
+        if inner.__struct_config__.forbid_unknown_fields:
+            names = {field.encode_name for field in fields}
+            found += [(join_path(path, str(key)), UNKNOWN_FIELD) for key in data if key not in names]
+        checks: dict[str, FieldCheck] = getattr(inner, "_checks", {})
+        for field in fields:
+            if field.encode_name in data:
+                where = join_path(path, field.name)
+                own = every_problem(field.type, data[field.encode_name], where)
+                if not own and field.name in checks:
+                    try:
+                        checks[field.name](msgspec.convert(data[field.encode_name], field.type, strict=False))
+                    except ValueError as exc:
+                        own = [(where, str(exc))]
+                found += own
+            elif field.required:
+                found.append((join_path(path, field.name), REQUIRED_FIELD))
+    elif origin is dict and isinstance(data, dict) and all(isinstance(key, str) for key in data):
+        value_type = typing.get_args(inner)[1]
+        for key, value in data.items():
+            found += every_problem(value_type, value, join_path(path, key))
+    elif origin is list and isinstance(data, list):
+        item_type = typing.get_args(inner)[0]
+        for index, item in enumerate(data):
+            found += every_problem(item_type, item, join_path(path, str(index)))
+    return found or first
 
 
 def _located(path: str, model: Any, data: Any) -> str:

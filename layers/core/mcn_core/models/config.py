@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import re
 import string
-import types
-import typing
-from collections.abc import Callable
 from datetime import datetime, time
 from functools import lru_cache, partial
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self
@@ -22,7 +19,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import Meta
 
-from mcn_core.models.base import Model, ValidationError, aware, problem
+from mcn_core.models.base import (
+    REQUIRED_FIELD,
+    UNKNOWN_FIELD,
+    FieldCheck,
+    FieldProblems,
+    Model,
+    ValidationError,
+    aware,
+    join_path,
+    problems,
+)
+from mcn_core.models.base import every_problem as base_every_problem
 from mcn_core.models.types import AwareDatetime
 
 # HH:MM-HH:MM; seconds are accepted too (HH:MM:SS) for tests and tight operator windows.
@@ -56,28 +64,12 @@ _TURKISH: Literal["turkish"] = "turkish"
 
 #: what a problem says about a setting the model does not have, and about one that is missing
 UNKNOWN_SETTING = "unknown setting (misspelt?)"
-REQUIRED_SETTING = "Field required"
-
-
-class SettingProblems(ValueError):
-    """What a model's own checks (`__post_init__`) found, each with the field it is about.
-
-    msgspec places such an error at the model; the field is kept here (the ValidationError's
-    cause) so a problem reads `templates.en.header: ...`, not `templates.en: ...`.
-    """
-
-    def __init__(self, *problems: tuple[str, str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{field}: {message}" if field else message for field, message in problems))
+REQUIRED_SETTING = REQUIRED_FIELD
 
 
 def _check(problems: list[tuple[str, str]]) -> None:
     if problems:
-        raise SettingProblems(*problems)
-
-
-#: a check of one field's value beyond its type and constraints: raises ValueError with what is wrong
-FieldCheck = Callable[[Any], object]
+        raise FieldProblems(*problems)
 
 
 def _field_problems(model: msgspec.Struct, checks: dict[str, FieldCheck]) -> list[tuple[str, str]]:
@@ -91,78 +83,19 @@ def _field_problems(model: msgspec.Struct, checks: dict[str, FieldCheck]) -> lis
     return problems
 
 
-def _join(*parts: str) -> str:
-    return ".".join(part for part in parts if part)
+def _as_settings(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """An unknown field of the configuration is most likely a misspelt setting: say so."""
+    return [(where, UNKNOWN_SETTING if message == UNKNOWN_FIELD else message) for where, message in found]
 
 
 def located_problems(exc: ValidationError, model: Any, data: Any, path: str = "") -> list[tuple[str, str]]:
-    """(field path, message) of a ValidationError from validating `data` as `model`: the failing key of
-    a mapping named (mcn_core.models.base.problem), unknown and missing settings named, and every
-    problem a model's own checks found."""
-    where, message = problem(exc, model, data)
-    if message == "unknown field":
-        message = UNKNOWN_SETTING
-    cause = exc.__cause__
-    if isinstance(cause, SettingProblems) and cause.problems:
-        return [(_join(path, where, field), text) for field, text in cause.problems]
-    return [(_join(path, where), message)]
-
-
-def _unwrap(annotation: Any) -> Any:
-    """X from Annotated[X, ...] and from X | None."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            others = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-            if len(others) != 1:
-                return annotation
-            annotation = others[0]
-        else:
-            return annotation
+    """(field path, message) of a ValidationError from validating `data` as `model` (mcn_core.models.base.problems)."""
+    return _as_settings(problems(exc, model, data, path))
 
 
 def every_problem(model: Any, data: Any, path: str = "") -> list[tuple[str, str]]:
-    """Every (field path, message) of `data` as `model`, where msgspec stops at the first: each field of
-    a model, each entry of a mapping, each item of a list is validated on its own, with the model's
-    checks of that field (`_checks`); checks across fields are reported when every field is valid
-    (as they run only then)."""
-    try:
-        msgspec.convert(data, model, strict=False)
-        return []
-    except ValidationError as exc:
-        first = located_problems(exc, model, data, path)
-    inner = _unwrap(model)
-    origin = typing.get_origin(inner) or inner
-    found: list[tuple[str, str]] = []
-    if isinstance(inner, type) and issubclass(inner, msgspec.Struct) and isinstance(data, dict):
-        fields = msgspec.structs.fields(inner)
-        if inner.__struct_config__.forbid_unknown_fields:
-            names = {field.encode_name for field in fields}
-            found += [(_join(path, str(key)), UNKNOWN_SETTING) for key in data if key not in names]
-        checks: dict[str, FieldCheck] = getattr(inner, "_checks", {})
-        for field in fields:
-            if field.encode_name in data:
-                where = _join(path, field.name)
-                own = every_problem(field.type, data[field.encode_name], where)
-                if not own and field.name in checks:
-                    try:
-                        checks[field.name](msgspec.convert(data[field.encode_name], field.type, strict=False))
-                    except ValueError as exc:
-                        own = [(where, str(exc))]
-                found += own
-            elif field.required:
-                found.append((_join(path, field.name), REQUIRED_SETTING))
-    elif origin is dict and isinstance(data, dict) and all(isinstance(key, str) for key in data):
-        value_type = typing.get_args(inner)[1]
-        for key, value in data.items():
-            found += every_problem(value_type, value, _join(path, key))
-    elif origin is list and isinstance(data, list):
-        item_type = typing.get_args(inner)[0]
-        for index, item in enumerate(data):
-            found += every_problem(item_type, item, _join(path, str(index)))
-    return found or first
+    """Every (field path, message) of `data` as `model` (mcn_core.models.base.every_problem)."""
+    return _as_settings(base_every_problem(model, data, path))
 
 
 class QuietHours(Model):
@@ -467,7 +400,7 @@ class KeywordsConfig(Model):
                 for word in getattr(words, command):
                     key = _normalised_word(word)
                     if owner.setdefault(key, command) != command:
-                        raise SettingProblems(
+                        raise FieldProblems(
                             (
                                 f"words.{language}.{command}",
                                 f"keyword {word!r} ({language}) means both {owner[key]!r} and {command!r}",
@@ -603,18 +536,18 @@ MAX_CALLS_PER_NOTICE = 10
 
 
 def _sender_mode_is_on_behalf(data: Any) -> Any:
-    """Configs written before `on_behalf` keep working: `sender_mode` maps onto it (SettingProblems if it cannot)."""
+    """Configs written before `on_behalf` keep working: `sender_mode` maps onto it (FieldProblems if it cannot)."""
     if not isinstance(data, dict) or "sender_mode" not in data:
         return data
     data = dict(data)
     mode = data.pop("sender_mode")
     if mode not in _SENDER_MODE_TO_ON_BEHALF:
-        raise SettingProblems(
+        raise FieldProblems(
             ("sender_mode", f"sender_mode must be 'service' or 'caller' (now on_behalf: off | sms), got {mode!r}")
         )
     mapped = _SENDER_MODE_TO_ON_BEHALF[mode]
     if "on_behalf" in data and data["on_behalf"] != mapped:
-        raise SettingProblems(
+        raise FieldProblems(
             (
                 "sender_mode",
                 f"sender_mode {mode!r} (= on_behalf {mapped!r}) contradicts on_behalf {data['on_behalf']!r}:"
@@ -686,7 +619,7 @@ class NotifyConfig(Model, dict=True):
         """Validated (ValidationError at the first problem); the former `sender_mode` is read as `on_behalf`."""
         try:
             data = _sender_mode_is_on_behalf(data)
-        except SettingProblems as exc:
+        except FieldProblems as exc:
             raise ValidationError(str(exc)) from exc
         return super().from_data(data)
 
@@ -755,7 +688,7 @@ def _merge_tenants(
             merged[name] = NotifyConfig.from_data(document)
         except ValidationError as exc:
             found = _notify_problems(document) if every else located_problems(exc, NotifyConfig, document)
-            problems += [ConfigProblem(name, _join("overrides", field), message) for field, message in found]
+            problems += [ConfigProblem(name, join_path("overrides", field), message) for field, message in found]
     return problems, merged, owner
 
 
@@ -763,7 +696,7 @@ def _notify_problems(document: dict[str, Any]) -> list[tuple[str, str]]:
     """Every (field, message) of a configuration without tenants."""
     try:
         document = _sender_mode_is_on_behalf(document)
-    except SettingProblems as exc:
+    except FieldProblems as exc:
         return list(exc.problems)
     return every_problem(NotifyConfig, document)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from mcn_core.models.base import Model, aware
+from mcn_core.models.base import FieldProblems, Model, aware
 from mcn_core.models.types import AwareDatetime
 
 #: SMPP 3.4 message states a receipt can carry (receipt text `stat:` / message_state TLV)
@@ -52,7 +52,8 @@ class ReceiptEvent(Model, tag_field="kind", tag="receipt", forbid_unknown_fields
     def __post_init__(self) -> None:
         state = self.state.strip().upper()
         if state not in RECEIPT_STATES:
-            raise ValueError(f"state: unknown receipt state {self.state!r}; expected one of {sorted(RECEIPT_STATES)}")
+            expected = f"expected one of {sorted(RECEIPT_STATES)}"
+            raise FieldProblems(("state", f"unknown receipt state {self.state!r}; {expected}"))
         msgspec.structs.force_setattr(self, "state", state)
         aware(self.done_at, "done_at")
         aware(self.received_at, "received_at")
