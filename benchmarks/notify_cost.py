@@ -82,7 +82,7 @@ for part in ("devkit", "gateway"):
 
 import botocore.client  # noqa: E402
 
-from mcn_core.dal.config import _provider as notify_config_cache  # noqa: E402
+from mcn_core.dal.config import CONFIGURATIONS as notify_config_cache  # noqa: E402
 from mcn_core.models.origination import FlashCallRequest  # noqa: E402
 from mcn_core.settings import DEFAULT_WRITE_CONCURRENCY  # noqa: E402
 from mcn_devkit import lambda_runtime  # noqa: E402
@@ -426,7 +426,7 @@ def main() -> None:
         ssm.put_parameter(
             Name=parameter, Value=json.dumps({**config, "on_behalf": FLASH_MODE}), Type="String", Overwrite=True
         )
-        notify_config_cache.cache_clear()  # as after ConfigCacheSeconds: the functions read the new config
+        notify_config_cache.clear()  # as after ConfigCacheSeconds: the functions read the new config
         for start in range(0, len(flash_subscribers), GATEWAY_BATCH // CALLS_PER_NOTICE):
             stack.invoke(
                 "IngestFunction",

@@ -1,4 +1,4 @@
-"""The Lambdas read the SMSC password through Powertools Parameters (get_secret with a max age)."""
+"""The Lambdas read the SMSC password from Secrets Manager, kept for a maximum age (mcn_core.dal.secrets)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from mcn_core.dal.secrets import _provider, read_secret
+from mcn_core.dal.secrets import SECRETS, read_secret
 from mcn_smpp.credentials import SecretsManagerCredentials
 
 
@@ -21,12 +20,11 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
         monkeypatch.delenv(name, raising=False)
     with mock_aws():
-        parameters.clear_caches()
-        _provider.cache_clear()
+        SECRETS.clear()
         client = boto3.client("secretsmanager", region_name="eu-west-1")
         client.create_secret(Name="smsc", SecretString=json.dumps({"password": "first"}))
         yield client
-        _provider.cache_clear()
+        SECRETS.clear()
 
 
 def test_the_password_is_cached_until_a_bind_refusal_forces_a_read(secrets: object) -> None:

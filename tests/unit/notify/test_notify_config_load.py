@@ -1,37 +1,60 @@
-"""The functions' configuration load: an invalid parameter is refused with its name, the field and what is wrong."""
+"""The functions' configuration load: from SSM (moto), kept for its maximum age, and an invalid parameter
+refused with its name, the field and what is wrong."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from mcn_core.dal import config as dal_config
 from mcn_core.models.config import NotifyConfig
 
-
-class _Parameters:
-    """Stands in for Powertools' SSMProvider (what it returns for transform="json"), not for the code under test."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def get(self, name: str, transform: str, max_age: int) -> Any:
-        assert transform == "json"
-        return self.value
+PARAMETER = "/mcn/test/notify-config"
 
 
-def load(monkeypatch: pytest.MonkeyPatch, value: Any) -> NotifyConfig:
-    monkeypatch.setattr(dal_config, "_provider", lambda endpoint, region: _Parameters(value))
-    return dal_config.load_notify_config("/mcn/test/notify-config", 300)
+@pytest.fixture
+def ssm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        dal_config.CONFIGURATIONS.clear()
+        yield boto3.client("ssm", region_name="eu-west-1")
+        dal_config.CONFIGURATIONS.clear()
 
 
-def test_a_valid_parameter_loads_with_its_tenants(
-    monkeypatch: pytest.MonkeyPatch, default_config: NotifyConfig
-) -> None:
+def load(ssm: Any, value: Any, max_age: int = 300) -> NotifyConfig:
+    text = value if isinstance(value, str) else json.dumps(value)
+    ssm.put_parameter(Name=PARAMETER, Value=text, Type="String", Overwrite=True)
+    return dal_config.load_notify_config(PARAMETER, max_age)
+
+
+def test_a_valid_parameter_loads_with_its_tenants(ssm: Any, default_config: NotifyConfig) -> None:
     raw = default_config.to_data() | {"tenants": {"brava": {"ranges": ["+4474001"], "overrides": {"daily_cap": 2}}}}
-    config = load(monkeypatch, raw)
+    config = load(ssm, raw)
     assert config.for_tenant("brava").daily_cap == 2 and config.tenant_ranges == {"+4474001": "brava"}
+
+
+def test_the_configuration_is_kept_for_its_maximum_age_then_read_again(ssm: Any, default_config: NotifyConfig) -> None:
+    first = load(ssm, default_config.to_data())
+    assert load(ssm, default_config.to_data() | {"daily_cap": 3}) is first  # kept: SSM not read
+    dal_config.CONFIGURATIONS.clear()  # as after the maximum age
+    assert dal_config.load_notify_config(PARAMETER, 300).daily_cap == 3
+    assert load(ssm, default_config.to_data() | {"daily_cap": 4}, max_age=0).daily_cap == 4
+
+
+def test_an_invalid_configuration_is_kept_too(ssm: Any, default_config: NotifyConfig) -> None:
+    """A broken parameter is not read again on every invocation (SSM's rate is shared): its error is kept."""
+    with pytest.raises(dal_config.ConfigInvalidError):
+        load(ssm, default_config.to_data() | {"colour": "red"})
+    ssm.put_parameter(Name=PARAMETER, Value=json.dumps(default_config.to_data()), Type="String", Overwrite=True)
+    with pytest.raises(dal_config.ConfigInvalidError, match="colour"):
+        dal_config.load_notify_config(PARAMETER, 300)
+    assert dal_config.load_notify_config(PARAMETER, 0) == default_config
 
 
 @pytest.mark.parametrize(
@@ -48,13 +71,18 @@ def test_a_valid_parameter_loads_with_its_tenants(
     ],
 )
 def test_an_invalid_parameter_names_the_field(
-    monkeypatch: pytest.MonkeyPatch, default_config: NotifyConfig, change: dict[str, Any], expected: str
+    ssm: Any, default_config: NotifyConfig, change: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(dal_config.ConfigInvalidError) as caught:
-        load(monkeypatch, default_config.to_data() | change)
-    assert str(caught.value).startswith(f"/mcn/test/notify-config is invalid: {expected}"), caught.value
+        load(ssm, default_config.to_data() | change)
+    assert str(caught.value).startswith(f"{PARAMETER} is invalid: {expected}"), caught.value
 
 
-def test_a_parameter_that_is_not_an_object(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_parameter_that_is_not_an_object(ssm: Any) -> None:
     with pytest.raises(dal_config.ConfigInvalidError, match=r"notify-config is invalid: config: Expected `object`"):
-        load(monkeypatch, [1, 2])
+        load(ssm, [1, 2])
+
+
+def test_a_parameter_that_is_not_json(ssm: Any) -> None:
+    with pytest.raises(dal_config.ConfigInvalidError, match=r"notify-config is invalid: config: not JSON"):
+        load(ssm, "{'templates': ")

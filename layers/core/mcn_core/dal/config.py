@@ -1,11 +1,11 @@
-"""Operator configuration from SSM Parameter Store, through Powertools Parameters (cached)."""
+"""Operator configuration from SSM Parameter Store, kept validated for ConfigCacheSeconds per container."""
 
 from __future__ import annotations
 
+import json
 import os
-from functools import lru_cache
-from typing import Any
 
+from mcn_core.dal.clients import KeptValues, aws_client
 from mcn_core.models.base import ValidationError
 from mcn_core.models.config import NotifyConfig, located_problems
 
@@ -14,23 +14,30 @@ class ConfigInvalidError(RuntimeError):
     """The operator's configuration does not validate: nothing is sent with a wrong text or fee."""
 
 
-@lru_cache(maxsize=8)
-def _provider(endpoint: str | None, region: str | None) -> Any:
-    """One provider (and its cache) per endpoint: Powertools' default provider keeps the first
-    client it made, which in a process that serves several stacks (the local runtime) would be
-    another stack's. In Lambda there is one endpoint, so one provider."""
-    import boto3
-    from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-    return SSMProvider(boto3_client=boto3.client("ssm", region_name=region, endpoint_url=endpoint))
+#: (endpoint, parameter) -> the validated configuration, or why it is invalid: an invalid one is not
+#: read again before its maximum age either (SSM's GetParameter rate is limited and shared)
+CONFIGURATIONS: KeptValues[NotifyConfig | ConfigInvalidError] = KeptValues()
 
 
 def load_notify_config(parameter_name: str, max_age_seconds: int) -> NotifyConfig:
-    provider = _provider(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION"))
-    raw = provider.get(parameter_name, transform="json", max_age=max_age_seconds)
+    def read() -> NotifyConfig | ConfigInvalidError:
+        value = aws_client("ssm").get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]["Value"]
+        return _validated(parameter_name, value)
+
+    loaded = CONFIGURATIONS.get((os.environ.get("AWS_ENDPOINT_URL"), parameter_name), max_age_seconds, read)
+    if isinstance(loaded, ConfigInvalidError):
+        raise loaded
+    return loaded
+
+
+def _validated(parameter_name: str, text: str) -> NotifyConfig | ConfigInvalidError:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        return ConfigInvalidError(f"{parameter_name} is invalid: config: not JSON ({exc})")
     try:
         return NotifyConfig.from_data(raw)
     except ValidationError as exc:
         # the first problem, with its field: 'tenants.brava.overrides.tariff.currency: ...'
         field, message = located_problems(exc, NotifyConfig, raw)[0]
-        raise ConfigInvalidError(f"{parameter_name} is invalid: {field or 'config'}: {message}") from None
+        return ConfigInvalidError(f"{parameter_name} is invalid: {field or 'config'}: {message}")

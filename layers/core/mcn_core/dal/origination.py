@@ -40,9 +40,9 @@ class OriginationQueue:
 
     @cached_property
     def _client(self) -> Any:
-        import boto3
+        from mcn_core.dal.clients import aws_client
 
-        return boto3.client("sqs")
+        return aws_client("sqs")
 
     def request(self, requests: Sequence[FlashCallRequest]) -> None:
         for start in range(0, len(requests), _BATCH):

@@ -23,9 +23,9 @@ class LambdaSmsRelay:
 
     @cached_property
     def _client(self) -> Any:
-        import boto3
+        from mcn_core.dal.clients import aws_client
 
-        return boto3.client("lambda")
+        return aws_client("lambda")
 
     def send(self, sms: OutgoingSms, *, reference: int | None, part_numbers: list[int] | None) -> MessageOutcome:
         payload = {"task": "reply", "sms": sms.to_data()}

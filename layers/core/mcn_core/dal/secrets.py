@@ -1,27 +1,24 @@
-"""Secrets (the SMSC bind password) from Secrets Manager, through Powertools Parameters (cached)."""
+"""Secrets (the SMSC bind password) from Secrets Manager, kept for a while per container."""
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Any
+
+from mcn_core.dal.clients import KeptValues, aws_client
 
 #: How long a warm Lambda keeps a secret before reading it again (a bind refused for a bad
 #: password reads it at once: it may have been rotated).
 SECRET_MAX_AGE_S = 300
 
-
-@lru_cache(maxsize=8)
-def _provider(endpoint: str | None, region: str | None) -> Any:
-    """One provider (and its cache) per endpoint, as for the configuration (dal.config): a process
-    that serves several stacks (the local runtime) must never read another stack's secret."""
-    import boto3
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    return SecretsProvider(boto3_client=boto3.client("secretsmanager", region_name=region, endpoint_url=endpoint))
+#: (endpoint, secret id) -> the secret's string: a process serving several stacks never reads another's
+SECRETS: KeptValues[str] = KeptValues()
 
 
 def read_secret(secret_id: str, bypass_cache: bool) -> str:
-    """The secret's string, cached per container for SECRET_MAX_AGE_S (mcn_smpp's SecretFetcher)."""
-    provider = _provider(os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_REGION"))
-    return str(provider.get(secret_id, max_age=SECRET_MAX_AGE_S, force_fetch=bypass_cache))
+    """The secret's string, kept per container for SECRET_MAX_AGE_S (mcn_smpp's SecretFetcher)."""
+
+    def read() -> str:
+        return str(aws_client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+
+    key = (os.environ.get("AWS_ENDPOINT_URL"), secret_id)
+    return SECRETS.get(key, SECRET_MAX_AGE_S, read, fresh=bypass_cache)

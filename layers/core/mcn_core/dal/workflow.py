@@ -8,16 +8,16 @@ from typing import Any
 
 
 class StepFunctionsStarter:
-    """Starts executions of one state machine (one boto3 client per starter: build it once, see wiring)."""
+    """Starts executions of one state machine (its client made once per endpoint: mcn_core.dal.clients)."""
 
     def __init__(self, state_machine_arn: str) -> None:
         self._arn = state_machine_arn
 
     @cached_property
     def _client(self) -> Any:
-        import boto3
+        from mcn_core.dal.clients import aws_client
 
-        return boto3.client("stepfunctions")
+        return aws_client("stepfunctions")
 
     def start(self, notification_id: str, request: dict[str, Any]) -> None:
         """A notice's execution, named by its notification id (the domain's NoticeStarter port)."""
