@@ -112,16 +112,26 @@ def _no_bytecode_env() -> dict[str, str]:
     return env
 
 
-def _run(statement: str, env: dict[str, str], cwd: Path, flags: tuple[str, ...] = ()) -> str:
+def _python(
+    code: str, env: dict[str, str], cwd: Path, flags: tuple[str, ...] = (), under: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter (run `under` a tool, if given) running `code`, as Lambda runs one: frozen modules."""
     return subprocess.run(
-        [sys.executable, *flags, "-X", "frozen_modules=on", "-c", statement],
+        [*under, sys.executable, *flags, "-X", "frozen_modules=on", "-c", code],
         capture_output=True,
         text=True,
         env=env,
         cwd=cwd,
         check=True,
-        timeout=120,
-    ).stdout
+        timeout=900 if under else 120,
+    )
+
+
+def _run(statement: str, env: dict[str, str], cwd: Path, flags: tuple[str, ...] = ()) -> str:
+    return _python(statement, env, cwd, flags).stdout
+
+
+_CACHEGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
 
 
 def _instructions(statement: str, env: dict[str, str], cwd: Path) -> float:
@@ -129,17 +139,8 @@ def _instructions(statement: str, env: dict[str, str], cwd: Path) -> float:
     (so that the table's "ms" columns read as millions of instructions)."""
 
     def count(code: str) -> int:
-        command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-        done = subprocess.run(
-            [*command, sys.executable, "-X", "frozen_modules=on", "-c", code],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=cwd,
-            check=True,
-            timeout=900,
-        )
-        return int(re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)[1].replace(",", ""))  # type: ignore[index]
+        report = _python(code, env, cwd, under=_CACHEGRIND).stderr
+        return int(re.search(r"I\s+refs:\s+([\d,]+)", report)[1].replace(",", ""))  # type: ignore[index]
 
     return (count(statement) - count("pass")) / 1e9
 

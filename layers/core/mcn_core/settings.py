@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from msgspec import Meta
 
-from mcn_core.models.base import Model, ValidationError, problem
+from mcn_core.models.base import Model, ValidationError, every_problem
 
 
 class SettingsError(RuntimeError):
@@ -114,32 +114,22 @@ def load_settings(model: type[_Settings], environ: Mapping[str, str] | None = No
     try:
         return model.from_data(data)
     except ValidationError as exc:
-        problems = _every_problem(model, data) or [_whole(exc)]
+        problems = _every_problem(model, data) or [f"environment: {exc}"]
         # "; " between problems: a message may hold a comma ("Expected `int`, got 'x'").
         raise SettingsError(f"invalid function environment: {'; '.join(problems)}") from None
 
 
 def _every_problem(model: type[_FunctionSettings], data: Mapping[str, Any]) -> list[str]:
-    """'VARIABLE: message' for each variable on its own (msgspec stops at the first problem)."""
+    """'VARIABLE: message' for each problem (mcn_core.models.base.every_problem: msgspec stops at the first)."""
+    variables = {field.name: field.encode_name.upper() for field in msgspec.structs.fields(model)}
     problems = []
-    for field in msgspec.structs.fields(model):
-        variable = field.encode_name.upper()
-        if field.encode_name not in data:
-            if field.required:
-                problems.append(f"{variable}: Field required")
-            continue
-        value = data[field.encode_name]
-        try:
-            msgspec.convert(value, field.type, strict=False)
-        except ValidationError as exc:
-            # Every variable is text: "Expected `int`, got `str`" says less than the value itself.
-            problems.append(f"{variable}: {str(exc).replace(', got `str`', f', got {value!r}')}")
+    for where, message in every_problem(model, dict(data)):
+        name = where.split(".")[0]
+        value = data.get(variables.get(name, name).lower())
+        if isinstance(value, str):  # every variable is text: "Expected `int`, got `str`" says less than the value
+            message = message.replace(", got `str`", f", got {value!r}")
+        problems.append(f"{variables.get(name, name.upper()) if name else 'environment'}: {message}")
     return problems
-
-
-def _whole(exc: ValidationError) -> str:
-    where, message = problem(exc)
-    return f"{where.upper() or 'environment'}: {message}"
 
 
 def ingest_settings() -> IngestSettings:
