@@ -142,7 +142,7 @@ def problems(exc: ValidationError, model: Any = None, data: Any = None, path: st
     where = join_path(path, _located(at, model, data))
     cause = exc.__cause__
     if isinstance(cause, FieldProblems) and cause.problems:
-        return [(join_path(where, field), _CLEARER.get(text, text)) for field, text in cause.problems]
+        return [(join_path(where, field), _CLEARER.get(said, said)) for field, said in cause.problems]
     return [(where, _CLEARER.get(message, message))]
 
 
